@@ -1,0 +1,132 @@
+use super::*;
+
+fn load(text: &str) -> Result<LoadedConfig, ConfigErrors> {
+    LoadedConfig::from_yaml(text, "vitals.yaml", |name| match name {
+        "TOKEN" => Some("s3cret-value".into()),
+        _ => None,
+    })
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match load(text) {
+        Ok(_) => vec![],
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn embedded_default_is_valid() {
+    let cfg = LoadedConfig::from_yaml(EMBEDDED_DEFAULT, EMBEDDED_NAME, |_| None)
+        .expect("embedded default must load");
+    assert_eq!(cfg.listen.port(), 9470);
+    assert_eq!(cfg.probes.len(), 1);
+    assert_eq!(cfg.probes[0].name, "vitals");
+}
+
+#[test]
+fn empty_file_gives_defaults() {
+    let cfg = load("").expect("empty config is valid");
+    assert_eq!(cfg.config.probes.defaults.interval.to_string(), "15s");
+    assert!(cfg.probes.is_empty());
+}
+
+#[test]
+fn unknown_key_is_reported_with_position_and_path() {
+    let errs = errors("server:\n  listen: \"127.0.0.1:1\"\n  lisen: x\n");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("vitals.yaml:3:3: server.lisen: unknown field `lisen`"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn bad_duration_is_reported_with_position() {
+    let errs = errors("probes:\n  defaults:\n    interval: 15\n");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("vitals.yaml:3:5: probes.defaults.interval: "),
+        "{}",
+        errs[0]
+    );
+    assert!(errs[0].contains("is not a duration"), "{}", errs[0]);
+}
+
+#[test]
+fn malformed_yaml_is_reported_with_position() {
+    let errs = errors("probes:\n  targets: [\n");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("vitals.yaml:"), "{}", errs[0]);
+}
+
+#[test]
+fn every_validation_error_is_reported_at_once() {
+    let text = r#"
+server:
+  listen: "nowhere"
+probes:
+  targets:
+    - name: api
+      url: "ftp://x/health"
+    - name: api
+      tcp: "db"
+    - name: both
+      url: "http://a/"
+      tcp: "a:1"
+    - name: labels
+      url: "http://a/"
+      timeout: 20s
+      labels: {"1bad": x, instance: y}
+"#;
+    let errs = errors(text);
+    let expect = [
+        "vitals.yaml:3:11: server.listen: \"nowhere\" is not an address",
+        "vitals.yaml:7:12: probes.targets[0].url: \"ftp://x/health\" is not an http:// or https:// URL",
+        "vitals.yaml:8:13: probes.targets[1].name: duplicate probe name \"api\"",
+        "vitals.yaml:9:12: probes.targets[1].tcp: \"db\" is not host:port",
+        "vitals.yaml:12:12: probes.targets[2].tcp: set only one of url, tcp and grpc",
+        "vitals.yaml:15:16: probes.targets[3].timeout: timeout (20s) must not be longer than interval (15s)",
+        "vitals.yaml:16:24: probes.targets[3].labels.1bad: \"1bad\" is not a valid label name",
+        "vitals.yaml:16:37: probes.targets[3].labels.instance: \"instance\" is set by vitals itself",
+    ];
+    assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+    for (got, want) in errs.iter().zip(expect) {
+        assert!(got.starts_with(want), "got {got}\nwant {want}");
+    }
+}
+
+#[test]
+fn env_expansion_and_secrets_stay_out_of_debug_output() {
+    let cfg = load("server:\n  api_token: \"${TOKEN}\"\n").expect("valid");
+    assert_eq!(cfg.config.server.api_token.expose(), "s3cret-value");
+    assert!(!format!("{cfg:?}").contains("s3cret-value"));
+}
+
+#[test]
+fn unset_env_var_is_an_error_with_position() {
+    let errs = errors("server:\n  api_token: \"${MISSING}\"\n");
+    assert_eq!(
+        errs,
+        [
+            "vitals.yaml:2:15: environment variable MISSING is not set (give a default with ${MISSING:-default})"
+        ]
+    );
+}
+
+#[test]
+fn api_token_file_is_read_and_its_content_never_in_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("token");
+    std::fs::write(&path, "from-file\n").expect("write");
+    let cfg = load(&format!("server:\n  api_token_file: {:?}\n", path)).expect("valid");
+    assert_eq!(cfg.config.server.api_token.expose(), "from-file");
+
+    let errs = errors(&format!(
+        "server:\n  api_token: \"${{TOKEN}}\"\n  api_token_file: {:?}\n",
+        path
+    ));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("set either api_token or api_token_file"));
+    assert!(!errs[0].contains("s3cret") && !errs[0].contains("from-file"));
+}

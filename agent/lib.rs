@@ -1,0 +1,15 @@
+//! vitals: one daemon that probes `/health` endpoints, keeps what it measures in a small
+//! in-memory time-series store and exports it to Prometheus and Grafana.
+//!
+//! The modules mirror the pipeline (see `DESIGN.md`):
+//! `sources` (probes, later OTLP and CloudWatch) write samples into the `store`; the `api`
+//! reads the store for `/metrics` and the query API; `config` describes all of it and
+//! `telemetry` is the agent's own logs and metrics. `main.rs` only wires these together.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod config;
+pub mod shutdown;
+pub mod sources;
+pub mod store;
+pub mod telemetry;

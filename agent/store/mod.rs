@@ -1,0 +1,71 @@
+//! The in-memory time-series store: the middle of the pipeline.
+//!
+//! Sources (probes, later OTLP and CloudWatch) and recording rules write samples here and
+//! nothing else does; `/metrics`, the query API and the rule engine read from here.
+//!
+//! It owns: the series index (label set → series, postings per label pair), one compressed
+//! sample window per series (see `chunk`), metric metadata (type and help per metric name),
+//! retention (the window the rules need plus the 5-minute lookback), dropping stale series,
+//! and the hard cap on series count.
+//!
+//! Timestamps are milliseconds since the Unix epoch; values are `f64`. A stale marker is the
+//! NaN bit pattern Prometheus uses ([`STALE_NAN_BITS`]).
+
+pub mod labels;
+
+use std::time::Duration;
+
+pub use labels::{Label, Labels, METRIC_NAME};
+
+/// Prometheus's stale-marker NaN: written when a series ends (a probe target is removed).
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// The stale-marker value.
+pub fn stale_marker() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
+/// True when `v` is a stale marker (and not just any NaN).
+pub fn is_stale_marker(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// How much the store keeps, and how many series it admits.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Samples older than `newest - retention` may be dropped.
+    pub retention: Duration,
+    /// A series with no sample newer than this is dropped whole.
+    pub stale_after: Duration,
+    /// Hard cap on live series; a new series past it is refused and counted in
+    /// `vitals_store_series_dropped_total`.
+    pub max_series: usize,
+}
+
+/// One sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// Milliseconds since the Unix epoch.
+    pub t: i64,
+    /// The value; may be a stale marker.
+    pub v: f64,
+}
+
+/// The exposition type of a metric family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MetricType {
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+    #[default]
+    Unknown,
+}
+
+/// Metadata of a metric family, as `# TYPE` and `# HELP` show it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct MetricMeta {
+    pub kind: MetricType,
+    pub help: String,
+    pub unit: String,
+}
