@@ -1,1 +1,164 @@
-//! The HTTP API (placeholder).
+//! The HTTP API: the pipeline's read side for people and Prometheus.
+//!
+//! It owns the listener on `server.listen` and its routes: `/health` (liveness), `/ready`
+//! (config loaded and every listener bound), `/metrics` (the store's series plus the agent's
+//! own metrics) and the status page at `/`. Later: the Prometheus query API and the
+//! Alertmanager silence API. It only reads the store.
+
+pub mod exposition;
+mod status_page;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use prometheus::{Histogram, HistogramOpts, Registry};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Store;
+use exposition::Format;
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot register API metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// What the handlers share.
+pub struct ApiState {
+    store: Arc<Store>,
+    registry: Registry,
+    ready: AtomicBool,
+    render_duration: Histogram,
+}
+
+impl ApiState {
+    pub fn new(store: Arc<Store>, registry: Registry) -> Result<Arc<Self>, ApiError> {
+        let render_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "vitals_scrape_duration_seconds",
+                "Time spent rendering /metrics.",
+            )
+            .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+        )?;
+        registry.register(Box::new(render_duration.clone()))?;
+        Ok(Arc::new(ApiState {
+            store,
+            registry,
+            ready: AtomicBool::new(false),
+            render_duration,
+        }))
+    }
+
+    /// `/ready` answers 200 from now on (or 503 again with `false`, during shutdown).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+}
+
+/// A bound listener, not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    state: Arc<ApiState>,
+}
+
+impl Server {
+    /// Binds `addr`; fails with the address and the OS error.
+    pub async fn bind(addr: SocketAddr, state: Arc<ApiState>) -> Result<Server, ApiError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ApiError::Bind { addr, source })?;
+        Ok(Server { listener, state })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves until `cancel` fires, then finishes in-flight requests.
+    pub async fn serve(self, cancel: CancellationToken) -> std::io::Result<()> {
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(cancel.cancelled_owned())
+            .await
+    }
+}
+
+fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/", get(status_page::page))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn health() -> Response {
+    json_response(StatusCode::OK, r#"{"status":"UP"}"#)
+}
+
+async fn ready(State(state): State<Arc<ApiState>>) -> Response {
+    if state.ready.load(Ordering::SeqCst) {
+        json_response(StatusCode::OK, r#"{"status":"UP"}"#)
+    } else {
+        json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"NOT_READY"}"#)
+    }
+}
+
+fn json_response(status: StatusCode, body: &'static str) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn metrics(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let state2 = state.clone();
+    // Rendering a large store is CPU work: keep it off the async workers.
+    let body = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let series = state2.store.latest(now_ms());
+        let meta = |name: &str| state2.store.metadata(name);
+        let body = exposition::render(&series, &meta, &state2.registry.gather(), format);
+        state2
+            .render_duration
+            .observe(started.elapsed().as_secs_f64());
+        body
+    })
+    .await;
+    match body {
+        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "Rendering /metrics failed.");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "rendering metrics failed\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// An HTML response.
+pub(crate) fn html(body: String) -> Html<String> {
+    Html(body)
+}

@@ -5,3 +5,10 @@
 //! [`crate::store::Store::append`].
 
 pub mod probe;
+
+/// Makes `ring` the process's TLS crypto provider (reqwest, tonic and the server share it).
+/// Safe to call any number of times.
+pub fn install_crypto_provider() {
+    // Err means a provider is installed already, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -69,3 +69,6 @@ pub struct MetricMeta {
     pub help: String,
     pub unit: String,
 }
+
+mod stub_impl;
+pub use stub_impl::*;

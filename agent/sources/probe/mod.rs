@@ -7,6 +7,11 @@
 //! the target's labels.
 
 pub mod condition;
+mod grpc;
+mod http;
+pub mod outcome;
+mod scheduler;
+mod tcp;
 
 use std::path::Path;
 use std::time::Duration;
@@ -20,6 +25,8 @@ use rustls_pki_types::pem::PemObject;
 use crate::config::{FieldError, ProbeDefaults, ProbeTarget};
 use crate::store::Labels;
 pub use condition::{Condition, ConditionError, Observation};
+pub use outcome::{Failure, FailureReason, Outcome};
+pub use scheduler::{ProbeMetrics, Prober, ProberError};
 
 /// Which kind of check a target gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +41,8 @@ pub enum ProbeKind {
 pub struct TlsSettings {
     /// Extra CA certificates to trust (from `tls.ca_file`).
     pub extra_roots: Vec<CertificateDer<'static>>,
+    /// The same file as PEM text (gRPC's TLS settings take PEM).
+    pub ca_pem: Option<Vec<u8>>,
     /// Accept any certificate.
     pub insecure_skip_verify: bool,
 }
@@ -185,6 +194,12 @@ impl ProbeSpec {
                     errors.push(FieldError::new(field, "applies to url (HTTP) targets only"));
                 }
             }
+        }
+        if kind == Some(ProbeKind::Grpc) && t.tls.insecure_skip_verify {
+            errors.push(FieldError::new(
+                "tls.insecure_skip_verify",
+                "is not supported for grpc targets (give the server's CA in tls.ca_file)",
+            ));
         }
         if !t.grpc_service.is_empty() && kind.is_some() && kind != Some(ProbeKind::Grpc) {
             errors.push(FieldError::new(
@@ -355,6 +370,7 @@ fn grpc_target(
 fn tls_settings(t: &ProbeTarget) -> Result<TlsSettings, FieldError> {
     let mut settings = TlsSettings {
         extra_roots: Vec::new(),
+        ca_pem: None,
         insecure_skip_verify: t.tls.insecure_skip_verify,
     };
     if let Some(path) = &t.tls.ca_file {
@@ -362,6 +378,17 @@ fn tls_settings(t: &ProbeTarget) -> Result<TlsSettings, FieldError> {
             read_pem_certs(path).map_err(|e| FieldError::new("tls.ca_file", e))?;
     }
     Ok(settings)
+}
+
+/// Checks `conditions` in order; the first that does not hold is the failure.
+fn check_conditions(conditions: &[Condition], obs: &Observation<'_>) -> Option<Failure> {
+    conditions.iter().find_map(|c| {
+        c.evaluate(obs).err().map(|detail| Failure {
+            reason: FailureReason::Condition,
+            condition: Some(c.text().to_string()),
+            detail,
+        })
+    })
 }
 
 /// Reads every certificate in a PEM file; an error if there is none.

@@ -1,0 +1,84 @@
+//! The status page at `/`: every probe with its state, last duration and status code, as
+//! Gatus shows it, rendered from the store.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::Html;
+
+use super::{ApiState, html, now_ms};
+
+#[derive(Default)]
+struct Row {
+    up: Option<bool>,
+    duration: Option<f64>,
+    status: Option<f64>,
+    cert: Option<f64>,
+    instance: String,
+}
+
+pub(super) async fn page(State(state): State<Arc<ApiState>>) -> Html<String> {
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    for (labels, sample) in state.store.latest(now_ms()) {
+        let (Some(name), Some(probe)) = (labels.metric_name(), labels.get("probe")) else {
+            continue;
+        };
+        let row = rows.entry(probe.to_string()).or_default();
+        row.instance = labels.get("instance").unwrap_or_default().to_string();
+        match name {
+            "probe_success" => row.up = Some(sample.v == 1.0),
+            "probe_duration_seconds" => row.duration = Some(sample.v),
+            "probe_http_status_code" => row.status = Some(sample.v),
+            "probe_ssl_earliest_cert_expiry" => row.cert = Some(sample.v),
+            _ => {}
+        }
+    }
+    let now = now_ms() as f64 / 1000.0;
+    let down = rows.values().filter(|r| r.up == Some(false)).count();
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!doctype html><html><head><meta charset=utf-8><meta http-equiv=refresh content=15>\
+<title>vitals</title><style>body{{font:14px system-ui,sans-serif;margin:2em}}\
+table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}}\
+.up{{color:#070}}.down{{color:#b00;font-weight:bold}}</style></head><body>\
+<h1>vitals</h1><p>{} probes, {} down. <a href=\"/metrics\">/metrics</a></p>\
+<table><tr><th>probe</th><th>state</th><th>instance</th><th>duration</th><th>HTTP status</th><th>certificate</th></tr>",
+        rows.len(),
+        down
+    );
+    for (name, r) in &rows {
+        let (class, state) = match r.up {
+            Some(true) => ("up", "UP"),
+            Some(false) => ("down", "DOWN"),
+            None => ("", "?"),
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td class={class}>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(name),
+            escape(&r.instance),
+            r.duration
+                .map(|d| format!("{:.0} ms", d * 1000.0))
+                .unwrap_or_default(),
+            r.status
+                .filter(|s| *s > 0.0)
+                .map(|s| format!("{s}"))
+                .unwrap_or_default(),
+            r.cert
+                .map(|c| format!("expires in {:.0} days", (c - now) / 86400.0))
+                .unwrap_or_default(),
+        );
+    }
+    out.push_str("</table></body></html>");
+    html(out)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

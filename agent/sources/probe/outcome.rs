@@ -1,0 +1,126 @@
+//! What one probe found: success or a classified failure, plus the measurements that
+//! become blackbox_exporter's series.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Why a probe failed. The `reason` label of `vitals_probe_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureReason {
+    /// The target actively refused the connection.
+    Refused,
+    /// No answer within the probe's timeout.
+    Timeout,
+    /// The host name did not resolve.
+    Dns,
+    /// TLS handshake or certificate verification failed.
+    Tls,
+    /// Any other connection-level failure (reset, unreachable, protocol error).
+    Connection,
+    /// A response arrived but a condition did not hold.
+    Condition,
+    /// The body was larger than `max_body_bytes`.
+    BodyTooLarge,
+    /// More redirects than `max_redirects`, or a redirect without a usable Location.
+    Redirects,
+    /// The gRPC health service answered with an error status or not SERVING.
+    Grpc,
+}
+
+impl FailureReason {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Refused => "refused",
+            FailureReason::Timeout => "timeout",
+            FailureReason::Dns => "dns",
+            FailureReason::Tls => "tls",
+            FailureReason::Connection => "connection",
+            FailureReason::Condition => "condition",
+            FailureReason::BodyTooLarge => "body_too_large",
+            FailureReason::Redirects => "too_many_redirects",
+            FailureReason::Grpc => "grpc",
+        }
+    }
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A classified failure with a human-readable detail (never a secret: no headers, no body
+/// beyond what a condition's reason quotes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: FailureReason,
+    /// The condition that failed, as written, when `reason` is `Condition`.
+    pub condition: Option<String>,
+    /// What happened, e.g. `status is 503` or `connection refused`.
+    pub detail: String,
+}
+
+impl Failure {
+    /// A failure that is not about a condition.
+    pub fn new(reason: FailureReason, detail: impl Into<String>) -> Self {
+        Failure {
+            reason,
+            condition: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The result of one probe.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Wall time of the whole probe.
+    pub duration: Duration,
+    /// HTTP status of the final response (after redirects); `None` when none arrived.
+    pub http_status: Option<u16>,
+    /// Redirects followed.
+    pub redirects: u32,
+    /// `notAfter` of the earliest-expiring certificate seen, in Unix seconds.
+    pub cert_not_after: Option<i64>,
+    /// `None` on success.
+    pub failure: Option<Failure>,
+}
+
+impl Outcome {
+    pub fn success(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// Classifies a transport error by walking its source chain: refused, DNS, TLS, timeout,
+/// or another connection failure. Returns the reason and the innermost message.
+pub fn classify_error(err: &(dyn std::error::Error + 'static)) -> (FailureReason, String) {
+    let mut reason = FailureReason::Connection;
+    let mut innermost = err.to_string();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let msg = e.to_string();
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => reason = FailureReason::Refused,
+                std::io::ErrorKind::TimedOut => reason = FailureReason::Timeout,
+                _ => {}
+            }
+        }
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            reason = FailureReason::Tls;
+        }
+        if msg.starts_with("dns error") || msg.contains("failed to lookup address") {
+            reason = FailureReason::Dns;
+        }
+        if reason == FailureReason::Connection
+            && (msg.contains("certificate") || msg.contains("InvalidCertificate"))
+        {
+            reason = FailureReason::Tls;
+        }
+        innermost = msg;
+        cur = e.source();
+    }
+    (reason, innermost)
+}
