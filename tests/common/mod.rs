@@ -1,0 +1,202 @@
+//! Shared helpers for the black-box tests: start the real `vitals` binary on a free port,
+//! wait for it, read `/metrics`, and run real local targets (HTTP, TLS, gRPC).
+#![allow(dead_code)]
+
+pub mod targets;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Path of the binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_vitals")
+}
+
+/// A running `vitals run`; killed when dropped.
+pub struct Vitals {
+    child: Child,
+    pub addr: SocketAddr,
+    logs: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Result of running a command to completion.
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `vitals ARGS` to completion.
+pub fn run_cli(args: &[&str], cwd: Option<&Path>) -> Output {
+    let mut cmd = Command::new(binary());
+    cmd.args(args).env_remove("VITALS_CONFIG");
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    let out = cmd.output().expect("run vitals");
+    Output {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Vitals {
+    /// Writes `config` (which should listen on `127.0.0.1:0`) to a temp dir and starts the
+    /// daemon with JSON logs; returns once it logged that it is running.
+    pub fn start(config: &str) -> Vitals {
+        Self::start_with_env(config, &[])
+    }
+
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Vitals {
+        // reqwest in the tests needs the same TLS crypto provider the daemon installs.
+        vitals::sources::install_crypto_provider();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("vitals.yaml");
+        std::fs::write(&path, config).expect("write config");
+        let mut cmd = Command::new(binary());
+        cmd.args(["run", "-c"])
+            .arg(&path)
+            .current_dir(dir.path())
+            .env("VITALS_LOG_FORMAT", "json")
+            .env("VITALS_LOG", "debug")
+            .env("VITALS_STORAGE", dir.path().join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn vitals");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("vitals is running.") {
+                    let _ = tx.send(line.clone());
+                }
+                sink.lock().expect("logs").push(line);
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "vitals did not start; logs:\n{}",
+                    logs.lock().expect("logs").join("\n")
+                );
+            }
+        };
+        let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
+        let addr = v["listen"]
+            .as_str()
+            .expect("listen field")
+            .parse()
+            .expect("addr");
+        Vitals {
+            child,
+            addr,
+            logs,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
+    /// Everything logged so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().expect("logs").clone()
+    }
+
+    /// Log lines (parsed JSON) whose message is `message`.
+    pub fn log_events(&self, message: &str) -> Vec<serde_json::Value> {
+        self.logs()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["message"] == message)
+            .collect()
+    }
+
+    /// GET /metrics as text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
+    /// Polls /metrics until `sample` (e.g. `probe_success{...}`) has a value for which
+    /// `ok` holds; returns it. Panics with the last exposition after `within`.
+    pub async fn wait_for(&self, sample: &str, ok: impl Fn(f64) -> bool) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = self.metrics().await;
+            if let Some(v) = sample_value(&text, sample)
+                && ok(v)
+            {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{sample} never matched; /metrics:\n{text}\nlogs:\n{}",
+                    self.logs().join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("vitals did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Vitals {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of the sample written exactly as `series` (name plus labels in exposition
+/// order) in a text exposition.
+pub fn sample_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(series)?;
+        let value = rest.strip_prefix(' ')?;
+        match value.split(' ').next()? {
+            "NaN" => Some(f64::NAN),
+            "+Inf" => Some(f64::INFINITY),
+            "-Inf" => Some(f64::NEG_INFINITY),
+            v => v.parse().ok(),
+        }
+    })
+}
