@@ -35,13 +35,15 @@ impl Format {
     }
 }
 
+/// One sample to write: its name, its labels (without `__name__`) and its value.
+type OutSample = (String, Vec<(String, String)>, f64);
+
 /// One metric family ready to write.
 struct Family {
     kind: MetricType,
     help: String,
     unit: String,
-    /// (sample name, labels without `__name__`, value)
-    samples: Vec<(String, Vec<(String, String)>, f64)>,
+    samples: Vec<OutSample>,
 }
 
 /// The family a series belongs to: its own name when it has metadata, else the name
@@ -165,7 +167,7 @@ fn write_family(out: &mut String, name: &str, f: &Family, format: Format) {
     }
 }
 
-fn own_samples(mf: &MetricFamily) -> (MetricType, Vec<(String, Vec<(String, String)>, f64)>) {
+fn own_samples(mf: &MetricFamily) -> (MetricType, Vec<OutSample>) {
     let name = mf.name();
     let mut samples = Vec::new();
     let kind = match mf.get_field_type() {
