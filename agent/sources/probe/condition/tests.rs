@@ -726,3 +726,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn gatus_examples() {
+    let obs = Observation {
+        status: Some(200),
+        body: Some(br#"<html><body>{"x":1}</body></html>"#),
+        response_time: Duration::from_millis(80),
+        cert_expiry: Some(30.0 * 86400.0),
+        connected: true,
+        grpc_status: None,
+    };
+    for s in [
+        "[STATUS] == 200",
+        "[STATUS] == any(200, 201)",
+        "[RESPONSE_TIME] < 300",
+        "[CERTIFICATE_EXPIRATION] > 48h",
+        "[BODY] == pat(*<html>*)",
+        "[BODY] != pat(*(*)",
+        "[CONNECTED] == true",
+    ] {
+        assert!(holds(s, &obs), "{s}");
+    }
+    let json = http(200, r#"{"data":[{"id":1,"name":"a"}],"errors":[]}"#);
+    for s in [
+        "[BODY].data[0].id == 1",
+        "len([BODY].data) < 5",
+        "len([BODY].errors) == 0",
+        "has([BODY].errors) == true",
+        "has([BODY].nope) == false",
+        "[BODY].data[0].name == pat(?)",
+    ] {
+        assert!(holds(s, &json), "{s}");
+    }
+}
