@@ -384,8 +384,10 @@ fn tls_settings(t: &ProbeTarget) -> Result<TlsSettings, FieldError> {
 
 /// Checks `conditions` in order; the first that does not hold is the failure.
 fn check_conditions(conditions: &[Condition], obs: &Observation<'_>) -> Option<Failure> {
+    // One evaluation round parses the JSON body at most once.
+    let round = condition::Evaluation::new(obs);
     conditions.iter().find_map(|c| {
-        c.evaluate(obs).err().map(|detail| Failure {
+        round.check(c).err().map(|detail| Failure {
             reason: FailureReason::Condition,
             condition: Some(c.text().to_string()),
             detail,
