@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tokio::sync::mpsc;
 use vitals::api::{ApiState, Server};
-use vitals::config::{EMBEDDED_DEFAULT, EMBEDDED_NAME, LoadedConfig};
+use vitals::api::{RELOAD_QUEUE, ReloadRequest};
+use vitals::config::{ConfigErrors, EMBEDDED_DEFAULT, EMBEDDED_NAME, LoadedConfig};
 use vitals::shutdown::{Stage, stop_in_order};
 use vitals::sources::probe::Prober;
 use vitals::store::{Store, StoreConfig};
@@ -71,13 +73,30 @@ enum CheckCommand {
 
 const DEFAULT_PATH: &str = "config/vitals.yaml";
 
-fn load(path: Option<&Path>) -> Result<LoadedConfig, vitals::config::ConfigErrors> {
-    match path {
-        Some(p) => LoadedConfig::from_file(p),
-        None if Path::new(DEFAULT_PATH).exists() => {
-            LoadedConfig::from_file(Path::new(DEFAULT_PATH))
+/// Where the configuration comes from; a reload reads the same place again.
+#[derive(Clone)]
+enum ConfigSource {
+    File(PathBuf),
+    Embedded,
+}
+
+impl ConfigSource {
+    /// The given path, else `config/vitals.yaml` if present, else the embedded default.
+    fn pick(path: Option<PathBuf>) -> Self {
+        match path {
+            Some(p) => ConfigSource::File(p),
+            None if Path::new(DEFAULT_PATH).exists() => ConfigSource::File(DEFAULT_PATH.into()),
+            None => ConfigSource::Embedded,
         }
-        None => LoadedConfig::from_yaml(EMBEDDED_DEFAULT, EMBEDDED_NAME, |n| std::env::var(n).ok()),
+    }
+
+    fn load(&self) -> Result<LoadedConfig, ConfigErrors> {
+        match self {
+            ConfigSource::File(p) => LoadedConfig::from_file(p),
+            ConfigSource::Embedded => {
+                LoadedConfig::from_yaml(EMBEDDED_DEFAULT, EMBEDDED_NAME, |n| std::env::var(n).ok())
+            }
+        }
     }
 }
 
@@ -86,7 +105,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check {
             what: CheckCommand::Config { path },
-        } => match load(path.as_deref()) {
+        } => match ConfigSource::pick(path).load() {
             Ok(cfg) => {
                 println!(
                     "{}: configuration is valid ({} probe targets)",
@@ -102,7 +121,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Run { config } => {
-            let cfg = match load(config.as_deref()) {
+            let source = ConfigSource::pick(config);
+            let cfg = match source.load() {
                 Ok(cfg) => cfg,
                 Err(errors) => {
                     eprintln!("{errors}");
@@ -127,7 +147,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(run(cfg)) {
+            match runtime.block_on(run(source, cfg)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "vitals stopped on an error.");
@@ -138,7 +158,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cfg: LoadedConfig) -> anyhow::Result<()> {
+async fn run(source: ConfigSource, cfg: LoadedConfig) -> anyhow::Result<()> {
     let registry = telemetry::registry()?;
     let storage = &cfg.config.storage;
     let store = Arc::new(Store::new(
@@ -149,23 +169,35 @@ async fn run(cfg: LoadedConfig) -> anyhow::Result<()> {
         },
         &registry,
     )?);
-    let state = ApiState::new(store.clone(), registry.clone())?;
+    let (reload_tx, reload_rx) = mpsc::channel(RELOAD_QUEUE);
+    let state = ApiState::new(
+        store.clone(),
+        registry.clone(),
+        cfg.config.server.api_token.clone(),
+        reload_tx,
+    )?;
     let server = Server::bind(cfg.listen, state.clone()).await?;
     let listen = server.local_addr().unwrap_or(cfg.listen);
 
     let mut sources = Stage::new("sources");
-    let prober = Prober::new(store.clone(), cfg.config.probes.max_concurrency, &registry)
-        .context("starting the prober")?;
-    sources.adopt(prober.spawn(cfg.probes.clone(), sources.token()));
+    let prober = Arc::new(
+        Prober::new(store.clone(), cfg.config.probes.max_concurrency, &registry)
+            .context("starting the prober")?,
+    );
+    prober.apply(cfg.probes.clone());
+    let (stop, p) = (sources.token(), prober.clone());
+    sources.spawn(async move {
+        stop.cancelled().await;
+        p.stop().await;
+    });
 
     let mut maintenance = Stage::new("store");
-    let gc_store = store.clone();
-    let gc_cancel = maintenance.token();
+    let (stop, gc_store) = (maintenance.token(), store.clone());
     maintenance.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         loop {
             tokio::select! {
-                _ = gc_cancel.cancelled() => break,
+                _ = stop.cancelled() => break,
                 _ = tick.tick() => {
                     let s = gc_store.clone();
                     let _ = tokio::task::spawn_blocking(move || s.gc(vitals::api::now_ms())).await;
@@ -175,12 +207,21 @@ async fn run(cfg: LoadedConfig) -> anyhow::Result<()> {
     });
 
     let mut api = Stage::new("api");
-    let api_cancel = api.token();
+    let stop = api.token();
     api.spawn(async move {
-        if let Err(e) = server.serve(api_cancel).await {
+        if let Err(e) = server.serve(stop).await {
             tracing::error!(error = %e, "The HTTP server failed.");
         }
     });
+
+    let mut control = Stage::new("reload");
+    let reloader = Reloader {
+        source,
+        current: cfg.clone(),
+        prober: prober.clone(),
+        state: state.clone(),
+    };
+    control.spawn(reloader.run(reload_rx, control.token()));
 
     state.set_ready(true);
     tracing::info!(
@@ -194,8 +235,101 @@ async fn run(cfg: LoadedConfig) -> anyhow::Result<()> {
     let grace = cfg.config.server.shutdown_grace.get();
     tracing::info!(signal, grace = ?grace, "Shutting down.");
     state.set_ready(false);
-    if stop_in_order(vec![sources, maintenance, api], grace).await {
+    if stop_in_order(vec![control, sources, maintenance, api], grace).await {
         tracing::info!("vitals stopped.");
     }
     Ok(())
+}
+
+/// Applies a re-read configuration on SIGHUP or `POST /-/reload`. A configuration that
+/// does not load leaves the running one in place.
+struct Reloader {
+    source: ConfigSource,
+    current: LoadedConfig,
+    prober: Arc<Prober>,
+    state: Arc<ApiState>,
+}
+
+impl Reloader {
+    async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<ReloadRequest>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        loop {
+            #[cfg(unix)]
+            let hangup = async {
+                match hup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hangup = std::future::pending::<Option<()>>();
+            let respond = tokio::select! {
+                _ = stop.cancelled() => break,
+                r = requests.recv() => match r {
+                    Some(r) => Some(r.respond),
+                    None => break,
+                },
+                _ = hangup => None,
+            };
+            let result = self.reload();
+            match &result {
+                Ok(summary) => tracing::info!(summary = %summary, "Configuration reloaded."),
+                Err(errors) => {
+                    tracing::error!(errors = %errors, "The new configuration is invalid; keeping the running one.")
+                }
+            }
+            if let Some(respond) = respond {
+                let _ = respond.send(result);
+            }
+        }
+    }
+
+    fn reload(&mut self) -> Result<String, String> {
+        let new = self.source.load().map_err(|e| e.to_string())?;
+        let mut restart = Vec::new();
+        if new.listen != self.current.listen {
+            restart.push("server.listen");
+        }
+        let (old_s, new_s) = (&self.current.config.storage, &new.config.storage);
+        if (
+            &old_s.path,
+            old_s.retention,
+            old_s.series_stale_after,
+            old_s.max_series,
+        ) != (
+            &new_s.path,
+            new_s.retention,
+            new_s.series_stale_after,
+            new_s.max_series,
+        ) {
+            restart.push("storage");
+        }
+        if new.config.probes.max_concurrency != self.current.config.probes.max_concurrency {
+            restart.push("probes.max_concurrency");
+        }
+        self.state
+            .set_api_token(new.config.server.api_token.clone());
+        let stats = self.prober.apply(new.probes.clone());
+        let mut summary = format!(
+            "{} probe targets: {} added, {} removed, {} changed, {} unchanged",
+            new.probes.len(),
+            stats.added,
+            stats.removed,
+            stats.changed,
+            stats.unchanged
+        );
+        if !restart.is_empty() {
+            summary.push_str(&format!(
+                "; changes to {} take effect at the next restart",
+                restart.join(", ")
+            ));
+        }
+        self.current = new;
+        Ok(summary)
+    }
 }

@@ -32,12 +32,6 @@ impl Stage {
     pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
         self.tasks.spawn(task);
     }
-
-    /// Adds every task of `set` to the stage.
-    pub fn adopt(&mut self, mut set: JoinSet<()>) {
-        self.tasks
-            .spawn(async move { while set.join_next().await.is_some() {} });
-    }
 }
 
 /// Stops `stages` in order, each cancelled only once the previous one has finished, all

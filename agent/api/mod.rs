@@ -17,11 +17,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use parking_lot::RwLock;
 use prometheus::{Histogram, HistogramOpts, Registry};
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Secret;
 use crate::store::Store;
 use exposition::Format;
 
@@ -37,16 +40,35 @@ pub enum ApiError {
     Metrics(#[from] prometheus::Error),
 }
 
+/// A request to reload the configuration. The answer is a summary of what changed, or
+/// every error that kept the new configuration from loading.
+pub struct ReloadRequest {
+    pub respond: oneshot::Sender<Result<String, String>>,
+}
+
+/// Capacity of the reload channel: one request may wait while another runs; past that,
+/// `/-/reload` answers 503 at once instead of queueing.
+pub const RELOAD_QUEUE: usize = 1;
+
 /// What the handlers share.
 pub struct ApiState {
     store: Arc<Store>,
     registry: Registry,
     ready: AtomicBool,
     render_duration: Histogram,
+    api_token: RwLock<Secret>,
+    reload: mpsc::Sender<ReloadRequest>,
 }
 
 impl ApiState {
-    pub fn new(store: Arc<Store>, registry: Registry) -> Result<Arc<Self>, ApiError> {
+    /// `api_token` guards mutating calls (empty: none); `reload` is where `/-/reload`
+    /// sends its requests.
+    pub fn new(
+        store: Arc<Store>,
+        registry: Registry,
+        api_token: Secret,
+        reload: mpsc::Sender<ReloadRequest>,
+    ) -> Result<Arc<Self>, ApiError> {
         let render_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "vitals_scrape_duration_seconds",
@@ -60,7 +82,38 @@ impl ApiState {
             registry,
             ready: AtomicBool::new(false),
             render_duration,
+            api_token: RwLock::new(api_token),
+            reload,
         }))
+    }
+
+    /// Replaces the API token (after a reload).
+    pub fn set_api_token(&self, token: Secret) {
+        *self.api_token.write() = token;
+    }
+
+    /// `None` when the request may mutate, else the 401 answer.
+    fn authorize(&self, headers: &HeaderMap) -> Option<Response> {
+        let token = self.api_token.read();
+        if token.is_empty() {
+            return None;
+        }
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
+            return None;
+        }
+        Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "this call needs Authorization: Bearer <server.api_token>\n",
+            )
+                .into_response(),
+        )
     }
 
     /// `/ready` answers 200 from now on (or 503 again with `false`, during shutdown).
@@ -103,6 +156,7 @@ fn router(state: Arc<ApiState>) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/-/reload", post(reload))
         .with_state(state)
 }
 
@@ -148,6 +202,34 @@ async fn metrics(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Resp
                 .into_response()
         }
     }
+}
+
+async fn reload(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    if let Some(denied) = state.authorize(&headers) {
+        return denied;
+    }
+    let (tx, rx) = oneshot::channel();
+    if state
+        .reload
+        .try_send(ReloadRequest { respond: tx })
+        .is_err()
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "a reload is already in progress; try again\n",
+        )
+            .into_response();
+    }
+    match rx.await {
+        Ok(Ok(summary)) => (StatusCode::OK, format!("{summary}\n")).into_response(),
+        Ok(Err(errors)) => (StatusCode::BAD_REQUEST, format!("{errors}\n")).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "vitals is shutting down\n").into_response(),
+    }
+}
+
+/// Compares two byte strings in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -112,6 +112,18 @@ impl Vitals {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The configuration file the daemon was started with (rewrite it, then reload).
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.path().join("vitals.yaml")
+    }
+
+    /// Sends `signal` (e.g. `-HUP`) to the daemon.
+    pub fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status();
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self._dir.path().join("data")
     }
@@ -163,8 +175,7 @@ impl Vitals {
 
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.signal("-TERM");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -37,7 +37,7 @@ pub enum ProbeKind {
 }
 
 /// TLS settings of one target, resolved.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TlsSettings {
     /// Extra CA certificates to trust (from `tls.ca_file`).
     pub extra_roots: Vec<CertificateDer<'static>>,
@@ -57,7 +57,7 @@ impl TlsSettings {
 /// What to probe and how.
 // One per configured target, built once: the HTTP variant's size does not matter.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     Http {
         url: Url,
@@ -81,7 +81,7 @@ pub enum Target {
 }
 
 /// One validated probe target.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProbeSpec {
     /// The `probe` label.
     pub name: String,

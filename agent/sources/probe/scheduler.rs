@@ -5,13 +5,14 @@
 //! Each result is written to the store under blackbox_exporter's names; state changes
 //! (up → down, down → up, a different reason while down) are logged once.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
@@ -80,6 +81,24 @@ pub struct Prober {
     clients: Arc<HttpClients>,
     permits: Arc<Semaphore>,
     metrics: ProbeMetrics,
+    running: parking_lot::Mutex<HashMap<String, Running>>,
+}
+
+/// A target's task.
+struct Running {
+    spec: ProbeSpec,
+    cancel: CancellationToken,
+    /// Ends with which of the target's series were ever written.
+    handle: JoinHandle<[bool; 5]>,
+}
+
+/// What [`Prober::apply`] changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyStats {
+    pub added: usize,
+    pub removed: usize,
+    pub changed: usize,
+    pub unchanged: usize,
 }
 
 const SERIES: [(&str, &str); 5] = [
@@ -124,25 +143,95 @@ impl Prober {
             clients: Arc::new(HttpClients::new()?),
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
             metrics: ProbeMetrics::new(registry)?,
+            running: parking_lot::Mutex::new(HashMap::new()),
         })
     }
 
-    /// Starts one task per target; they stop when `cancel` fires. Await the returned set
-    /// to know they have all stopped.
-    pub fn spawn(&self, specs: Vec<ProbeSpec>, cancel: CancellationToken) -> JoinSet<()> {
-        let mut set = JoinSet::new();
+    /// Makes `specs` the running set: starts new targets, restarts changed ones, stops
+    /// removed ones (their series get a stale marker, so queries see them end at once, as
+    /// Prometheus does for a target that disappears), leaves unchanged ones on schedule.
+    pub fn apply(&self, specs: Vec<ProbeSpec>) -> ApplyStats {
+        let mut stats = ApplyStats::default();
+        let mut running = self.running.lock();
+        let mut next: HashMap<String, Running> = HashMap::with_capacity(specs.len());
         for spec in specs {
-            let task = TargetTask {
-                series: SeriesLabels::new(&spec.labels),
-                spec,
-                store: self.store.clone(),
-                clients: self.clients.clone(),
-                permits: self.permits.clone(),
-                metrics: self.metrics.clone(),
-            };
-            set.spawn(task.run(cancel.clone()));
+            match running.remove(&spec.name) {
+                Some(r) if r.spec == spec => {
+                    stats.unchanged += 1;
+                    next.insert(spec.name.clone(), r);
+                }
+                Some(old) => {
+                    stats.changed += 1;
+                    let old_labels = old.spec.labels.clone();
+                    self.retire(old, spec.labels != old_labels);
+                    next.insert(spec.name.clone(), self.start(spec));
+                }
+                None => {
+                    stats.added += 1;
+                    next.insert(spec.name.clone(), self.start(spec));
+                }
+            }
         }
-        set
+        for (_, old) in running.drain() {
+            stats.removed += 1;
+            self.retire(old, true);
+        }
+        *running = next;
+        stats
+    }
+
+    /// Stops every target and waits for their tasks to end.
+    pub async fn stop(&self) {
+        let handles: Vec<JoinHandle<[bool; 5]>> = {
+            let mut running = self.running.lock();
+            running
+                .drain()
+                .map(|(_, r)| {
+                    r.cancel.cancel();
+                    r.handle
+                })
+                .collect()
+        };
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+
+    fn start(&self, spec: ProbeSpec) -> Running {
+        let cancel = CancellationToken::new();
+        let task = TargetTask {
+            series: SeriesLabels::new(&spec.labels),
+            spec: spec.clone(),
+            store: self.store.clone(),
+            clients: self.clients.clone(),
+            permits: self.permits.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let handle = tokio::spawn(task.run(cancel.clone()));
+        Running {
+            spec,
+            cancel,
+            handle,
+        }
+    }
+
+    /// Stops a target's task; once it has ended, ends its series with stale markers when
+    /// `mark_stale` (the series will not be written again under these labels).
+    fn retire(&self, old: Running, mark_stale: bool) {
+        old.cancel.cancel();
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let Ok(written) = old.handle.await else {
+                return;
+            };
+            if mark_stale {
+                let series = SeriesLabels::new(&old.spec.labels);
+                let t = now_ms();
+                for (labels, _) in series.all().into_iter().zip(written).filter(|(_, w)| *w) {
+                    let _ = store.append(labels, t, crate::store::stale_marker());
+                }
+            }
+        });
     }
 }
 
@@ -156,6 +245,16 @@ struct SeriesLabels {
 }
 
 impl SeriesLabels {
+    fn all(&self) -> [&Labels; 5] {
+        [
+            &self.success,
+            &self.duration,
+            &self.status,
+            &self.redirects,
+            &self.cert,
+        ]
+    }
+
     fn new(base: &Labels) -> Self {
         let with = |name: &str| {
             Labels::new(
@@ -201,13 +300,14 @@ fn now_ms() -> i64 {
 }
 
 impl TargetTask {
-    async fn run(self, cancel: CancellationToken) {
+    async fn run(self, cancel: CancellationToken) -> [bool; 5] {
+        let mut written = [false; 5];
         let grpc_channel = match self.spec.kind() {
             ProbeKind::Grpc => match grpc::channel(&self.spec) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     tracing::error!(probe = %self.spec.name, error = %e, "Cannot set up the gRPC channel; this probe will not run.");
-                    return;
+                    return written;
                 }
             },
             _ => None,
@@ -249,9 +349,12 @@ impl TargetTask {
             });
             // probe_duration_seconds is the whole probe, whatever path it ended on.
             outcome.duration = started.elapsed();
-            self.record(ts, &outcome);
+            for (w, now) in written.iter_mut().zip(self.record(ts, &outcome)) {
+                *w |= now;
+            }
             last = self.log_transition(last, outcome);
         }
+        written
     }
 
     async fn probe_once(
@@ -267,7 +370,8 @@ impl TargetTask {
         }
     }
 
-    fn record(&self, ts: i64, o: &Outcome) {
+    /// Writes the outcome; returns which of the series (in [`SeriesLabels::all`] order) it wrote.
+    fn record(&self, ts: i64, o: &Outcome) -> [bool; 5] {
         self.metrics
             .runs
             .with_label_values(&[&self.spec.name])
@@ -278,22 +382,22 @@ impl TargetTask {
                 .with_label_values(&[self.spec.name.as_str(), f.reason.as_str()])
                 .inc();
         }
-        let s = &self.series;
-        let mut samples = vec![
-            (&s.success, if o.success() { 1.0 } else { 0.0 }),
-            (&s.duration, o.duration.as_secs_f64()),
+        let http = self.spec.kind() == ProbeKind::Http;
+        let values = [
+            Some(if o.success() { 1.0 } else { 0.0 }),
+            Some(o.duration.as_secs_f64()),
+            http.then(|| f64::from(o.http_status.unwrap_or(0))),
+            http.then(|| f64::from(o.redirects)),
+            o.cert_not_after.map(|t| t as f64),
         ];
-        if self.spec.kind() == ProbeKind::Http {
-            samples.push((&s.status, f64::from(o.http_status.unwrap_or(0))));
-            samples.push((&s.redirects, f64::from(o.redirects)));
+        let mut written = [false; 5];
+        for ((labels, v), w) in self.series.all().into_iter().zip(values).zip(&mut written) {
+            if let Some(v) = v {
+                // Refusals (series cap) are counted by the store itself.
+                *w = self.store.append(labels, ts, v).is_ok();
+            }
         }
-        if let Some(t) = o.cert_not_after {
-            samples.push((&s.cert, t as f64));
-        }
-        for (labels, v) in samples {
-            // Refusals (series cap) are counted by the store itself.
-            let _ = self.store.append(labels, ts, v);
-        }
+        written
     }
 
     fn log_transition(

@@ -1,0 +1,110 @@
+//! Black-box: reloading the configuration (POST /-/reload and SIGHUP) while running.
+
+mod common;
+
+use common::targets;
+use common::{Vitals, sample_value};
+
+fn config(http: std::net::SocketAddr, targets: &str) -> String {
+    format!(
+        "server: {{listen: \"127.0.0.1:0\", api_token: \"${{TOKEN}}\"}}\nprobes:\n  defaults: {{interval: 1s, timeout: 900ms}}\n  targets:\n{}",
+        targets.replace("HTTP", &http.to_string())
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_applies_target_changes_and_keeps_running_on_bad_config() {
+    let http = targets::http_server().await;
+    let start = config(
+        http,
+        "    - {name: a, url: \"http://HTTP/ok\", labels: {team: x}}\n    - {name: b, url: \"http://HTTP/ok\"}\n",
+    );
+    let vitals = Vitals::start_with_env(&start, &[("TOKEN", "reload-token")]);
+    let a_x = format!("probe_success{{instance=\"http://{http}/ok\",probe=\"a\",team=\"x\"}}");
+    let a_y = format!("probe_success{{instance=\"http://{http}/ok\",probe=\"a\",team=\"y\"}}");
+    let b = format!("probe_success{{instance=\"http://{http}/ok\",probe=\"b\"}}");
+    let c = format!("probe_success{{instance=\"http://{http}/down\",probe=\"c\"}}");
+    vitals.wait_for(&a_x, |v| v == 1.0).await;
+    vitals.wait_for(&b, |v| v == 1.0).await;
+
+    let client = reqwest::Client::new();
+    let reload = |token: Option<&'static str>| {
+        let mut req = client.post(vitals.url("/-/reload"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+
+    // Mutating calls need the token.
+    let denied = reload(None).await.expect("reload");
+    assert_eq!(denied.status(), 401);
+    let denied = reload(Some("wrong")).await.expect("reload");
+    assert_eq!(denied.status(), 401);
+
+    // A bad configuration is refused with its errors; the running one stays.
+    std::fs::write(
+        vitals.config_path(),
+        config(
+            http,
+            "    - {name: a, url: \"http://HTTP/ok\", conditions: [\"status ===\"]}\n",
+        ),
+    )
+    .expect("write");
+    let bad = reload(Some("reload-token")).await.expect("reload");
+    assert_eq!(bad.status(), 400);
+    let text = bad.text().await.expect("body");
+    assert!(text.contains("probes.targets[0].conditions[0]"), "{text}");
+    vitals.wait_for(&b, |v| v == 1.0).await;
+
+    // b removed, c added, a's labels changed.
+    std::fs::write(
+        vitals.config_path(),
+        config(
+            http,
+            "    - {name: a, url: \"http://HTTP/ok\", labels: {team: y}}\n    - {name: c, url: \"http://HTTP/down\"}\n",
+        ),
+    )
+    .expect("write");
+    let ok = reload(Some("reload-token")).await.expect("reload");
+    assert_eq!(ok.status(), 200);
+    let summary = ok.text().await.expect("body");
+    assert!(
+        summary.contains("1 added, 1 removed, 1 changed, 0 unchanged"),
+        "{summary}"
+    );
+    vitals.wait_for(&a_y, |v| v == 1.0).await;
+    vitals.wait_for(&c, |v| v == 0.0).await;
+    // Removed and relabelled series end with a stale marker: gone from /metrics at once.
+    let text = vitals.metrics().await;
+    assert_eq!(sample_value(&text, &b), None, "{text}");
+    assert_eq!(sample_value(&text, &a_x), None, "{text}");
+
+    // SIGHUP reloads too.
+    std::fs::write(
+        vitals.config_path(),
+        config(
+            http,
+            "    - {name: a, url: \"http://HTTP/ok\", labels: {team: y}}\n",
+        ),
+    )
+    .expect("write");
+    vitals.signal("-HUP");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sample_value(&vitals.metrics().await, &c).is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not remove c"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(vitals.log_events("Configuration reloaded.").len(), 2);
+    assert_eq!(
+        vitals
+            .log_events("The new configuration is invalid; keeping the running one.")
+            .len(),
+        1
+    );
+    assert!(!vitals.logs().iter().any(|l| l.contains("reload-token")));
+    assert_eq!(vitals.terminate().code(), Some(0));
+}
