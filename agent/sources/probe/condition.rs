@@ -192,11 +192,8 @@ impl Condition {
             Expr::Len(..) => ("len(...)", kind == ProbeKind::Http, "url (HTTP) targets"),
             Expr::Has(..) => ("has(...)", kind == ProbeKind::Http, "url (HTTP) targets"),
             Expr::Grpc(..) => ("grpc_status", kind == ProbeKind::Grpc, "grpc targets"),
-            Expr::CertExpiry(..) => (
-                "cert_expiry",
-                kind != ProbeKind::Tcp,
-                "url (HTTP) and grpc targets",
-            ),
+            // The gRPC client does not expose the peer certificate, so only HTTPS measures it.
+            Expr::CertExpiry(..) => ("cert_expiry", kind == ProbeKind::Http, "url (HTTP) targets"),
             Expr::ResponseTime(..) | Expr::Connected(..) => return Ok(()),
         };
         if ok {

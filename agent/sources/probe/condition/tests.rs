@@ -263,7 +263,7 @@ fn kinds() {
         ("len(body) > 0", &[Http]),
         ("has(body.x) == true", &[Http]),
         ("grpc_status == SERVING", &[Grpc]),
-        ("cert_expiry > 1d", &[Http, Grpc]),
+        ("cert_expiry > 1d", &[Http]),
         ("response_time < 1s", &[Http, Tcp, Grpc]),
         ("connected == true", &[Http, Tcp, Grpc]),
     ];
@@ -282,7 +282,7 @@ fn kinds() {
     let e = c("grpc_status == SERVING").check_kind(Http);
     assert!(e.is_err_and(|e| e.0.contains("grpc_status applies to grpc targets only")));
     let e = c("cert_expiry > 1d").check_kind(Tcp);
-    assert!(e.is_err_and(|e| e.0.contains("url (HTTP) and grpc targets only")));
+    assert!(e.is_err_and(|e| e.0.contains("cert_expiry applies to url (HTTP) targets only")));
 }
 
 #[test]
