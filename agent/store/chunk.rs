@@ -4,13 +4,15 @@
 //! timestamp, 64-bit value bits). Every later sample is:
 //!
 //! * timestamp: Gorilla delta-of-delta, in buckets selected by a unary prefix:
-//!   `0` (dod = 0), `10`+6 bits, `110`+13 bits, `1110`+20 bits, `1111`+64 bits;
+//!   `0` (dod = 0), `10`+5 bits, `110`+9 bits, `1110`+14 bits, `11110`+20 bits, `11111`+64
+//!   bits;
 //! * value, selected by a prefix:
 //!   * `0` — same bits as the previous value;
 //!   * `10` — integer mode, when the previous and current values are both integers exactly
 //!     representable as `f64` (|v| <= 2^53, `-0.0` excluded): the delta-of-delta of the integer
-//!     values in buckets `0` (0), `10`+6, `110`+12, `1110`+20, `11110`+32, `11111`+64 bits.
-//!     A counter growing at a steady rate costs 3 bits per sample;
+//!     values in buckets `0` (0), `10`+4, `110`+7, `1110`+10, `11110`+14, `111110`+20,
+//!     `1111110`+32, `1111111`+64 bits. A counter growing at a steady rate costs 3 bits per
+//!     sample, a noisy one ~8-13;
 //!   * `11` — Gorilla XOR with the previous value's bits: `0` reuses the previous
 //!     leading/trailing-zero window, `1` + 5 bits leading zeros + 6 bits length + the bits.
 //!
@@ -27,8 +29,8 @@ use super::bits::{BitReader, BitWriter};
 /// Samples per chunk (~30 minutes at a 15 s interval).
 pub(crate) const CHUNK_SAMPLES: u16 = 120;
 
-const T_WIDTHS: [u32; 5] = [0, 6, 13, 20, 64];
-const I_WIDTHS: [u32; 6] = [0, 6, 12, 20, 32, 64];
+const T_WIDTHS: [u32; 6] = [0, 5, 9, 14, 20, 64];
+const I_WIDTHS: [u32; 8] = [0, 4, 7, 10, 14, 20, 32, 64];
 const NO_WINDOW: u8 = u8::MAX;
 const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0; // 2^53
 
@@ -213,7 +215,7 @@ impl Head {
     /// A head holding one sample.
     pub(crate) fn new(t: i64, v: u64) -> Self {
         let mut h = Head {
-            bytes: Vec::with_capacity(24),
+            bytes: Vec::new(),
             min_t: t,
             codec: Codec::start(t, v),
             count: 0,
@@ -242,6 +244,12 @@ impl Head {
 
     /// Appends a sample; the caller guarantees `t` is after [`Head::last`].
     pub(crate) fn push(&mut self, t: i64, v: u64) {
+        // Grow by ~1.5x (not 2x): a head is most of a series' slack. A sample needs at most
+        // 16 + 12 bytes.
+        if self.bytes.capacity() - self.bytes.len() < 28 {
+            let len = self.bytes.len();
+            self.bytes.reserve_exact((len / 2).max(32));
+        }
         let mut w = BitWriter::new(&mut self.bytes, &mut self.free);
         if self.count == 0 {
             w.write(t as u64, 64);
@@ -265,8 +273,7 @@ impl Head {
         if self.count == 0 {
             return None;
         }
-        let next_cap = self.bytes.len();
-        let data = std::mem::replace(&mut self.bytes, Vec::with_capacity(next_cap));
+        let data = std::mem::take(&mut self.bytes);
         let sealed = Sealed {
             min_t: self.min_t,
             max_t: self.codec.t,
