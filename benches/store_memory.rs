@@ -87,7 +87,11 @@ fn specs(rng: &mut SmallRng) -> Vec<Spec> {
                     rng.random_range(0.0..200.0)
                 };
                 push(
-                    vec![n("http_requests_total"), (s("method"), m.clone()), (s("status"), st.clone())],
+                    vec![
+                        n("http_requests_total"),
+                        (s("method"), m.clone()),
+                        (s("status"), st.clone()),
+                    ],
                     Kind::Counter { rate },
                     rng.random_range(0.0..1e6f64).floor(),
                 );
@@ -96,24 +100,46 @@ fn specs(rng: &mut SmallRng) -> Vec<Spec> {
             for (k, le) in les.iter().enumerate() {
                 let frac = ((k + 1) as f64 / les.len() as f64).powi(2);
                 push(
-                    vec![n("http_request_duration_seconds_bucket"), (s("method"), m.clone()), (s("le"), le.clone())],
+                    vec![
+                        n("http_request_duration_seconds_bucket"),
+                        (s("method"), m.clone()),
+                        (s("le"), le.clone()),
+                    ],
                     Kind::Counter { rate: total * frac },
                     0.0,
                 );
             }
             push(
-                vec![n("http_request_duration_seconds_sum"), (s("method"), m.clone())],
+                vec![
+                    n("http_request_duration_seconds_sum"),
+                    (s("method"), m.clone()),
+                ],
                 Kind::FloatCounter { rate: total * 0.08 },
                 0.0,
             );
             push(
-                vec![n("http_request_duration_seconds_count"), (s("method"), m.clone())],
+                vec![
+                    n("http_request_duration_seconds_count"),
+                    (s("method"), m.clone()),
+                ],
                 Kind::Counter { rate: total },
                 0.0,
             );
         }
-        push(vec![n("process_resident_memory_bytes")], Kind::Bytes { base: 3e8 }, 3e8);
-        for area in ["heap", "stack", "mmap", "cache", "buffers", "slab", "pagetables"] {
+        push(
+            vec![n("process_resident_memory_bytes")],
+            Kind::Bytes { base: 3e8 },
+            3e8,
+        );
+        for area in [
+            "heap",
+            "stack",
+            "mmap",
+            "cache",
+            "buffers",
+            "slab",
+            "pagetables",
+        ] {
             push(
                 vec![n("memory_bytes"), (s("area"), s(area))],
                 Kind::Bytes { base: 5e7 },
@@ -136,7 +162,11 @@ fn specs(rng: &mut SmallRng) -> Vec<Spec> {
         }
         push(vec![n("up")], Kind::Constant, 1.0);
         for p in ["self", "db", "cache"] {
-            push(vec![n("probe_success"), (s("probe"), s(p))], Kind::Constant, 1.0);
+            push(
+                vec![n("probe_success"), (s("probe"), s(p))],
+                Kind::Constant,
+                1.0,
+            );
         }
         for p in ["self", "db", "cache"] {
             push(
@@ -152,7 +182,7 @@ fn specs(rng: &mut SmallRng) -> Vec<Spec> {
 
 fn next_value(rng: &mut SmallRng, kind: Kind, v: f64) -> f64 {
     match kind {
-        Kind::Counter { rate } if rate == 0.0 => v,
+        Kind::Counter { rate: 0.0 } => v,
         Kind::Counter { rate } => {
             // Poisson-ish increments around the rate.
             let noise = rng.random_range(-1.0..1.0) * rate.sqrt() * 2.0;
@@ -161,7 +191,9 @@ fn next_value(rng: &mut SmallRng, kind: Kind, v: f64) -> f64 {
         Kind::FloatCounter { rate } => v + rate * rng.random_range(0.5..1.5),
         Kind::Bytes { base } => {
             let step = (base * 0.01).max(4.0);
-            (v + rng.random_range(-step..step)).round().clamp(0.0, base * 4.0)
+            (v + rng.random_range(-step..step))
+                .round()
+                .clamp(0.0, base * 4.0)
         }
         Kind::QuarterSteps => {
             if rng.random_bool(0.5) {
@@ -211,9 +243,7 @@ fn main() {
             };
             let t = start_ms + step * STEP_MS + offset + j;
             spec.value = next_value(&mut rng, spec.kind, spec.value);
-            store
-                .append(&spec.labels, t, spec.value)
-                .expect("append");
+            store.append(&spec.labels, t, spec.value).expect("append");
         }
     }
     let elapsed = started.elapsed();
