@@ -29,7 +29,10 @@ fn bucket_labels() -> Vec<Labels> {
     (0..SERIES)
         .map(|i| {
             Labels::new([
-                ("__name__", "http_request_duration_seconds_bucket".to_owned()),
+                (
+                    "__name__",
+                    "http_request_duration_seconds_bucket".to_owned(),
+                ),
                 ("job", "api".to_owned()),
                 ("instance", format!("10.0.0.{}:8080", i / 100)),
                 ("le", format!("{}", (i % 100) as f64 * 0.05)),

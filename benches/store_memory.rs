@@ -10,6 +10,11 @@
 //! full-precision floats, and constant `up`/`probe_success`. Samples are appended time-major
 //! (every series at t, then every series at t+15s), as scrapes arrive.
 //!
+//! By default the 7 ratio-style gauges per instance (`cpu_utilization_ratio`,
+//! `probe_duration_seconds`) move in 0.25 steps like the other float gauges;
+//! `STORE_MEMORY_FLOATS=1` makes them full-precision random floats (~60 bits/sample each,
+//! the worst case for any float compression).
+//!
 //! `STORE_MEMORY_JITTER_MS=N` adds a uniform ±N ms jitter to every timestamp (default 0:
 //! scheduler-aligned timestamps).
 
@@ -56,7 +61,12 @@ struct Spec {
     value: f64,
 }
 
-fn specs(rng: &mut SmallRng) -> Vec<Spec> {
+fn specs(rng: &mut SmallRng, full_floats: bool) -> Vec<Spec> {
+    let ratio = if full_floats {
+        Kind::Ratio
+    } else {
+        Kind::QuarterSteps
+    };
     let s = |x: &str| -> Arc<str> { Arc::from(x) };
     let methods = ["GET", "POST", "PUT", "DELETE"].map(s);
     let statuses = ["200", "201", "404", "500", "503"].map(s);
@@ -156,7 +166,7 @@ fn specs(rng: &mut SmallRng) -> Vec<Spec> {
         for cpu in 0..4 {
             push(
                 vec![n("cpu_utilization_ratio"), (s("cpu"), s(&cpu.to_string()))],
-                Kind::Ratio,
+                ratio,
                 0.5,
             );
         }
@@ -171,8 +181,8 @@ fn specs(rng: &mut SmallRng) -> Vec<Spec> {
         for p in ["self", "db", "cache"] {
             push(
                 vec![n("probe_duration_seconds"), (s("probe"), s(p))],
-                Kind::Ratio,
-                0.01,
+                ratio,
+                1.0,
             );
         }
         push(vec![n("go_goroutines")], Kind::Bytes { base: 200.0 }, 200.0);
@@ -213,7 +223,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let mut rng = SmallRng::seed_from_u64(42);
-    let mut specs = specs(&mut rng);
+    let full_floats = std::env::var("STORE_MEMORY_FLOATS").is_ok_and(|v| v == "1");
+    let mut specs = specs(&mut rng, full_floats);
     // `STORE_MEMORY_ONLY=<metric name>` keeps one family (to see what each kind costs).
     if let Ok(only) = std::env::var("STORE_MEMORY_ONLY") {
         specs.retain(|s| s.labels.metric_name() == Some(only.as_str()));
@@ -250,7 +261,7 @@ fn main() {
     let after = rss_kib();
     let st = store.stats();
     let delta_bytes = (after.saturating_sub(before)) * 1024;
-    println!("store_memory: jitter ±{jitter} ms");
+    println!("store_memory: jitter ±{jitter} ms, full-precision ratio gauges: {full_floats}");
     println!(
         "  series {}  samples {}  ({:.1} M samples appended in {:.2?}, {:.2} M samples/s single-threaded)",
         st.series,

@@ -20,14 +20,20 @@
 //! `-0.0`, infinities) round-trips exactly. Arithmetic on timestamps wraps, so any strictly
 //! increasing `i64` sequence round-trips too.
 //!
+//! The first byte of a chunk's bytes is its sample count (written at seal), so a sealed chunk
+//! is just its bytes and its newest timestamp (24 bytes plus the data); the oldest timestamp
+//! is the raw first one.
+//!
 //! The head chunk ([`Head`]) appends in place; [`Head::seal`] turns it into a [`Sealed`] chunk
-//! whose bytes are a boxed slice with no spare capacity.
+//! whose bytes are a boxed slice with no spare capacity. A new head reserves about the size of
+//! the chunk before it, so in steady state a chunk is allocated once.
 
 use super::Sample;
 use super::bits::{BitReader, BitWriter};
 
-/// Samples per chunk (~30 minutes at a 15 s interval).
+/// Samples per chunk (~30 minutes at a 15 s interval); must fit the count byte.
 pub(crate) const CHUNK_SAMPLES: u16 = 120;
+const _: () = assert!(CHUNK_SAMPLES <= u8::MAX as u16);
 
 const T_WIDTHS: [u32; 6] = [0, 5, 9, 14, 20, 64];
 const I_WIDTHS: [u32; 8] = [0, 4, 7, 10, 14, 20, 32, 64];
@@ -209,6 +215,8 @@ pub(crate) struct Head {
     codec: Codec,
     count: u16,
     free: u8,
+    /// Bytes of the last sealed chunk: what the next head reserves up front.
+    hint: u16,
 }
 
 impl Head {
@@ -220,6 +228,7 @@ impl Head {
             codec: Codec::start(t, v),
             count: 0,
             free: 0,
+            hint: 0,
         };
         h.push(t, v);
         h
@@ -244,6 +253,11 @@ impl Head {
 
     /// Appends a sample; the caller guarantees `t` is after [`Head::last`].
     pub(crate) fn push(&mut self, t: i64, v: u64) {
+        if self.bytes.is_empty() {
+            self.bytes.reserve_exact(usize::from(self.hint).max(32));
+            self.bytes.push(0); // count, set at seal
+            self.free = 0;
+        }
         // Grow by ~1.5x (not 2x): a head is most of a series' slack. A sample needs at most
         // 16 + 12 bytes.
         if self.bytes.capacity() - self.bytes.len() < 28 {
@@ -273,12 +287,14 @@ impl Head {
         if self.count == 0 {
             return None;
         }
-        let data = std::mem::take(&mut self.bytes);
+        let mut data = std::mem::take(&mut self.bytes);
+        if let Some(first) = data.first_mut() {
+            *first = self.count as u8;
+        }
+        self.hint = u16::try_from(data.len() + data.len() / 16 + 4).unwrap_or(u16::MAX);
         let sealed = Sealed {
-            min_t: self.min_t,
             max_t: self.codec.t,
             data: data.into_boxed_slice(),
-            count: self.count,
         };
         self.count = 0;
         self.free = 0;
@@ -293,17 +309,15 @@ impl Head {
     }
 
     pub(crate) fn iter(&self) -> ChunkIter<'_> {
-        ChunkIter::new(&self.bytes, self.count)
+        ChunkIter::new(self.bytes.get(1..).unwrap_or(&[]), self.count)
     }
 }
 
-/// An immutable chunk.
+/// An immutable chunk: count byte, then the encoded samples.
 #[derive(Debug)]
 pub(crate) struct Sealed {
-    pub(crate) min_t: i64,
     pub(crate) max_t: i64,
     data: Box<[u8]>,
-    count: u16,
 }
 
 impl Sealed {
@@ -312,11 +326,19 @@ impl Sealed {
     }
 
     pub(crate) fn count(&self) -> u16 {
-        self.count
+        self.data.first().map_or(0, |&c| u16::from(c))
+    }
+
+    /// Timestamp of the first sample (stored raw after the count byte).
+    pub(crate) fn min_t(&self) -> i64 {
+        self.data
+            .get(1..9)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(self.max_t, i64::from_be_bytes)
     }
 
     pub(crate) fn iter(&self) -> ChunkIter<'_> {
-        ChunkIter::new(&self.data, self.count)
+        ChunkIter::new(self.data.get(1..).unwrap_or(&[]), self.count())
     }
 }
 
@@ -407,7 +429,8 @@ mod tests {
         let chunks = encode(samples);
         for c in &chunks {
             assert!(c.count() <= CHUNK_SAMPLES);
-            assert!(c.min_t <= c.max_t);
+            assert!(c.min_t() <= c.max_t);
+            assert_eq!(c.iter().next().map(|s| s.t), Some(c.min_t()));
         }
         assert_eq!(decode(&chunks), samples);
     }

@@ -90,7 +90,7 @@ impl Series {
     pub(crate) fn samples_in(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
         let in_range = |s: &Sample| s.t >= mint && s.t <= maxt;
         for c in &self.sealed {
-            if c.max_t < mint || c.min_t > maxt {
+            if c.max_t < mint || c.min_t() > maxt {
                 continue;
             }
             out.extend(c.iter().filter(in_range));

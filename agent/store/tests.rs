@@ -258,7 +258,10 @@ fn gc_drops_old_chunks_and_stale_series() {
     // (now - 2h < 0).
     assert_eq!(
         s.gc(119 * 15_000 + 3_600_000),
-        GcStats { series_dropped: 0, chunks_dropped: 1 }
+        GcStats {
+            series_dropped: 0,
+            chunks_dropped: 1
+        }
     );
     let now = 119 * 15_000 + 3_600_000 + 1;
     assert_eq!(
@@ -550,7 +553,7 @@ proptest! {
         let mut kept = Vec::new();
         for (labels, samples) in &model {
             let chunks: Vec<&[Sample]> = samples.chunks(120).collect();
-            if samples.last().map_or(true, |x| x.t < series_cut) {
+            if samples.last().is_none_or(|x| x.t < series_cut) {
                 want.series_dropped += 1;
                 want.chunks_dropped += chunks.len();
                 continue;
