@@ -47,6 +47,14 @@ impl Labels {
         Labels(labels)
     }
 
+    /// Wraps labels that are already sorted by name, unique and non-empty (as the store keeps
+    /// them), skipping the sort and de-duplication of [`Labels::new`].
+    pub(crate) fn from_sorted(labels: Vec<Label>) -> Self {
+        debug_assert!(labels.windows(2).all(|w| w[0].name < w[1].name));
+        debug_assert!(labels.iter().all(|l| !l.value.is_empty()));
+        Labels(labels)
+    }
+
     /// The value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

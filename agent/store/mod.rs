@@ -11,11 +11,23 @@
 //! Timestamps are milliseconds since the Unix epoch; values are `f64`. A stale marker is the
 //! NaN bit pattern Prometheus uses ([`STALE_NAN_BITS`]).
 
+mod bits;
+mod chunk;
+mod db;
+mod error;
+mod intern;
 pub mod labels;
+mod matcher;
+mod shard;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
+pub use db::{GcStats, SeriesSamples, Store, StoreStats};
+pub use error::{AppendError, StoreError};
 pub use labels::{Label, Labels, METRIC_NAME};
+pub use matcher::{LabelMatcher, MatchOp};
 
 /// Prometheus's stale-marker NaN: written when a series ends (a probe target is removed).
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;

@@ -1,0 +1,462 @@
+//! [`Store`]: the sharded series index, appends, queries (`select`, `latest`, label values),
+//! retention / stale-series gc, metadata and the store's self-metrics.
+//!
+//! Locking: 16 shards, each behind its own `RwLock`, chosen by label-set hash; one `RwLock`
+//! around the label-pair interner. The order is always *shard, then interner*; no code holds
+//! two shards at once, and nothing waits for a shard while holding the interner.
+
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{DefaultHasher, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::RwLock;
+use prometheus::{IntCounter, IntGauge, Registry};
+
+use super::intern::Interner;
+use super::shard::{Appended, Series, Shard};
+use super::{
+    AppendError, Label, LabelMatcher, Labels, MetricMeta, Sample, StoreConfig, StoreError,
+    is_stale_marker,
+};
+
+const SHARDS: usize = 16;
+/// How far back `latest` looks (Prometheus's lookback delta).
+const LOOKBACK_MS: i64 = 5 * 60 * 1000;
+
+/// A series and its samples in a queried range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesSamples {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+}
+
+/// What one [`Store::gc`] pass dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcStats {
+    /// Whole series dropped because their newest sample was older than `stale_after`.
+    pub series_dropped: usize,
+    /// Chunks dropped: those entirely older than the retention window, plus every chunk of a
+    /// dropped series.
+    pub chunks_dropped: usize,
+}
+
+/// Size of the store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub series: usize,
+    pub samples: usize,
+    /// Compressed sample bytes held (sealed and head chunks).
+    pub chunk_bytes: usize,
+}
+
+struct Metrics {
+    series: IntGauge,
+    dropped: IntCounter,
+    appended: IntCounter,
+    out_of_order: IntCounter,
+    chunk_bytes: IntGauge,
+}
+
+impl Metrics {
+    fn new(registry: &Registry) -> Result<Self, StoreError> {
+        let m = Metrics {
+            series: IntGauge::new("vitals_store_series", "Series held in the in-memory store.")?,
+            dropped: IntCounter::new(
+                "vitals_store_series_dropped_total",
+                "New series refused because the store holds max_series series.",
+            )?,
+            appended: IntCounter::new(
+                "vitals_store_samples_appended_total",
+                "Samples appended to the in-memory store.",
+            )?,
+            out_of_order: IntCounter::new(
+                "vitals_store_out_of_order_samples_total",
+                "Samples refused because they were not newer than their series' newest sample.",
+            )?,
+            chunk_bytes: IntGauge::new(
+                "vitals_store_chunk_bytes",
+                "Compressed sample bytes held in the in-memory store.",
+            )?,
+        };
+        registry.register(Box::new(m.series.clone()))?;
+        registry.register(Box::new(m.dropped.clone()))?;
+        registry.register(Box::new(m.appended.clone()))?;
+        registry.register(Box::new(m.out_of_order.clone()))?;
+        registry.register(Box::new(m.chunk_bytes.clone()))?;
+        Ok(m)
+    }
+}
+
+/// The in-memory time-series store. `Send + Sync`; share it as `Arc<Store>`.
+pub struct Store {
+    cfg: StoreConfig,
+    shards: Box<[RwLock<Shard>]>,
+    interner: RwLock<Interner>,
+    series_count: AtomicUsize,
+    metadata: RwLock<BTreeMap<String, MetricMeta>>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("cfg", &self.cfg)
+            .field("series", &self.series_count.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn hash_labels(labels: &Labels) -> u64 {
+    let mut h = DefaultHasher::new();
+    for l in labels.iter() {
+        h.write(l.name.as_bytes());
+        h.write_u8(0xff);
+        h.write(l.value.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
+fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Matchers resolved to label-pair ids against one interner generation.
+struct Resolved {
+    generation: u64,
+    /// Some matcher can match no series at all.
+    empty: bool,
+    /// Per matcher that rejects the empty value: the sorted pair ids it accepts. A series
+    /// must hold one pair of each set.
+    required: Vec<Vec<u32>>,
+    /// Pairs that some matcher accepting the empty value rejects. A series must hold none.
+    excluded: HashSet<u32>,
+}
+
+impl Resolved {
+    fn new(matchers: &[LabelMatcher], interner: &Interner) -> Self {
+        let mut r = Resolved {
+            generation: interner.generation(),
+            empty: false,
+            required: Vec::new(),
+            excluded: HashSet::new(),
+        };
+        for m in matchers {
+            if m.matches("") {
+                r.excluded.extend(
+                    interner
+                        .values_of(m.name())
+                        .filter(|(v, _)| !m.matches(v))
+                        .map(|(_, id)| id),
+                );
+            } else {
+                let mut ids: Vec<u32> = match m.op() {
+                    super::MatchOp::Equal => {
+                        interner.lookup(m.name(), m.value()).into_iter().collect()
+                    }
+                    _ => interner
+                        .values_of(m.name())
+                        .filter(|(v, _)| m.matches(v))
+                        .map(|(_, id)| id)
+                        .collect(),
+                };
+                if ids.is_empty() {
+                    r.empty = true;
+                }
+                ids.sort_unstable();
+                r.required.push(ids);
+            }
+        }
+        r
+    }
+
+    fn accepts(&self, s: &Series, skip: Option<usize>) -> bool {
+        s.pairs.iter().all(|p| !self.excluded.contains(p))
+            && self
+                .required
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| Some(i) != skip)
+                .all(|(_, set)| s.pairs.iter().any(|p| set.binary_search(p).is_ok()))
+    }
+
+    /// Slots in `shard` whose series satisfy every matcher, ascending.
+    fn candidates(&self, shard: &Shard) -> Vec<u32> {
+        if self.empty {
+            return Vec::new();
+        }
+        // Drive from the required set with the fewest postings; check the rest per series.
+        let best = self
+            .required
+            .iter()
+            .enumerate()
+            .map(|(i, set)| {
+                (
+                    i,
+                    set.iter().map(|&p| shard.postings(p).len()).sum::<usize>(),
+                )
+            })
+            .min_by_key(|&(_, n)| n);
+        match best {
+            None => shard
+                .iter()
+                .filter(|(_, s)| self.accepts(s, None))
+                .map(|(slot, _)| slot)
+                .collect(),
+            Some((i, _)) => {
+                let mut slots: Vec<u32> = self.required[i]
+                    .iter()
+                    .flat_map(|&p| shard.postings(p).iter().copied())
+                    .collect();
+                if self.required[i].len() > 1 {
+                    slots.sort_unstable();
+                    slots.dedup();
+                }
+                slots.retain(|&slot| shard.series(slot).is_some_and(|s| self.accepts(s, Some(i))));
+                slots
+            }
+        }
+    }
+}
+
+fn labels_of(series: &Series, interner: &Interner) -> Labels {
+    Labels::from_sorted(
+        series
+            .pairs
+            .iter()
+            .filter_map(|&id| interner.pair(id))
+            .map(|p| Label {
+                name: p.name.clone(),
+                value: p.value.clone(),
+            })
+            .collect(),
+    )
+}
+
+impl Store {
+    /// Builds an empty store and registers its self-metrics in `registry`.
+    pub fn new(cfg: StoreConfig, registry: &Registry) -> Result<Store, StoreError> {
+        Ok(Store {
+            cfg,
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            interner: RwLock::new(Interner::default()),
+            series_count: AtomicUsize::new(0),
+            metadata: RwLock::new(BTreeMap::new()),
+            metrics: Metrics::new(registry)?,
+        })
+    }
+
+    /// The configuration the store was built with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.cfg
+    }
+
+    fn shard_of(&self, hash: u64) -> &RwLock<Shard> {
+        &self.shards[(hash >> 32) as usize % SHARDS]
+    }
+
+    /// Takes one unit of the series budget; false when the cap is reached.
+    fn reserve_series(&self) -> bool {
+        self.series_count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.cfg.max_series).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Appends one sample.
+    ///
+    /// A sample for a new series past `max_series` is refused with
+    /// [`AppendError::SeriesLimit`]. A timestamp not after the series' newest one is refused
+    /// with [`AppendError::OutOfOrder`], except an exact repeat (same timestamp and value
+    /// bits), which is accepted and ignored. A stale marker for a series the store does not
+    /// hold is accepted and ignored (there is nothing to end).
+    pub fn append(&self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
+        let hash = hash_labels(labels);
+        let mut shard = self.shard_of(hash).write();
+        let found = shard.find(hash, labels, &self.interner.read());
+        let bytes_added = match found {
+            Some(slot) => match shard.append(slot, t, v) {
+                Ok(Appended::Stored { bytes_added }) => bytes_added,
+                Ok(Appended::Duplicate) => return Ok(()),
+                Err(e) => {
+                    if e == AppendError::OutOfOrder {
+                        self.metrics.out_of_order.inc();
+                    }
+                    return Err(e);
+                }
+            },
+            None => {
+                if is_stale_marker(v) {
+                    return Ok(());
+                }
+                if !self.reserve_series() {
+                    self.metrics.dropped.inc();
+                    return Err(AppendError::SeriesLimit);
+                }
+                let pairs = {
+                    let mut interner = self.interner.write();
+                    let mut pairs = Vec::with_capacity(labels.len());
+                    for l in labels.iter() {
+                        match interner.intern(&l.name, &l.value) {
+                            Some(id) => pairs.push(id),
+                            None => {
+                                pairs.into_iter().for_each(|id| interner.release(id));
+                                self.series_count.fetch_sub(1, Ordering::AcqRel);
+                                self.metrics.dropped.inc();
+                                return Err(AppendError::SeriesLimit);
+                            }
+                        }
+                    }
+                    pairs.into_boxed_slice()
+                };
+                match shard.insert(hash, pairs.clone(), t, v) {
+                    Some((_, bytes)) => {
+                        self.metrics.series.inc();
+                        bytes
+                    }
+                    None => {
+                        let mut interner = self.interner.write();
+                        pairs.iter().for_each(|&id| interner.release(id));
+                        self.series_count.fetch_sub(1, Ordering::AcqRel);
+                        self.metrics.dropped.inc();
+                        return Err(AppendError::SeriesLimit);
+                    }
+                }
+            }
+        };
+        drop(shard);
+        self.metrics.appended.inc();
+        if bytes_added > 0 {
+            self.metrics.chunk_bytes.add(bytes_added as i64);
+        }
+        Ok(())
+    }
+
+    /// Sets the type/help/unit of metric family `metric`.
+    pub fn set_metadata(&self, metric: &str, meta: MetricMeta) {
+        self.metadata.write().insert(metric.to_owned(), meta);
+    }
+
+    pub fn metadata(&self, metric: &str) -> Option<MetricMeta> {
+        self.metadata.read().get(metric).cloned()
+    }
+
+    /// All metadata, sorted by metric name.
+    pub fn all_metadata(&self) -> Vec<(String, MetricMeta)> {
+        self.metadata
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// For `/metrics`: every series whose newest sample is held, is not a stale marker and is
+    /// newer than `now_ms - 5m`, with that sample; sorted by labels.
+    pub fn latest(&self, now_ms: i64) -> Vec<(Labels, Sample)> {
+        let cutoff = now_ms.saturating_sub(LOOKBACK_MS);
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.read();
+            let interner = self.interner.read();
+            for (_, s) in shard.iter() {
+                let last = s.last();
+                if s.has_samples() && last.t > cutoff && !is_stale_marker(last.v) {
+                    out.push((labels_of(s, &interner), last));
+                }
+            }
+        }
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Series matching all `matchers`, with their samples in `mint..=maxt`, sorted by labels.
+    /// Series with no sample in the range are omitted.
+    pub fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Vec<SeriesSamples> {
+        let mut out = Vec::new();
+        if mint > maxt {
+            return out;
+        }
+        let mut resolved = Resolved::new(matchers, &self.interner.read());
+        if resolved.empty {
+            return out;
+        }
+        let mut buf = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.read();
+            let interner = self.interner.read();
+            if interner.generation() != resolved.generation {
+                // Pair ids were freed (and may have been reused) since resolving.
+                resolved = Resolved::new(matchers, &interner);
+            }
+            for slot in resolved.candidates(&shard) {
+                let Some(s) = shard.series(slot) else {
+                    continue;
+                };
+                s.samples_in(mint, maxt, &mut buf);
+                if !buf.is_empty() {
+                    out.push(SeriesSamples {
+                        labels: labels_of(s, &interner),
+                        samples: std::mem::take(&mut buf),
+                    });
+                }
+            }
+        }
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+
+    /// Label names held by live series, sorted.
+    pub fn label_names(&self) -> Vec<String> {
+        self.interner.read().label_names()
+    }
+
+    /// Values of label `name` held by live series, sorted.
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        self.interner.read().label_values(name)
+    }
+
+    /// Drops chunks entirely older than `now_ms - retention` and series whose newest sample is
+    /// older than `now_ms - stale_after`.
+    pub fn gc(&self, now_ms: i64) -> GcStats {
+        let chunk_cutoff = now_ms.saturating_sub(duration_ms(self.cfg.retention));
+        let series_cutoff = now_ms.saturating_sub(duration_ms(self.cfg.stale_after));
+        let mut stats = GcStats::default();
+        for shard in self.shards.iter() {
+            let mut shard = shard.write();
+            let r = shard.gc(chunk_cutoff, series_cutoff);
+            if !r.released.is_empty() {
+                let mut interner = self.interner.write();
+                r.released.iter().for_each(|&id| interner.release(id));
+            }
+            drop(shard);
+            stats.series_dropped += r.series_dropped;
+            stats.chunks_dropped += r.chunks_dropped;
+            if r.series_dropped > 0 {
+                self.series_count
+                    .fetch_sub(r.series_dropped, Ordering::AcqRel);
+                self.metrics.series.sub(r.series_dropped as i64);
+            }
+            if r.bytes_freed > 0 {
+                self.metrics.chunk_bytes.sub(r.bytes_freed as i64);
+            }
+        }
+        stats
+    }
+
+    /// Series, samples and compressed bytes held now.
+    pub fn stats(&self) -> StoreStats {
+        let mut st = StoreStats::default();
+        for shard in self.shards.iter() {
+            let shard = shard.read();
+            for (_, s) in shard.iter() {
+                st.series += 1;
+                st.samples += s.sample_count();
+                st.chunk_bytes += s.byte_len();
+            }
+        }
+        self.metrics.chunk_bytes.set(st.chunk_bytes as i64);
+        self.metrics.series.set(st.series as i64);
+        st
+    }
+}
