@@ -200,7 +200,7 @@ async fn run(source: ConfigSource, cfg: LoadedConfig) -> anyhow::Result<()> {
                 _ = stop.cancelled() => break,
                 _ = tick.tick() => {
                     let s = gc_store.clone();
-                    let _ = tokio::task::spawn_blocking(move || s.gc(vitals::api::now_ms())).await;
+                    let _ = tokio::task::spawn_blocking(move || s.gc(vitals::store::now_ms())).await;
                 }
             }
         }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::Html;
 
-use super::{ApiState, html, now_ms};
+use super::{ApiState, html};
+use crate::store::now_ms;
 
 #[derive(Default)]
 struct Row {

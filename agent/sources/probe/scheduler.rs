@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 use tokio::sync::Semaphore;
@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::http::HttpClients;
 use super::outcome::{Failure, FailureReason, Outcome};
 use super::{ProbeKind, ProbeSpec, grpc, http, tcp};
-use crate::store::{Labels, METRIC_NAME, MetricMeta, MetricType, Store};
+use crate::store::{Labels, METRIC_NAME, MetricMeta, MetricType, Store, now_ms};
 
 /// Errors setting up the prober.
 #[derive(Debug, thiserror::Error)]
@@ -290,13 +290,6 @@ fn start_offset(name: &str, interval: Duration) -> Duration {
         .unwrap_or(u64::MAX)
         .max(1);
     Duration::from_millis(h.finish() % ms)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl TargetTask {

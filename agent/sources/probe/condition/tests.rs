@@ -282,7 +282,9 @@ fn kinds() {
     let e = c("grpc_status == SERVING").check_kind(Http);
     assert!(e.is_err_and(|e| e.0.contains("grpc_status applies to grpc targets only")));
     let e = c("cert_expiry > 1d").check_kind(Tcp);
-    assert!(e.is_err_and(|e| e.0.contains("cert_expiry applies to url (HTTP) targets only")));
+    assert!(e.is_err_and(|e| {
+        e.0.contains("cert_expiry applies to url (HTTP) targets only")
+    }));
 }
 
 #[test]
