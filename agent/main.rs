@@ -14,6 +14,7 @@ use vitals::api::{ApiState, Server};
 use vitals::api::{RELOAD_QUEUE, ReloadRequest};
 use vitals::config::{ConfigErrors, EMBEDDED_DEFAULT, EMBEDDED_NAME, LoadedConfig};
 use vitals::shutdown::{Stage, stop_in_order};
+use vitals::sources::otlp::OtlpReceiver;
 use vitals::sources::probe::Prober;
 use vitals::store::{Store, StoreConfig};
 use vitals::telemetry::{self, LogFormat};
@@ -190,17 +191,37 @@ async fn run(source: ConfigSource, cfg: LoadedConfig) -> anyhow::Result<()> {
         stop.cancelled().await;
         p.stop().await;
     });
+    let otlp = match &cfg.otlp {
+        Some(spec) => Some(Arc::new(
+            OtlpReceiver::start(spec, store.clone(), &registry, sources.token())
+                .await
+                .context("starting the OTLP receiver")?,
+        )),
+        None => None,
+    };
+    let (otlp_grpc, otlp_http) = (
+        otlp.as_ref().and_then(|o| o.grpc_addr),
+        otlp.as_ref().and_then(|o| o.http_addr),
+    );
 
     let mut maintenance = Stage::new("store");
-    let (stop, gc_store) = (maintenance.token(), store.clone());
+    let (stop, gc_store, gc_otlp) = (maintenance.token(), store.clone(), otlp.clone());
+    let stale_ms = i64::try_from(storage.series_stale_after.get().as_millis()).unwrap_or(i64::MAX);
     maintenance.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = tick.tick() => {
-                    let s = gc_store.clone();
-                    let _ = tokio::task::spawn_blocking(move || s.gc(vitals::store::now_ms())).await;
+                    let (s, o) = (gc_store.clone(), gc_otlp.clone());
+                    let _ = tokio::task::spawn_blocking(move || {
+                        let now = vitals::store::now_ms();
+                        s.gc(now);
+                        if let Some(o) = o {
+                            o.expire(now.saturating_sub(stale_ms));
+                        }
+                    })
+                    .await;
                 }
             }
         }
@@ -227,6 +248,8 @@ async fn run(source: ConfigSource, cfg: LoadedConfig) -> anyhow::Result<()> {
     tracing::info!(
         config = %cfg.origin,
         listen = %listen,
+        otlp_grpc = otlp_grpc.map(|a| a.to_string()),
+        otlp_http = otlp_http.map(|a| a.to_string()),
         probes = cfg.probes.len(),
         "vitals is running."
     );
@@ -235,7 +258,12 @@ async fn run(source: ConfigSource, cfg: LoadedConfig) -> anyhow::Result<()> {
     let grace = cfg.config.server.shutdown_grace.get();
     tracing::info!(signal, grace = ?grace, "Shutting down.");
     state.set_ready(false);
-    if stop_in_order(vec![control, sources, maintenance, api], grace).await {
+    let mut drain = Stage::new("otlp ingest");
+    if let Some(o) = otlp {
+        // Receivers stop with the sources stage; queued requests and forwarding drain here.
+        drain.spawn(async move { o.stopped().await });
+    }
+    if stop_in_order(vec![control, sources, drain, maintenance, api], grace).await {
         tracing::info!("vitals stopped.");
     }
     Ok(())
@@ -311,6 +339,9 @@ impl Reloader {
         }
         if new.config.probes.max_concurrency != self.current.config.probes.max_concurrency {
             restart.push("probes.max_concurrency");
+        }
+        if format!("{:?}", new.otlp) != format!("{:?}", self.current.otlp) {
+            restart.push("otlp");
         }
         self.state
             .set_api_token(new.config.server.api_token.clone());

@@ -7,6 +7,7 @@
 
 pub mod exposition;
 mod status_page;
+pub mod tls_listener;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -228,7 +229,7 @@ async fn reload(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Respo
 }
 
 /// Compares two byte strings in time independent of where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

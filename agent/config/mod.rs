@@ -43,6 +43,99 @@ pub struct Config {
     /// Health probes: HTTP(S), TCP and gRPC targets polled on an interval.
     #[serde(default)]
     pub probes: ProbesConfig,
+    /// The OTLP receiver (metrics, traces, logs over gRPC and HTTP). Absent: not started.
+    #[serde(default)]
+    pub otlp: Option<OtlpConfig>,
+}
+
+/// `otlp:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// OTLP/gRPC listen address; empty disables gRPC.
+    #[serde(default = "defaults::otlp_grpc")]
+    pub grpc_listen: String,
+    /// OTLP/HTTP listen address (`/v1/metrics`, `/v1/traces`, `/v1/logs`); empty disables HTTP.
+    #[serde(default = "defaults::otlp_http")]
+    pub http_listen: String,
+    /// Bearer token senders must present (`Authorization: Bearer ...`). Empty: none.
+    #[serde(default)]
+    pub auth_token: Secret,
+    /// Read `auth_token` from this file instead.
+    #[serde(default)]
+    pub auth_token_file: Option<PathBuf>,
+    /// Most series OTLP data may create; points that would create more are refused
+    /// (partial success) and counted in `vitals_otlp_rejected_points_total`.
+    #[serde(default = "defaults::otlp_max_series")]
+    pub max_series: usize,
+    /// Largest request accepted, in bytes, checked after decompression too (gRPC and HTTP).
+    #[serde(default = "defaults::otlp_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Most labels one series may have; a point with more is refused.
+    #[serde(default = "defaults::otlp_max_labels")]
+    pub max_labels: usize,
+    /// Longest label name, in bytes; a point with a longer one is refused.
+    #[serde(default = "defaults::otlp_max_label_name_length")]
+    pub max_label_name_length: usize,
+    /// Longest label value, in bytes; a point with a longer one is refused.
+    #[serde(default = "defaults::otlp_max_label_value_length")]
+    pub max_label_value_length: usize,
+    /// Upper bounds of the span duration histogram; default the Collector spanmetrics
+    /// connector's (2ms ... 15s).
+    #[serde(default)]
+    pub span_duration_buckets: Option<Vec<PromDuration>>,
+    /// Extra counters of log records whose body matches a regex.
+    #[serde(default)]
+    pub log_counters: Vec<LogCounterConfig>,
+    /// Serve both listeners over TLS with this certificate.
+    #[serde(default)]
+    pub tls: Option<ServerTlsConfig>,
+    /// Re-send everything received, unchanged, to an upstream collector.
+    #[serde(default)]
+    pub forward: Option<ForwardConfig>,
+}
+
+/// One entry of `otlp.log_counters`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogCounterConfig {
+    /// Metric name; `_total` is added when missing.
+    pub name: String,
+    /// Regular expression searched for in the record's body.
+    #[serde(rename = "match")]
+    pub pattern: String,
+}
+
+/// Certificate and key for a TLS listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    /// PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
+}
+
+/// `otlp.forward:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardConfig {
+    /// Base URL of an OTLP/HTTP receiver, e.g. `http://collector:4318`; requests go to
+    /// `/v1/metrics`, `/v1/traces`, `/v1/logs` under it as protobuf.
+    pub endpoint: String,
+    /// Requests waiting to be forwarded; when full, new ones are dropped and counted in
+    /// `vitals_otlp_forward_dropped_total`.
+    #[serde(default = "defaults::forward_queue")]
+    pub queue_size: usize,
+    /// Timeout of one forwarding attempt.
+    #[serde(default = "defaults::forward_timeout")]
+    pub timeout: PromDuration,
+    /// Attempts per request (with exponential backoff) before it is dropped.
+    #[serde(default = "defaults::forward_attempts")]
+    pub max_attempts: u32,
+    /// Extra headers sent upstream (e.g. an authorization header).
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
 }
 
 /// `server:`
@@ -250,6 +343,36 @@ mod defaults {
     pub fn max_redirects() -> u32 {
         10
     }
+    pub fn otlp_grpc() -> String {
+        "0.0.0.0:4317".into()
+    }
+    pub fn otlp_http() -> String {
+        "0.0.0.0:4318".into()
+    }
+    pub fn otlp_max_series() -> usize {
+        500_000
+    }
+    pub fn otlp_max_message_bytes() -> usize {
+        16 << 20
+    }
+    pub fn otlp_max_labels() -> usize {
+        64
+    }
+    pub fn otlp_max_label_name_length() -> usize {
+        256
+    }
+    pub fn otlp_max_label_value_length() -> usize {
+        4096
+    }
+    pub fn forward_queue() -> usize {
+        1000
+    }
+    pub fn forward_timeout() -> PromDuration {
+        Duration::from_secs(10).into()
+    }
+    pub fn forward_attempts() -> u32 {
+        5
+    }
 }
 
 impl Default for ServerConfig {
@@ -306,6 +429,8 @@ pub struct LoadedConfig {
     pub listen: SocketAddr,
     /// Validated probe targets, in file order.
     pub probes: Vec<crate::sources::probe::ProbeSpec>,
+    /// The validated OTLP receiver, when configured.
+    pub otlp: Option<crate::sources::otlp::OtlpSpec>,
 }
 
 impl LoadedConfig {
@@ -370,7 +495,7 @@ impl LoadedConfig {
                 ConfigErrors(vec![at(position, &path, message)])
             })?
         };
-        let (listen, probes, errors) = validate(&mut config);
+        let (listen, probes, otlp, errors) = validate(&mut config);
         if !errors.is_empty() {
             let mut errors: Vec<ConfigError> = errors
                 .into_iter()
@@ -388,6 +513,7 @@ impl LoadedConfig {
                 config,
                 listen,
                 probes,
+                otlp,
             }),
             None => Err(ConfigErrors(vec![at(
                 None,
@@ -399,11 +525,13 @@ impl LoadedConfig {
 }
 
 /// Checks everything that deserialisation cannot, reading `*_file` secrets on the way.
+#[allow(clippy::type_complexity)]
 fn validate(
     config: &mut Config,
 ) -> (
     Option<SocketAddr>,
     Vec<crate::sources::probe::ProbeSpec>,
+    Option<crate::sources::otlp::OtlpSpec>,
     Vec<FieldError>,
 ) {
     let mut errors = Vec::new();
@@ -499,7 +627,31 @@ fn validate(
             Err(errs) => errors.extend(errs.into_iter().map(|e| e.under(&path))),
         }
     }
-    (listen, specs, errors)
+    let otlp = match config.otlp.as_mut() {
+        None => None,
+        Some(o) => {
+            if let Some(file) = &o.auth_token_file {
+                if !o.auth_token.is_empty() {
+                    errors.push(FieldError::new(
+                        "otlp.auth_token_file",
+                        "set either auth_token or auth_token_file, not both",
+                    ));
+                }
+                match read_secret_file(file) {
+                    Ok(token) => o.auth_token = token,
+                    Err(message) => errors.push(FieldError::new("otlp.auth_token_file", message)),
+                }
+            }
+            match crate::sources::otlp::OtlpSpec::build(o) {
+                Ok(spec) => Some(spec),
+                Err(errs) => {
+                    errors.extend(errs.into_iter().map(|e| e.under("otlp")));
+                    None
+                }
+            }
+        }
+    };
+    (listen, specs, otlp, errors)
 }
 
 /// Reads a secret from `path`, dropping one trailing newline. The error never quotes the

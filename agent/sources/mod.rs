@@ -4,6 +4,7 @@
 //! its own schedule and connections and talks to the rest of the pipeline only through
 //! [`crate::store::Store::append`].
 
+pub mod otlp;
 pub mod probe;
 
 /// Makes `ring` the process's TLS crypto provider (reqwest, tonic and the server share it).

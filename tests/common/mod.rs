@@ -152,6 +152,43 @@ impl Vitals {
             .expect("metrics body")
     }
 
+    /// Polls /metrics until the sample named `name` with `labels` satisfies `ok`.
+    pub async fn wait_for_sample(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        ok: impl Fn(f64) -> bool,
+    ) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = self.metrics().await;
+            if let Some(v) = find_sample(&text, name, labels)
+                && ok(v)
+            {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{name}{labels:?} never matched; /metrics:\n{text}\nlogs:\n{}",
+                    self.logs().join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The OTLP/gRPC and OTLP/HTTP addresses logged at start.
+    pub fn otlp_addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        let running = self.log_events("vitals is running.");
+        let first = running.first();
+        let get = |k: &str| {
+            first
+                .and_then(|e| e[k].as_str())
+                .and_then(|s| s.parse().ok())
+        };
+        (get("otlp_grpc"), get("otlp_http"))
+    }
+
     /// Polls /metrics until `sample` (e.g. `probe_success{...}`) has a value for which
     /// `ok` holds; returns it. Panics with the last exposition after `within`.
     pub async fn wait_for(&self, sample: &str, ok: impl Fn(f64) -> bool) -> f64 {
@@ -195,6 +232,28 @@ impl Drop for Vitals {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The value of the first sample named `name` that carries every pair of `labels`.
+pub fn find_sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        let (label_text, value) = match rest.strip_prefix('{') {
+            Some(r) => r.rsplit_once("} ")?,
+            None => ("", rest.strip_prefix(' ')?),
+        };
+        let all = labels
+            .iter()
+            .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
+        if !all {
+            return None;
+        }
+        match value {
+            "NaN" => Some(f64::NAN),
+            "+Inf" => Some(f64::INFINITY),
+            v => v.parse().ok(),
+        }
+    })
 }
 
 /// The value of the sample written exactly as `series` (name plus labels in exposition

@@ -1,0 +1,196 @@
+//! OTLP/gRPC: the metrics, trace and logs services on one port, gzip accepted, messages up
+//! to `max_message_bytes`. Refusals map to gRPC codes as the OTLP specification asks:
+//! `UNAUTHENTICATED` without the bearer token, `RESOURCE_EXHAUSTED` with a `RetryInfo`
+//! when the ingest queue is full (so clients retry), `UNAVAILABLE` during shutdown.
+
+use std::net::SocketAddr;
+
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+use tonic::{Code, Request, Response, Status};
+
+use super::rpc;
+use super::tls::TlsMaterial;
+use super::{OtlpError, OtlpSpec, Payload, Pipeline, Protocol, Refused, Signal, Tally};
+use crate::config::Secret;
+
+#[derive(Clone)]
+struct Service {
+    pipeline: Pipeline,
+    token: Secret,
+}
+
+impl Service {
+    fn authorize<T>(&self, req: &Request<T>, signal: Signal) -> Result<(), Status> {
+        if self.token.is_empty() {
+            return Ok(());
+        }
+        let given = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if crate::api::constant_time_eq(given.as_bytes(), self.token.expose().as_bytes()) {
+            Ok(())
+        } else {
+            self.pipeline
+                .count_refused(signal, Protocol::Grpc, "unauthorized");
+            Err(Status::unauthenticated("missing or wrong bearer token"))
+        }
+    }
+
+    async fn submit(&self, payload: Payload, size: usize) -> Result<Tally, Status> {
+        match self.pipeline.submit(payload, Protocol::Grpc, size).await {
+            Ok(t) => Ok(t),
+            Err(Refused::Busy) => {
+                let st =
+                    rpc::retry_status(rpc::RESOURCE_EXHAUSTED, "vitals is busy: retry later", 1);
+                Err(Status::with_details(
+                    Code::ResourceExhausted,
+                    st.message.clone(),
+                    rpc::encode(&st),
+                ))
+            }
+            Err(Refused::Closed) => Err(Status::unavailable("vitals is shutting down")),
+        }
+    }
+}
+
+fn partial(t: &Tally) -> Option<(i64, String)> {
+    let rejected = t.rejected_total();
+    (rejected > 0).then(|| (i64::try_from(rejected).unwrap_or(i64::MAX), t.message()))
+}
+
+#[tonic::async_trait]
+impl MetricsService for Service {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        self.authorize(&request, Signal::Metrics)?;
+        let req = request.into_inner();
+        let size = req.encoded_len();
+        let tally = self.submit(Payload::Metrics(req), size).await?;
+        Ok(Response::new(ExportMetricsServiceResponse {
+            partial_success: partial(&tally).map(|(n, m)| ExportMetricsPartialSuccess {
+                rejected_data_points: n,
+                error_message: m,
+            }),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Service {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        self.authorize(&request, Signal::Traces)?;
+        let req = request.into_inner();
+        let size = req.encoded_len();
+        let tally = self.submit(Payload::Traces(req), size).await?;
+        Ok(Response::new(ExportTraceServiceResponse {
+            partial_success: partial(&tally).map(|(n, m)| ExportTracePartialSuccess {
+                rejected_spans: n,
+                error_message: m,
+            }),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Service {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        self.authorize(&request, Signal::Logs)?;
+        let req = request.into_inner();
+        let size = req.encoded_len();
+        let tally = self.submit(Payload::Logs(req), size).await?;
+        Ok(Response::new(ExportLogsServiceResponse {
+            partial_success: partial(&tally).map(|(n, m)| ExportLogsPartialSuccess {
+                rejected_log_records: n,
+                error_message: m,
+            }),
+        }))
+    }
+}
+
+/// Binds `addr` and serves OTLP/gRPC until `cancel` fires.
+pub async fn serve(
+    addr: SocketAddr,
+    spec: &OtlpSpec,
+    pipeline: Pipeline,
+    tls: Option<TlsMaterial>,
+    cancel: CancellationToken,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), OtlpError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| OtlpError::Bind {
+            what: "gRPC",
+            addr,
+            source,
+        })?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    let svc = Service {
+        pipeline,
+        token: spec.auth_token.clone(),
+    };
+    let max = spec.max_message_bytes;
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(|e| OtlpError::Tls(e.to_string()))?;
+    }
+    let router = builder
+        .add_service(
+            MetricsServiceServer::new(svc.clone())
+                .max_decoding_message_size(max)
+                .accept_compressed(CompressionEncoding::Gzip),
+        )
+        .add_service(
+            TraceServiceServer::new(svc.clone())
+                .max_decoding_message_size(max)
+                .accept_compressed(CompressionEncoding::Gzip),
+        )
+        .add_service(
+            LogsServiceServer::new(svc)
+                .max_decoding_message_size(max)
+                .accept_compressed(CompressionEncoding::Gzip),
+        );
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let task = tokio::spawn(async move {
+        if let Err(e) = router
+            .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %e, "The OTLP/gRPC server failed.");
+        }
+    });
+    Ok((bound, task))
+}

@@ -1,0 +1,519 @@
+//! The OTLP receiver: the second source of the pipeline.
+//!
+//! It owns the gRPC (`grpc`) and HTTP (`http`) listeners, the decoding of OTLP protobuf and
+//! JSON (`json`), the translation of metrics (`metrics`), spans (`spans`) and log records
+//! (`logs`) into store series under the OpenTelemetry specification's Prometheus names
+//! (`names`), the series cache with its limits (`series`), and optional forwarding of what
+//! it received to an upstream collector (`forward`).
+//!
+//! Hand-off: receivers put each decoded request on the ingest queue (a bounded channel of
+//! [`INGEST_QUEUE`] requests) served by one worker thread per core, and wait for the
+//! result. When the queue is full the request is refused at once with HTTP 429 /
+//! gRPC `RESOURCE_EXHAUSTED` carrying a retry delay, so well-behaved clients retry and
+//! nothing is lost silently.
+
+mod config;
+mod forward;
+mod grpc;
+mod http;
+pub mod json;
+mod logs;
+pub mod metrics;
+pub mod names;
+mod rpc;
+pub mod series;
+mod spans;
+mod tls;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use config::OtlpSpec;
+use forward::Forwarder;
+pub use logs::LogCounter;
+use series::{Entry, Reject, SeriesCache};
+
+use crate::store::{AppendError, Labels, Store, now_ms};
+
+/// Capacity of the ingest queue, in requests. Past it, receivers answer "busy, retry".
+pub const INGEST_QUEUE: usize = 64;
+
+/// The three OTLP signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Metrics,
+    Traces,
+    Logs,
+}
+
+impl Signal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Metrics => "metrics",
+            Signal::Traces => "traces",
+            Signal::Logs => "logs",
+        }
+    }
+}
+
+/// How a request arrived. The `protocol` label of the receiver's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Grpc,
+    HttpProtobuf,
+    HttpJson,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::HttpJson => "http/json",
+        }
+    }
+}
+
+/// A decoded request.
+pub enum Payload {
+    Metrics(ExportMetricsServiceRequest),
+    Traces(ExportTraceServiceRequest),
+    Logs(ExportLogsServiceRequest),
+}
+
+impl Payload {
+    pub fn signal(&self) -> Signal {
+        match self {
+            Payload::Metrics(_) => Signal::Metrics,
+            Payload::Traces(_) => Signal::Traces,
+            Payload::Logs(_) => Signal::Logs,
+        }
+    }
+}
+
+/// What became of one request's items (points, spans or log records).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub accepted: u64,
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// Problems with derived series (e.g. `target_info`) that are not items of the request.
+    pub side: BTreeMap<&'static str, u64>,
+}
+
+impl Tally {
+    /// Counts one item.
+    pub fn note(&mut self, r: Result<(), Reject>) {
+        match r {
+            Ok(()) => self.accepted += 1,
+            Err(reason) => *self.rejected.entry(reason.as_str()).or_default() += 1,
+        }
+    }
+
+    fn note_side(&mut self, reason: Reject) {
+        *self.side.entry(reason.as_str()).or_default() += 1;
+    }
+
+    /// Items refused.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+
+    /// The partial-success message: how many were refused and why.
+    pub fn message(&self) -> String {
+        let reasons: Vec<String> = self
+            .rejected
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        format!(
+            "{} of {} refused ({})",
+            self.rejected_total(),
+            self.rejected_total() + self.accepted,
+            reasons.join(", ")
+        )
+    }
+}
+
+fn reject_of(e: AppendError) -> Reject {
+    match e {
+        AppendError::SeriesLimit => Reject::SeriesLimit,
+        AppendError::OutOfOrder => Reject::OutOfOrder,
+    }
+}
+
+/// Writes `values[i]` to `series[i]` at `t`; every write is attempted, the first failure
+/// is returned.
+pub fn write_all(store: &Store, series: &[Labels], t: i64, values: &[f64]) -> Result<(), Reject> {
+    let mut result = Ok(());
+    for (labels, v) in series.iter().zip(values) {
+        if let Err(e) = store.append(labels, t, *v)
+            && result.is_ok()
+        {
+            result = Err(reject_of(e));
+        }
+    }
+    result
+}
+
+/// Writes an aggregate's current values at the receive time, always later than its last
+/// write (two requests in one millisecond still both land).
+pub fn write_aggregate(
+    store: &Store,
+    e: &mut Entry,
+    now_ms: i64,
+    values: &[f64],
+) -> Result<(), Reject> {
+    let t = now_ms.max(e.last_write_ms + 1);
+    e.last_write_ms = t;
+    write_all(store, &e.series, t, values)
+}
+
+/// The receiver's own metrics (`vitals_otlp_*`).
+#[derive(Clone)]
+pub struct OtlpMetrics {
+    /// Items (points, spans, log records) received, by signal and protocol.
+    pub received: IntCounterVec,
+    /// Request bytes received (after decompression), by signal and protocol.
+    pub bytes: IntCounterVec,
+    /// Items refused, by signal and reason.
+    pub rejected: IntCounterVec,
+    /// Requests by signal, protocol and outcome.
+    pub requests: IntCounterVec,
+    /// Time to handle a request, by signal and protocol.
+    pub duration: HistogramVec,
+    /// Series the OTLP cache holds (what `otlp.max_series` caps).
+    pub series: IntGauge,
+}
+
+impl OtlpMetrics {
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let received = IntCounterVec::new(
+            Opts::new(
+                "vitals_otlp_received_items_total",
+                "OTLP data points, spans and log records received.",
+            ),
+            &["signal", "protocol"],
+        )?;
+        let bytes = IntCounterVec::new(
+            Opts::new(
+                "vitals_otlp_received_bytes_total",
+                "OTLP request bytes received, after decompression.",
+            ),
+            &["signal", "protocol"],
+        )?;
+        let rejected = IntCounterVec::new(
+            Opts::new(
+                "vitals_otlp_rejected_points_total",
+                "OTLP items refused, by reason (series_limit, too_many_labels, label_too_long, out_of_order, invalid).",
+            ),
+            &["signal", "reason"],
+        )?;
+        let requests = IntCounterVec::new(
+            Opts::new("vitals_otlp_requests_total", "OTLP requests, by outcome."),
+            &["signal", "protocol", "outcome"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "vitals_otlp_request_duration_seconds",
+                "Time to decode and store an OTLP request.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+            &["signal", "protocol"],
+        )?;
+        let series = IntGauge::new(
+            "vitals_otlp_series",
+            "Series created from OTLP data and still live.",
+        )?;
+        registry.register(Box::new(received.clone()))?;
+        registry.register(Box::new(bytes.clone()))?;
+        registry.register(Box::new(rejected.clone()))?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(series.clone()))?;
+        Ok(OtlpMetrics {
+            received,
+            bytes,
+            rejected,
+            requests,
+            duration,
+            series,
+        })
+    }
+}
+
+/// Translation and storage of decoded requests.
+pub struct Ingest {
+    store: Arc<Store>,
+    cache: SeriesCache,
+    span_buckets: Vec<f64>,
+    log_counters: Vec<LogCounter>,
+}
+
+impl Ingest {
+    pub fn new(store: Arc<Store>, spec: &OtlpSpec) -> Self {
+        spans::register_metadata(&store);
+        logs::register_metadata(&store, &spec.log_counters);
+        Ingest {
+            store,
+            cache: SeriesCache::new(spec.limits),
+            span_buckets: spec.span_buckets.clone(),
+            log_counters: spec.log_counters.clone(),
+        }
+    }
+
+    /// Translates and stores one request.
+    pub fn ingest(&self, payload: &Payload) -> Tally {
+        let now = now_ms();
+        match payload {
+            Payload::Metrics(r) => metrics::ingest(r, &self.cache, &self.store, now),
+            Payload::Traces(r) => {
+                spans::ingest(r, &self.span_buckets, &self.cache, &self.store, now)
+            }
+            Payload::Logs(r) => logs::ingest(r, &self.log_counters, &self.cache, &self.store, now),
+        }
+    }
+
+    /// Forgets series not written since `before_ms`.
+    pub fn expire(&self, before_ms: i64) -> usize {
+        self.cache.expire(before_ms)
+    }
+
+    pub fn series(&self) -> usize {
+        self.cache.series()
+    }
+}
+
+/// One request waiting for a worker.
+struct Job {
+    payload: Payload,
+    respond: oneshot::Sender<Tally>,
+}
+
+/// Why a request was not ingested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The ingest queue is full: retry later.
+    Busy,
+    /// The receiver is shutting down.
+    Closed,
+}
+
+/// The receivers' handle on the ingest stage.
+#[derive(Clone)]
+pub struct Pipeline {
+    queue: mpsc::Sender<Job>,
+    metrics: OtlpMetrics,
+    forward: Option<Arc<Forwarder>>,
+}
+
+impl Pipeline {
+    /// Submits a decoded request and waits for its tally. `raw` is its protobuf encoding,
+    /// for forwarding (encoded here when absent and forwarding is on).
+    pub async fn submit(
+        &self,
+        payload: Payload,
+        protocol: Protocol,
+        bytes: usize,
+    ) -> Result<Tally, Refused> {
+        let started = Instant::now();
+        let signal = payload.signal();
+        let labels = [signal.as_str(), protocol.as_str()];
+        self.metrics
+            .bytes
+            .with_label_values(&labels)
+            .inc_by(bytes as u64);
+        if let Some(f) = &self.forward {
+            f.offer(&payload);
+        }
+        let (tx, rx) = oneshot::channel();
+        match self.queue.try_send(Job {
+            payload,
+            respond: tx,
+        }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics
+                    .requests
+                    .with_label_values(&[signal.as_str(), protocol.as_str(), "busy"])
+                    .inc();
+                return Err(Refused::Busy);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Refused::Closed),
+        }
+        let tally = rx.await.map_err(|_| Refused::Closed)?;
+        let received = tally.accepted + tally.rejected_total();
+        self.metrics
+            .received
+            .with_label_values(&labels)
+            .inc_by(received);
+        for (reason, n) in &tally.rejected {
+            self.metrics
+                .rejected
+                .with_label_values(&[signal.as_str(), reason])
+                .inc_by(*n);
+        }
+        let outcome = if tally.rejected_total() > 0 {
+            "partial"
+        } else {
+            "ok"
+        };
+        self.metrics
+            .requests
+            .with_label_values(&[signal.as_str(), protocol.as_str(), outcome])
+            .inc();
+        self.metrics
+            .duration
+            .with_label_values(&labels)
+            .observe(started.elapsed().as_secs_f64());
+        Ok(tally)
+    }
+
+    /// Counts a request refused before ingest (bad data, too large, unauthorised...).
+    pub fn count_refused(&self, signal: Signal, protocol: Protocol, outcome: &str) {
+        self.metrics
+            .requests
+            .with_label_values(&[signal.as_str(), protocol.as_str(), outcome])
+            .inc();
+    }
+}
+
+/// Errors starting the receiver.
+#[derive(Debug, thiserror::Error)]
+pub enum OtlpError {
+    #[error("cannot register OTLP metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot listen for OTLP/{what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("OTLP TLS: {0}")]
+    Tls(String),
+    #[error("cannot start the ingest workers: {0}")]
+    Workers(std::io::Error),
+    #[error("cannot set up forwarding: {0}")]
+    Forward(String),
+}
+
+/// A running receiver: listeners bound, workers started.
+pub struct OtlpReceiver {
+    pub grpc_addr: Option<std::net::SocketAddr>,
+    pub http_addr: Option<std::net::SocketAddr>,
+    ingest: Arc<Ingest>,
+    metrics: OtlpMetrics,
+    tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    workers: parking_lot::Mutex<Vec<std::thread::JoinHandle<()>>>,
+    forward: Option<Arc<Forwarder>>,
+}
+
+impl OtlpReceiver {
+    /// Binds the listeners and starts the workers; serving stops when `cancel` fires.
+    pub async fn start(
+        spec: &OtlpSpec,
+        store: Arc<Store>,
+        registry: &Registry,
+        cancel: CancellationToken,
+    ) -> Result<OtlpReceiver, OtlpError> {
+        let metrics = OtlpMetrics::new(registry)?;
+        let ingest = Arc::new(Ingest::new(store, spec));
+        let (tx, rx) = mpsc::channel::<Job>(INGEST_QUEUE);
+        let rx = Arc::new(parking_lot::Mutex::new(rx));
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut workers = Vec::with_capacity(n);
+        for i in 0..n {
+            let (rx, ingest) = (rx.clone(), ingest.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("otlp-ingest-{i}"))
+                .spawn(move || {
+                    loop {
+                        // Workers take turns waiting; the lock is held only while receiving.
+                        let job = rx.lock().blocking_recv();
+                        let Some(job) = job else { break };
+                        let tally = ingest.ingest(&job.payload);
+                        let _ = job.respond.send(tally);
+                    }
+                })
+                .map_err(OtlpError::Workers)?;
+            workers.push(handle);
+        }
+        let forward = match &spec.forward {
+            Some(f) => Some(Arc::new(
+                Forwarder::start(f, registry, cancel.clone()).map_err(OtlpError::Forward)?,
+            )),
+            None => None,
+        };
+        let pipeline = Pipeline {
+            queue: tx,
+            metrics: metrics.clone(),
+            forward: forward.clone(),
+        };
+        let tls = match &spec.tls {
+            Some(t) => Some(tls::load(t).map_err(OtlpError::Tls)?),
+            None => None,
+        };
+        let mut tasks = Vec::new();
+        let mut grpc_addr = None;
+        if let Some(addr) = spec.grpc_listen {
+            let (bound, task) =
+                grpc::serve(addr, spec, pipeline.clone(), tls.clone(), cancel.clone()).await?;
+            grpc_addr = Some(bound);
+            tasks.push(task);
+        }
+        let mut http_addr = None;
+        if let Some(addr) = spec.http_listen {
+            let (bound, task) =
+                http::serve(addr, spec, pipeline.clone(), tls, cancel.clone()).await?;
+            http_addr = Some(bound);
+            tasks.push(task);
+        }
+        drop(pipeline);
+        Ok(OtlpReceiver {
+            grpc_addr,
+            http_addr,
+            ingest,
+            metrics,
+            tasks: parking_lot::Mutex::new(tasks),
+            workers: parking_lot::Mutex::new(workers),
+            forward,
+        })
+    }
+
+    /// Forgets OTLP series not written since `before_ms` and updates `vitals_otlp_series`.
+    pub fn expire(&self, before_ms: i64) {
+        self.ingest.expire(before_ms);
+        self.metrics
+            .series
+            .set(i64::try_from(self.ingest.series()).unwrap_or(i64::MAX));
+    }
+
+    /// Waits for the listeners to stop (after cancel), then for queued requests to drain,
+    /// then for the forwarder to flush or give up.
+    pub async fn stopped(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock());
+        for t in tasks {
+            let _ = t.await;
+        }
+        // The listeners held the last queue senders: the workers see the end and exit.
+        let workers = std::mem::take(&mut *self.workers.lock());
+        let _ = tokio::task::spawn_blocking(move || {
+            for w in workers {
+                let _ = w.join();
+            }
+        })
+        .await;
+        if let Some(f) = &self.forward {
+            f.stopped().await;
+        }
+    }
+}
