@@ -542,3 +542,115 @@ async fn concurrent_senders_all_land() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_listeners_serve_grpc_and_http() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = common::targets::make_pki(
+        dir.path(),
+        time::OffsetDateTime::now_utc() + time::Duration::days(30),
+    );
+    let vitals = Vitals::start(&config(&format!(
+        "  tls: {{cert_file: \"{}\", key_file: \"{}\"}}\n",
+        pki.cert_file.display(),
+        pki.key_file.display()
+    )));
+    let (grpc, http) = vitals.otlp_addrs();
+    let (grpc, http) = (grpc.expect("grpc"), http.expect("http"));
+    let ca = std::fs::read(&pki.ca_file).expect("ca");
+
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("ca cert")])
+        .build()
+        .expect("client");
+    let r = client
+        .post(format!("https://{http}/v1/metrics"))
+        .header("content-type", "application/json")
+        .body(json_metrics())
+        .send()
+        .await
+        .expect("https");
+    assert_eq!(r.status(), 200);
+    // Plain HTTP to the TLS port does not get through.
+    assert!(
+        reqwest::Client::new()
+            .post(format!("http://{http}/v1/metrics"))
+            .body("{}")
+            .send()
+            .await
+            .is_err()
+    );
+
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+    let channel = tonic::transport::Endpoint::from_shared(format!("https://{grpc}"))
+        .expect("endpoint")
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(&ca)),
+        )
+        .expect("tls")
+        .connect()
+        .await
+        .expect("connect over TLS");
+    let resp = MetricsServiceClient::new(channel)
+        .export(ExportMetricsServiceRequest::default())
+        .await
+        .expect("export over TLS");
+    assert!(resp.into_inner().partial_success.is_none());
+    vitals
+        .wait_for_sample("big_counter_total", &[("job", "json-svc")], |v| v > 0.0)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_resends_to_an_upstream_receiver() {
+    let upstream = Vitals::start(&config(""));
+    let (_, up_http) = upstream.otlp_addrs();
+    let front = Vitals::start(&config(&format!(
+        "  forward: {{endpoint: \"http://{}\"}}\n",
+        up_http.expect("upstream http")
+    )));
+    let (front_grpc, front_http) = front.otlp_addrs();
+    let r = reqwest::Client::new()
+        .post(format!(
+            "http://{}/v1/metrics",
+            front_http.expect("front http")
+        ))
+        .header("content-type", "application/json")
+        .body(json_metrics())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    // Over gRPC too, with spans.
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(format!("http://{}", front_grpc.expect("front grpc")))
+        .build()
+        .expect("span exporter");
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter)
+        .with_resource(Resource::builder_empty().with_service_name("fwd").build())
+        .build();
+    let tracer = provider.tracer("t");
+    tracer.start("work").end();
+    for v in [&front, &upstream] {
+        v.wait_for_sample("big_counter_total", &[("job", "json-svc")], |v| v > 0.0)
+            .await;
+        v.wait_for_sample(
+            "traces_span_metrics_calls_total",
+            &[("service_name", "fwd"), ("span_name", "work")],
+            |v| v == 1.0,
+        )
+        .await;
+    }
+    front
+        .wait_for_sample(
+            "vitals_otlp_forwarded_total",
+            &[("signal", "metrics")],
+            |v| v == 1.0,
+        )
+        .await;
+    provider.shutdown().ok();
+}

@@ -88,6 +88,9 @@ fn redirect(to: &'static str) -> Response {
 /// files in `dir`. Returns (ca file, cert chain, key).
 pub struct TestPki {
     pub ca_file: PathBuf,
+    /// The server certificate and key as PEM files (for servers configured by path).
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
     pub chain: Vec<rustls_pki_types::CertificateDer<'static>>,
     pub key: rustls_pki_types::PrivateKeyDer<'static>,
 }
@@ -116,8 +119,14 @@ pub fn make_pki(dir: &Path, not_after: time::OffsetDateTime) -> TestPki {
 
     let ca_file = dir.join("ca.pem");
     std::fs::write(&ca_file, ca.pem()).expect("write ca");
+    let cert_file = dir.join("cert.pem");
+    std::fs::write(&cert_file, cert.pem()).expect("write cert");
+    let key_file = dir.join("key.pem");
+    std::fs::write(&key_file, leaf_key.serialize_pem()).expect("write key");
     TestPki {
         ca_file,
+        cert_file,
+        key_file,
         chain: vec![cert.der().clone()],
         key: rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
     }

@@ -517,3 +517,41 @@ impl OtlpReceiver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let registry = Registry::new();
+        let metrics = OtlpMetrics::new(&registry).expect("metrics");
+        let (tx, _rx) = mpsc::channel::<Job>(1);
+        let pipeline = Pipeline {
+            queue: tx.clone(),
+            metrics,
+            forward: None,
+        };
+        let (respond, _) = oneshot::channel();
+        tx.try_send(Job {
+            payload: Payload::Logs(ExportLogsServiceRequest::default()),
+            respond,
+        })
+        .map_err(|_| "fill")
+        .expect("queue has room for one");
+        let r = pipeline
+            .submit(
+                Payload::Logs(ExportLogsServiceRequest::default()),
+                Protocol::HttpProtobuf,
+                0,
+            )
+            .await;
+        assert_eq!(r, Err(Refused::Busy));
+        let busy = pipeline
+            .metrics
+            .requests
+            .with_label_values(&["logs", "http/protobuf", "busy"])
+            .get();
+        assert_eq!(busy, 1);
+    }
+}
