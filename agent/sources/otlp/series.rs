@@ -3,8 +3,8 @@
 //! building. It also holds what delta temporality needs (the running cumulative values) and
 //! enforces `otlp.max_series` and the label limits.
 //!
-//! Identity is a 64-bit SipHash of the raw OTLP fields; with 500,000 series the chance that
-//! two collide is about 10⁻⁸.
+//! Identity is a 64-bit foldhash (quality variant, fixed seed) of the raw OTLP fields; with
+//! 500,000 series the chance that two collide is about 10⁻⁸.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -77,9 +77,11 @@ pub struct SeriesCache {
     limits: Limits,
 }
 
-/// Builds identity hashes.
-pub fn hasher() -> std::collections::hash_map::DefaultHasher {
-    std::collections::hash_map::DefaultHasher::new()
+/// Builds identity hashes: fast, and the same in every process (fixed seed).
+pub fn hasher() -> foldhash::quality::FoldHasher<'static> {
+    use std::hash::BuildHasher;
+    static STATE: foldhash::quality::FixedState = foldhash::quality::FixedState::with_seed(0x5eed_0f_0171);
+    STATE.build_hasher()
 }
 
 /// Hash of anything hashable, for identity parts.
