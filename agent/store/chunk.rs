@@ -7,7 +7,9 @@
 //! ```text
 //! len: u16 LE    bytes of the whole chunk, header included (0 while it is the head)
 //! count: u8      samples in the chunk
-//! min_t: i64 LE  timestamp of the first sample
+//! min_t          timestamp of the first sample: i64 LE in the series' first chunk, else
+//!                varint(min_t - max_t of the chunk before) (retention rewrites the new
+//!                first chunk's field as an i64 when it drops the chunks before it)
 //! span: varint   max_t - min_t (only once sealed)
 //! v0             first value: varint(zigzag(i) << 1) when it is an exact integer i,
 //!                else byte 0x01 + the 8 value bytes LE
@@ -43,13 +45,12 @@ pub(crate) const CHUNK_SAMPLES: u8 = 60;
 
 /// Offset of the count byte in a chunk.
 pub(crate) const COUNT_AT: usize = 2;
-const MIN_T_AT: usize = 3;
-/// Bytes before the span varint.
-pub(crate) const FIXED_HEADER: usize = 11;
-/// Largest header of a new head chunk: fixed part + 0x01 + 8 value bytes.
-pub(crate) const MAX_HEAD_HEADER: usize = FIXED_HEADER + 9;
-/// Largest span varint.
+/// Offset of the min_t field.
+pub(crate) const MIN_T_AT: usize = 3;
+/// Largest varint.
 pub(crate) const MAX_VARINT: usize = 10;
+/// Largest header of a new head chunk: len, count, min_t varint, 0x01 + 8 value bytes.
+pub(crate) const MAX_HEAD_HEADER: usize = MIN_T_AT + MAX_VARINT + 9;
 
 const T_WIDTHS: [u32; 6] = [0, 5, 9, 14, 20, 64];
 const I_WIDTHS: [u32; 8] = [0, 4, 7, 10, 14, 20, 32, 64];
@@ -268,19 +269,26 @@ fn read_i64(data: &[u8], at: usize) -> Option<i64> {
 }
 
 /// The header of a new head chunk whose first sample is `(t, v)`: its bytes and length.
-pub(crate) fn head_header(t: i64, v: u64) -> ([u8; MAX_HEAD_HEADER], usize) {
+/// `prev_max_t` is the newest timestamp of the chunk before (`None` for a first chunk).
+pub(crate) fn head_header(t: i64, v: u64, prev_max_t: Option<i64>) -> ([u8; MAX_HEAD_HEADER], usize) {
     let mut h = [0u8; MAX_HEAD_HEADER];
     h[COUNT_AT] = 1;
-    h[MIN_T_AT..FIXED_HEADER].copy_from_slice(&t.to_le_bytes());
-    let n = match exact_int(v) {
-        Some(i) => write_varint(zigzag(i) << 1, &mut h[FIXED_HEADER..]),
+    let at = match prev_max_t {
         None => {
-            h[FIXED_HEADER] = 1;
-            h[FIXED_HEADER + 1..].copy_from_slice(&v.to_le_bytes());
+            h[MIN_T_AT..MIN_T_AT + 8].copy_from_slice(&t.to_le_bytes());
+            MIN_T_AT + 8
+        }
+        Some(p) => MIN_T_AT + write_varint(t.wrapping_sub(p) as u64, &mut h[MIN_T_AT..]),
+    };
+    let n = match exact_int(v) {
+        Some(i) => write_varint(zigzag(i) << 1, &mut h[at..]),
+        None => {
+            h[at] = 1;
+            h[at + 1..at + 9].copy_from_slice(&v.to_le_bytes());
             9
         }
     };
-    (h, FIXED_HEADER + n)
+    (h, at + n)
 }
 
 /// The `len` field of a sealed chunk starting at `at` (0 when absent or corrupt).
@@ -295,17 +303,31 @@ pub(crate) struct Chunk<'a> {
     pub(crate) count: u8,
     pub(crate) min_t: i64,
     pub(crate) max_t: i64,
+    /// Offset of the span field (the end of the min_t field).
+    pub(crate) span_at: usize,
     v0: u64,
     bits: &'a [u8],
 }
 
 impl<'a> Chunk<'a> {
-    /// Parses a whole chunk. `head_max_t` is `Some(newest timestamp)` for the (unsealed) head
-    /// chunk, which has no span field; `None` for a sealed chunk.
-    pub(crate) fn parse(chunk: &'a [u8], head_max_t: Option<i64>) -> Option<Self> {
+    /// Parses a whole chunk. `prev_max_t` is the newest timestamp of the chunk before, `None`
+    /// for the series' first chunk. `head_max_t` is `Some(newest timestamp)` for the
+    /// (unsealed) head chunk, which has no span field; `None` for a sealed chunk.
+    pub(crate) fn parse(
+        chunk: &'a [u8],
+        prev_max_t: Option<i64>,
+        head_max_t: Option<i64>,
+    ) -> Option<Self> {
         let count = *chunk.get(COUNT_AT)?;
-        let min_t = read_i64(chunk, MIN_T_AT)?;
-        let mut pos = FIXED_HEADER;
+        let mut pos = MIN_T_AT;
+        let min_t = match prev_max_t {
+            None => {
+                pos += 8;
+                read_i64(chunk, MIN_T_AT)?
+            }
+            Some(p) => p.wrapping_add(read_varint(chunk, &mut pos)? as i64),
+        };
+        let span_at = pos;
         let max_t = match head_max_t {
             Some(t) => t,
             None => min_t.wrapping_add(read_varint(chunk, &mut pos)? as i64),
@@ -322,6 +344,7 @@ impl<'a> Chunk<'a> {
             count,
             min_t,
             max_t,
+            span_at,
             v0,
             bits: chunk.get(pos..)?,
         })
@@ -388,9 +411,10 @@ mod tests {
         }
 
         #[test]
-        fn head_header_round_trips(t in any::<i64>(), v in any::<u64>()) {
-            let (h, n) = head_header(t, v);
-            let c = Chunk::parse(&h[..n], Some(t)).unwrap();
+        fn head_header_round_trips(t in any::<i64>(), v in any::<u64>(), prev in proptest::option::of(any::<i64>())) {
+            let prev = prev.filter(|&p| p < t);
+            let (h, n) = head_header(t, v, prev);
+            let c = Chunk::parse(&h[..n], prev, Some(t)).unwrap();
             prop_assert_eq!((c.count, c.min_t, c.max_t, c.v0), (1, t, t, v));
             prop_assert!(c.bits.is_empty());
         }

@@ -9,7 +9,7 @@
 
 use super::bits::BitWriter;
 use super::chunk::{
-    CHUNK_SAMPLES, COUNT_AT, Chunk, Codec, FIXED_HEADER, MAX_VARINT, head_header, sealed_len,
+    CHUNK_SAMPLES, COUNT_AT, Chunk, Codec, MAX_VARINT, MIN_T_AT, head_header, sealed_len,
     write_varint,
 };
 use super::{AppendError, Sample};
@@ -44,7 +44,7 @@ impl Series {
     /// A series holding one sample; `None` when it has more than `u16::MAX` labels.
     pub(crate) fn new(pairs: &[u32], t: i64, v: f64) -> Option<Self> {
         let n_pairs = u16::try_from(pairs.len()).ok()?;
-        let mut data = Vec::with_capacity(pairs.len() * 4 + FIXED_HEADER + GROW);
+        let mut data = Vec::with_capacity(pairs.len() * 4 + MIN_T_AT + 8 + GROW);
         for p in pairs {
             data.extend_from_slice(&p.to_le_bytes());
         }
@@ -115,21 +115,25 @@ impl Series {
         let head_start = self.head_start();
         let mut pos = self.pairs_end();
         let mut head_done = !self.has_head();
+        let mut prev: Option<i64> = None;
         std::iter::from_fn(move || {
-            if pos < head_start {
+            let c = if pos < head_start {
                 let len = sealed_len(&self.data, pos);
                 let chunk = self.data.get(pos..pos + len)?;
                 if len == 0 {
                     return None;
                 }
                 pos += len;
-                return Chunk::parse(chunk, None);
-            }
-            if head_done {
-                return None;
-            }
-            head_done = true;
-            Chunk::parse(self.data.get(head_start..)?, Some(self.codec.t))
+                Chunk::parse(chunk, prev, None)?
+            } else {
+                if head_done {
+                    return None;
+                }
+                head_done = true;
+                Chunk::parse(self.data.get(head_start..)?, prev, Some(self.codec.t))?
+            };
+            prev = Some(c.max_t);
+            Some(c)
         })
     }
 
@@ -155,7 +159,10 @@ impl Series {
     }
 
     fn start_head(&mut self, t: i64, v: u64) {
-        let (h, n) = head_header(t, v);
+        // With sealed chunks before it, the new chunk's min_t is relative to the newest sample,
+        // which ends the last sealed chunk.
+        let prev = (self.data.len() > self.pairs_end()).then_some(self.codec.t);
+        let (h, n) = head_header(t, v, prev);
         self.reserve(n);
         self.head_start = u32::try_from(self.data.len()).unwrap_or(u32::MAX);
         self.data.extend_from_slice(&h[..n]);
@@ -207,19 +214,14 @@ impl Series {
     /// Turns the head into a sealed chunk: inserts its span and writes its length.
     fn seal(&mut self) {
         let start = self.head_start();
-        let Some(min_t) = self
-            .data
-            .get(start + 3..start + FIXED_HEADER)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(i64::from_le_bytes)
-        else {
+        let Some((min_t, span_at)) = self.chunks().last().map(|c| (c.min_t, c.span_at)) else {
             return;
         };
         let mut span = [0u8; MAX_VARINT];
         let n = write_varint(self.codec.t.wrapping_sub(min_t) as u64, &mut span);
         self.reserve(n);
         self.data.extend_from_slice(&span[..n]);
-        if let Some(tail) = self.data.get_mut(start + FIXED_HEADER..) {
+        if let Some(tail) = self.data.get_mut(start + span_at..) {
             tail.rotate_right(n);
         }
         // A chunk of CHUNK_SAMPLES samples is at most ~20 bytes per sample: fits u16.
@@ -253,8 +255,11 @@ impl Series {
         let start = self.pairs_end();
         let mut end = start;
         let mut chunks = 0;
+        // The first chunk kept: its min_t and the end of its (relative) min_t field.
+        let mut kept = None;
         for c in self.chunks() {
             if c.max_t >= cutoff {
+                kept = Some((c.min_t, c.span_at));
                 break;
             }
             chunks += 1;
@@ -271,12 +276,27 @@ impl Series {
             end = self.data.len();
         }
         self.data.drain(start..end);
-        let bytes = end - start;
+        let mut bytes = end - start;
         if head_dropped {
             self.head_start = u32::try_from(start).unwrap_or(u32::MAX);
             self.free = 0;
         } else {
             self.head_start -= u32::try_from(bytes).unwrap_or(0);
+        }
+        if let Some((min_t, span_at)) = kept {
+            // The kept chunk is first now: its min_t becomes absolute (the drain left room).
+            let field = start + MIN_T_AT..start + span_at;
+            let grew = (MIN_T_AT + 8).saturating_sub(span_at);
+            self.data.splice(field, min_t.to_le_bytes());
+            bytes -= grew;
+            if start < self.head_start() {
+                let len = sealed_len(&self.data, start) + grew;
+                let len = u16::try_from(len).unwrap_or(u16::MAX);
+                if let Some(b) = self.data.get_mut(start..start + 2) {
+                    b.copy_from_slice(&len.to_le_bytes());
+                }
+                self.head_start += u32::try_from(grew).unwrap_or(0);
+            }
         }
         if self.data.capacity() > 2 * self.data.len() + 2 * GROW {
             self.data.shrink_to(self.data.len() + GROW);
