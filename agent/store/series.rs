@@ -17,7 +17,7 @@ use super::{AppendError, Sample};
 /// `free` value of a slab slot holding no series.
 const DEAD: u8 = u8::MAX;
 /// Smallest growth step of a series buffer (bytes).
-const GROW: usize = 32;
+const GROW: usize = 16;
 
 /// What happened to an appended sample.
 pub(crate) enum Appended {
@@ -153,7 +153,7 @@ impl Series {
     /// Room for `n` more bytes, growing by small exact steps (never by doubling).
     fn reserve(&mut self, n: usize) {
         if self.data.capacity() - self.data.len() < n {
-            let step = n.max(GROW).max(self.data.len() / 8);
+            let step = n.max(GROW).max(self.data.len() / 16);
             self.data.reserve_exact(step);
         }
     }
