@@ -1,17 +1,33 @@
-//! Bit-level I/O for the chunk encoding: an appending writer over a `Vec<u8>` and a reader over
-//! a byte slice. Bits are written most-significant first; a value of `n` bits occupies the next
-//! `n` bit positions. Nothing here panics on short input: the reader returns `None`.
+//! Bit-level I/O for the chunk encoding: a small fixed-size writer that encodes one sample (and
+//! continues the partial last byte of a chunk), and a reader over a byte slice. Bits are written
+//! most-significant first; a value of `n` bits occupies the next `n` bit positions. Nothing here
+//! panics: the writer drops bits past its capacity (callers size it for the worst case) and the
+//! reader returns `None` on short input.
 
-/// Appends bits to `buf`. `free` is the number of unused (low) bits in the last byte of `buf`,
-/// kept by the owner between writers so a head chunk can keep appending in place.
-pub(crate) struct BitWriter<'a> {
-    buf: &'a mut Vec<u8>,
-    free: &'a mut u8,
+/// Capacity of a [`BitWriter`] in bytes: a partial byte (<= 7 bits) plus the largest encoded
+/// sample (69 timestamp bits + 78 value bits) fits with room to spare.
+pub(crate) const WRITER_BYTES: usize = 32;
+
+/// Collects bits for one append, starting from the used bits of the chunk's last byte, so the
+/// owner can copy exactly the bytes needed into its buffer (no amortised `Vec` growth).
+pub(crate) struct BitWriter {
+    buf: [u8; WRITER_BYTES],
+    /// Bits written so far (including the carried-over partial byte).
+    bits: usize,
 }
 
-impl<'a> BitWriter<'a> {
-    pub(crate) fn new(buf: &'a mut Vec<u8>, free: &'a mut u8) -> Self {
-        BitWriter { buf, free }
+impl BitWriter {
+    /// A writer continuing a byte whose low `free` bits are unused (`free == 0`: start fresh).
+    pub(crate) fn continuing(last: u8, free: u8) -> Self {
+        let mut w = BitWriter {
+            buf: [0; WRITER_BYTES],
+            bits: 0,
+        };
+        if free > 0 && free < 8 {
+            w.buf[0] = last;
+            w.bits = 8 - usize::from(free);
+        }
+        w
     }
 
     /// Writes the low `n` bits of `value` (`n <= 64`).
@@ -19,24 +35,29 @@ impl<'a> BitWriter<'a> {
         debug_assert!(n <= 64);
         let mut n = n.min(64);
         while n > 0 {
-            if *self.free == 0 {
-                self.buf.push(0);
-                *self.free = 8;
-            }
-            let free = u32::from(*self.free);
+            let used = (self.bits % 8) as u32;
+            let free = 8 - used;
             let take = n.min(free);
             let shift = n - take; // < 64 because take >= 1
             let bits = ((value >> shift) & ((1u64 << take) - 1)) as u8;
-            if let Some(last) = self.buf.last_mut() {
-                *last |= bits << (free - take);
+            if let Some(b) = self.buf.get_mut(self.bits / 8) {
+                *b |= bits << (free - take);
             }
-            *self.free -= take as u8;
+            self.bits += take as usize;
             n -= take;
         }
     }
 
     pub(crate) fn bit(&mut self, b: bool) {
         self.write(u64::from(b), 1);
+    }
+
+    /// The bytes written (the first one being the continued partial byte, if any) and the
+    /// unused low bits of the last one.
+    pub(crate) fn finish(&self) -> (&[u8], u8) {
+        let len = self.bits.div_ceil(8).min(WRITER_BYTES);
+        let free = (len * 8).saturating_sub(self.bits) as u8;
+        (&self.buf[..len], free)
     }
 }
 
@@ -68,7 +89,10 @@ impl<'a> BitReader<'a> {
     }
 
     pub(crate) fn bit(&mut self) -> Option<bool> {
-        self.read(1).map(|b| b == 1)
+        let byte = *self.data.get(self.pos / 8)?;
+        let b = (byte >> (7 - (self.pos % 8))) & 1;
+        self.pos += 1;
+        Some(b == 1)
     }
 }
 
@@ -77,15 +101,31 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    proptest! {
-        #[test]
-        fn round_trip(items in proptest::collection::vec((any::<u64>(), 0u32..=64), 0..200)) {
-            let mut buf = Vec::new();
-            let mut free = 0u8;
-            let mut w = BitWriter::new(&mut buf, &mut free);
-            for &(v, n) in &items {
+    /// Appends `items` through successive writers, as a chunk does one sample at a time.
+    fn write_all(groups: &[Vec<(u64, u32)>]) -> Vec<u8> {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut free = 0u8;
+        for items in groups {
+            let mut w = BitWriter::continuing(buf.last().copied().unwrap_or(0), free);
+            for &(v, n) in items {
                 w.write(v, n);
             }
+            let (bytes, f) = w.finish();
+            if free > 0 {
+                buf.pop();
+            }
+            buf.extend_from_slice(bytes);
+            free = f;
+        }
+        buf
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(groups in proptest::collection::vec(
+            proptest::collection::vec((any::<u64>(), 0u32..=64), 0..3), 0..100)) {
+            let buf = write_all(&groups);
+            let items: Vec<(u64, u32)> = groups.concat();
             let total: u32 = items.iter().map(|&(_, n)| n).sum();
             prop_assert_eq!(buf.len(), total.div_ceil(8) as usize);
             let mut r = BitReader::new(&buf);

@@ -6,14 +6,14 @@
 //! two shards at once, and nothing waits for a shard while holding the interner.
 
 use std::collections::{BTreeMap, HashSet};
-use std::hash::{DefaultHasher, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
 use prometheus::{IntCounter, IntGauge, Registry};
 
 use super::intern::Interner;
-use super::shard::{Appended, Series, Shard};
+use super::series::{Appended, Series};
+use super::shard::{Shard, hash_pairs};
 use super::{
     AppendError, Label, LabelMatcher, Labels, MetricMeta, Sample, StoreConfig, StoreError,
     is_stale_marker,
@@ -107,14 +107,7 @@ impl std::fmt::Debug for Store {
 }
 
 fn hash_labels(labels: &Labels) -> u64 {
-    let mut h = DefaultHasher::new();
-    for l in labels.iter() {
-        h.write(l.name.as_bytes());
-        h.write_u8(0xff);
-        h.write(l.value.as_bytes());
-        h.write_u8(0xff);
-    }
-    h.finish()
+    hash_pairs(labels.iter().map(|l| (&*l.name, &*l.value)))
 }
 
 fn duration_ms(d: std::time::Duration) -> i64 {
@@ -171,13 +164,13 @@ impl Resolved {
     }
 
     fn accepts(&self, s: &Series, skip: Option<usize>) -> bool {
-        s.pairs.iter().all(|p| !self.excluded.contains(p))
+        s.pairs().all(|p| !self.excluded.contains(&p))
             && self
                 .required
                 .iter()
                 .enumerate()
                 .filter(|&(i, _)| Some(i) != skip)
-                .all(|(_, set)| s.pairs.iter().any(|p| set.binary_search(p).is_ok()))
+                .all(|(_, set)| s.pairs().any(|p| set.binary_search(&p).is_ok()))
     }
 
     /// Slots in `shard` whose series satisfy every matcher, ascending.
@@ -222,9 +215,8 @@ impl Resolved {
 fn labels_of(series: &Series, interner: &Interner) -> Labels {
     Labels::from_sorted(
         series
-            .pairs
-            .iter()
-            .filter_map(|&id| interner.pair(id))
+            .pairs()
+            .filter_map(|id| interner.pair(id))
             .map(|p| Label {
                 name: p.name.clone(),
                 value: p.value.clone(),
@@ -308,9 +300,9 @@ impl Store {
                             }
                         }
                     }
-                    pairs.into_boxed_slice()
+                    pairs
                 };
-                match shard.insert(hash, pairs.clone(), t, v) {
+                match shard.insert(hash, &pairs, t, v) {
                     Some((_, bytes)) => {
                         self.metrics.series.inc();
                         bytes
@@ -424,7 +416,7 @@ impl Store {
         let mut stats = GcStats::default();
         for shard in self.shards.iter() {
             let mut shard = shard.write();
-            let r = shard.gc(chunk_cutoff, series_cutoff);
+            let r = shard.gc(chunk_cutoff, series_cutoff, &self.interner);
             if !r.released.is_empty() {
                 let mut interner = self.interner.write();
                 r.released.iter().for_each(|&id| interner.release(id));

@@ -18,6 +18,7 @@ mod error;
 mod intern;
 pub mod labels;
 mod matcher;
+mod series;
 mod shard;
 #[cfg(test)]
 mod tests;

@@ -1,121 +1,53 @@
-//! One shard of the store: its series (interned label ids + compressed chunks), the lookup from
-//! label-set hash to series, and the postings (label pair id → sorted series slots) that
-//! `select` uses instead of scanning.
+//! One shard of the store: its series (inline records in a slab), the lookup from label-set
+//! hash to series, and the postings (label pair id → sorted series slots) that `select` uses
+//! instead of scanning.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
-use super::chunk::{Head, Sealed};
 use super::intern::Interner;
-use super::{AppendError, Labels, Sample};
+use super::series::{Appended, Series};
+use super::{AppendError, Labels};
 
-/// One series: its label pair ids (in label-name order) and its samples.
-#[derive(Debug)]
-pub(crate) struct Series {
-    pub(crate) hash: u64,
-    pub(crate) pairs: Box<[u32]>,
-    sealed: Vec<Sealed>,
-    head: Head,
+/// Hasher for keys that are already hashes or small dense ids: one multiply spreads them over
+/// the high bits the hash table's control bytes use.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, x: u32) {
+        self.0 = u64::from(x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
-/// What happened to an appended sample.
-pub(crate) enum Appended {
-    /// Stored; the chunk bytes grew by this much.
-    Stored { bytes_added: usize },
-    /// Same timestamp and bits as the newest sample: nothing to do.
-    Duplicate,
+type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
+
+/// The key of a label-set hash in a shard's lookup (the low half; the shard is chosen by the
+/// high half).
+fn key(hash: u64) -> u32 {
+    hash as u32
 }
 
-impl Series {
-    fn new(hash: u64, pairs: Box<[u32]>, t: i64, v: f64) -> Self {
-        Series {
-            hash,
-            pairs,
-            sealed: Vec::new(),
-            head: Head::new(t, v.to_bits()),
-        }
+/// The hash of a label set given as (name, value) pairs in name order.
+pub(crate) fn hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    for (name, value) in pairs {
+        h.write(name.as_bytes());
+        h.write_u8(0xff);
+        h.write(value.as_bytes());
+        h.write_u8(0xff);
     }
-
-    /// The newest sample ever appended (its chunk may have been dropped by retention).
-    pub(crate) fn last(&self) -> Sample {
-        let (t, v) = self.head.last();
-        Sample {
-            t,
-            v: f64::from_bits(v),
-        }
-    }
-
-    /// True when any sample is held.
-    pub(crate) fn has_samples(&self) -> bool {
-        self.head.count() > 0 || !self.sealed.is_empty()
-    }
-
-    pub(crate) fn sample_count(&self) -> usize {
-        self.sealed
-            .iter()
-            .map(|c| usize::from(c.count()))
-            .sum::<usize>()
-            + usize::from(self.head.count())
-    }
-
-    pub(crate) fn chunk_count(&self) -> usize {
-        self.sealed.len() + usize::from(self.head.count() > 0)
-    }
-
-    pub(crate) fn byte_len(&self) -> usize {
-        self.sealed.iter().map(Sealed::byte_len).sum::<usize>() + self.head.byte_len()
-    }
-
-    fn append(&mut self, t: i64, v: f64) -> Result<Appended, AppendError> {
-        let bits = v.to_bits();
-        let (last_t, last_v) = self.head.last();
-        if t < last_t || (t == last_t && bits != last_v) {
-            return Err(AppendError::OutOfOrder);
-        }
-        if t == last_t {
-            return Ok(Appended::Duplicate);
-        }
-        let before = self.head.byte_len();
-        self.head.push(t, bits);
-        let bytes_added = self.head.byte_len() - before;
-        if self.head.is_full()
-            && let Some(c) = self.head.seal()
-        {
-            self.sealed.reserve_exact(1);
-            self.sealed.push(c);
-        }
-        Ok(Appended::Stored { bytes_added })
-    }
-
-    /// Appends the samples in `mint..=maxt` to `out`.
-    pub(crate) fn samples_in(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
-        let in_range = |s: &Sample| s.t >= mint && s.t <= maxt;
-        for c in &self.sealed {
-            if c.max_t < mint || c.min_t() > maxt {
-                continue;
-            }
-            out.extend(c.iter().filter(in_range));
-        }
-        if self.head.count() > 0 && self.head.min_t() <= maxt && self.head.last().0 >= mint {
-            out.extend(self.head.iter().filter(in_range));
-        }
-    }
-
-    /// Drops chunks whose newest sample is before `cutoff`; returns (chunks, bytes) dropped.
-    fn drop_chunks_before(&mut self, cutoff: i64) -> (usize, usize) {
-        let n = self.sealed.iter().take_while(|c| c.max_t < cutoff).count();
-        let mut bytes: usize = self.sealed[..n].iter().map(Sealed::byte_len).sum();
-        let mut chunks = n;
-        if n > 0 {
-            self.sealed.drain(..n);
-            self.sealed.shrink_to_fit();
-        }
-        if self.head.count() > 0 && self.head.last().0 < cutoff {
-            bytes += self.head.byte_len();
-            chunks += 1;
-            self.head.clear();
-        }
-        (chunks, bytes)
-    }
+    h.finish()
 }
 
 /// Result of a shard-level gc pass.
@@ -130,27 +62,27 @@ pub(crate) struct ShardGc {
 
 #[derive(Debug, Default)]
 pub(crate) struct Shard {
-    slots: Vec<Option<Box<Series>>>,
+    /// Series records; dead slots are listed in `free`.
+    slots: Vec<Series>,
     free: Vec<u32>,
-    /// Label-set hash → slot; a second series with the same hash goes to `collisions`.
-    by_hash: HashMap<u64, u32>,
-    collisions: HashMap<u64, Vec<u32>>,
+    /// Label-set hash key → slot; a second series with the same key goes to `collisions`.
+    by_hash: IdMap<u32>,
+    collisions: IdMap<Vec<u32>>,
     /// Pair id → sorted slots of the series holding that pair.
-    postings: HashMap<u32, Vec<u32>>,
+    postings: IdMap<Vec<u32>>,
 }
 
 fn same_labels(series: &Series, labels: &Labels, interner: &Interner) -> bool {
-    series.pairs.len() == labels.len()
-        && series
-            .pairs
-            .iter()
-            .zip(labels.iter())
-            .all(|(&id, l)| interner.is(id, &l.name, &l.value))
+    let mut pairs = series.pairs();
+    labels
+        .iter()
+        .all(|l| pairs.next().is_some_and(|id| interner.is(id, &l.name, &l.value)))
+        && pairs.next().is_none()
 }
 
 impl Shard {
     pub(crate) fn series(&self, slot: u32) -> Option<&Series> {
-        self.slots.get(slot as usize)?.as_deref()
+        self.slots.get(slot as usize).filter(|s| !s.is_dead())
     }
 
     /// All live series with their slots.
@@ -158,7 +90,8 @@ impl Shard {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| Some((i as u32, s.as_deref()?)))
+            .filter(|(_, s)| !s.is_dead())
+            .map(|(i, s)| (i as u32, s))
     }
 
     pub(crate) fn postings(&self, pair: u32) -> &[u32] {
@@ -167,9 +100,10 @@ impl Shard {
 
     /// The slot of the series with exactly these labels.
     pub(crate) fn find(&self, hash: u64, labels: &Labels, interner: &Interner) -> Option<u32> {
-        let first = self.by_hash.get(&hash)?;
+        let k = key(hash);
+        let first = self.by_hash.get(&k)?;
         std::iter::once(first)
-            .chain(self.collisions.get(&hash).into_iter().flatten())
+            .chain(self.collisions.get(&k).into_iter().flatten())
             .copied()
             .find(|&slot| {
                 self.series(slot)
@@ -178,90 +112,104 @@ impl Shard {
     }
 
     pub(crate) fn append(&mut self, slot: u32, t: i64, v: f64) -> Result<Appended, AppendError> {
-        match self.slots.get_mut(slot as usize).and_then(Option::as_mut) {
+        match self.slots.get_mut(slot as usize).filter(|s| !s.is_dead()) {
             Some(s) => s.append(t, v),
             // Slots come from `find` under the same lock.
             None => Err(AppendError::OutOfOrder),
         }
     }
 
-    /// Adds a new series holding one sample. `None` when the slot space is exhausted.
+    /// Adds a new series holding one sample. `None` when the slot space is exhausted (or the
+    /// label set is absurdly large).
     pub(crate) fn insert(
         &mut self,
         hash: u64,
-        pairs: Box<[u32]>,
+        pairs: &[u32],
         t: i64,
         v: f64,
     ) -> Option<(u32, usize)> {
-        let series = Box::new(Series::new(hash, pairs, t, v));
+        let series = Series::new(pairs, t, v)?;
         let bytes = series.byte_len();
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
                 let slot = u32::try_from(self.slots.len()).ok()?;
-                self.slots.push(None);
+                self.slots.push(Series::dead());
                 slot
             }
         };
-        for &p in series.pairs.iter() {
+        for &p in pairs {
             let list = self.postings.entry(p).or_default();
-            if let Err(pos) = list.binary_search(&slot) {
+            if list.last().is_none_or(|&l| l < slot) {
+                list.push(slot);
+            } else if let Err(pos) = list.binary_search(&slot) {
                 list.insert(pos, slot);
             }
         }
-        match self.by_hash.entry(hash) {
+        match self.by_hash.entry(key(hash)) {
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(slot);
             }
             std::collections::hash_map::Entry::Occupied(_) => {
-                self.collisions.entry(hash).or_default().push(slot);
+                self.collisions.entry(key(hash)).or_default().push(slot);
             }
         }
         if let Some(s) = self.slots.get_mut(slot as usize) {
-            *s = Some(series);
+            *s = series;
         }
         Some((slot, bytes))
     }
 
-    fn remove(&mut self, slot: u32) -> Option<Box<Series>> {
-        let series = self.slots.get_mut(slot as usize)?.take()?;
-        for p in series.pairs.iter() {
-            if let Some(list) = self.postings.get_mut(p) {
+    /// Removes the series in `slot`, whose label-set hash is `hash`.
+    fn remove(&mut self, slot: u32, hash: u64) -> Option<Series> {
+        let s = self.slots.get_mut(slot as usize).filter(|s| !s.is_dead())?;
+        let series = std::mem::replace(s, Series::dead());
+        for p in series.pairs() {
+            if let Some(list) = self.postings.get_mut(&p) {
                 if let Ok(pos) = list.binary_search(&slot) {
                     list.remove(pos);
                 }
                 if list.is_empty() {
-                    self.postings.remove(p);
+                    self.postings.remove(&p);
+                } else if list.capacity() > 2 * list.len() + 4 {
+                    list.shrink_to_fit();
                 }
             }
         }
-        let hash = series.hash;
-        if self.by_hash.get(&hash) == Some(&slot) {
-            match self.collisions.get_mut(&hash).and_then(Vec::pop) {
+        let k = key(hash);
+        if self.by_hash.get(&k) == Some(&slot) {
+            match self.collisions.get_mut(&k).and_then(Vec::pop) {
                 Some(other) => {
-                    self.by_hash.insert(hash, other);
+                    self.by_hash.insert(k, other);
                 }
                 None => {
-                    self.by_hash.remove(&hash);
+                    self.by_hash.remove(&k);
                 }
             }
-        } else if let Some(list) = self.collisions.get_mut(&hash) {
+        } else if let Some(list) = self.collisions.get_mut(&k) {
             list.retain(|&s| s != slot);
         }
-        if self.collisions.get(&hash).is_some_and(Vec::is_empty) {
-            self.collisions.remove(&hash);
+        if self.collisions.get(&k).is_some_and(Vec::is_empty) {
+            self.collisions.remove(&k);
         }
         self.free.push(slot);
         Some(series)
     }
 
     /// Drops chunks entirely before `chunk_cutoff` and series whose newest sample is before
-    /// `series_cutoff`.
-    pub(crate) fn gc(&mut self, chunk_cutoff: i64, series_cutoff: i64) -> ShardGc {
+    /// `series_cutoff`. `interner` (taken only when a series goes) recomputes label-set hashes.
+    pub(crate) fn gc(
+        &mut self,
+        chunk_cutoff: i64,
+        series_cutoff: i64,
+        interner: &parking_lot::RwLock<Interner>,
+    ) -> ShardGc {
         let mut out = ShardGc::default();
         let mut stale = Vec::new();
         for (i, s) in self.slots.iter_mut().enumerate() {
-            let Some(s) = s else { continue };
+            if s.is_dead() {
+                continue;
+            }
             if s.last().t < series_cutoff {
                 stale.push(i as u32);
             } else {
@@ -270,12 +218,28 @@ impl Shard {
                 out.bytes_freed += bytes;
             }
         }
-        for slot in stale {
-            if let Some(s) = self.remove(slot) {
-                out.series_dropped += 1;
-                out.chunks_dropped += s.chunk_count();
-                out.bytes_freed += s.byte_len();
-                out.released.extend_from_slice(&s.pairs);
+        if !stale.is_empty() {
+            let hashes: Vec<u64> = {
+                let interner = interner.read();
+                stale
+                    .iter()
+                    .map(|&slot| {
+                        let pairs = self.series(slot).into_iter().flat_map(Series::pairs);
+                        hash_pairs(
+                            pairs
+                                .filter_map(|id| interner.pair(id))
+                                .map(|p| (&*p.name, &*p.value)),
+                        )
+                    })
+                    .collect()
+            };
+            for (slot, hash) in stale.into_iter().zip(hashes) {
+                if let Some(s) = self.remove(slot, hash) {
+                    out.series_dropped += 1;
+                    out.chunks_dropped += s.chunk_count();
+                    out.bytes_freed += s.byte_len();
+                    out.released.extend(s.pairs());
+                }
             }
         }
         if self.free.len() > 64 && self.free.len() * 4 > self.slots.len() {
@@ -286,12 +250,14 @@ impl Shard {
 
     /// Returns trailing free slots to the allocator.
     fn compact_free_tail(&mut self) {
-        while matches!(self.slots.last(), Some(None)) {
+        while self.slots.last().is_some_and(Series::is_dead) {
             self.slots.pop();
         }
         let len = self.slots.len() as u32;
         self.free.retain(|&s| s < len);
         self.slots.shrink_to_fit();
         self.free.shrink_to_fit();
+        self.postings.shrink_to_fit();
+        self.by_hash.shrink_to_fit();
     }
 }

@@ -247,23 +247,25 @@ fn gc_drops_old_chunks_and_stale_series() {
     let s = Store::new(cfg, &prometheus::Registry::new()).unwrap();
     let a = l(&[("__name__", "a"), ("x", "1")]);
     let b = l(&[("__name__", "b"), ("x", "2")]);
-    // 300 samples at 15 s: chunks [0,120), [120,240), head [240,300).
+    // 300 samples at 15 s in chunks of `c` (the last one possibly the head).
+    let c = i64::from(chunk::CHUNK_SAMPLES);
+    let chunks = 300_usize.div_ceil(c as usize);
     for i in 0..300 {
         s.append(&a, i * 15_000, i as f64).unwrap();
     }
     s.append(&b, 0, 1.0).unwrap();
     let last = 299 * 15_000;
-    // Retention 1h: the first chunk ends at 119*15s; it goes once that is < now - 1h.
+    // Retention 1h: the first chunk ends at (c-1)*15s; it goes once that is < now - 1h.
     // b's only sample (t=0) is older than that already: its head chunk goes, b stays
     // (now - 2h < 0).
     assert_eq!(
-        s.gc(119 * 15_000 + 3_600_000),
+        s.gc((c - 1) * 15_000 + 3_600_000),
         GcStats {
             series_dropped: 0,
             chunks_dropped: 1
         }
     );
-    let now = 119 * 15_000 + 3_600_000 + 1;
+    let now = (c - 1) * 15_000 + 3_600_000 + 1;
     assert_eq!(
         s.gc(now),
         GcStats {
@@ -273,12 +275,12 @@ fn gc_drops_old_chunks_and_stale_series() {
     );
     let got = s.select(&[], 0, i64::MAX);
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].samples.len(), 180);
+    assert_eq!(got[0].samples.len(), 300 - c as usize);
     assert_eq!(
         got[0].samples[0],
         Sample {
-            t: 120 * 15_000,
-            v: 120.0
+            t: c * 15_000,
+            v: c as f64
         }
     );
     // b has no samples but is not stale yet: it keeps its newest timestamp for ordering.
@@ -290,7 +292,7 @@ fn gc_drops_old_chunks_and_stale_series() {
         s.gc(last + 3_600_001),
         GcStats {
             series_dropped: 1,
-            chunks_dropped: 2
+            chunks_dropped: chunks - 1
         }
     );
     assert_eq!(s.label_values("x"), ["1"]);
@@ -547,12 +549,12 @@ proptest! {
         }
         let stats = s.gc(now);
         // Model: series with newest sample < now - stale_after go; of the rest, each chunk of
-        // 120 samples (and the head) goes when its newest sample < now - retention.
+        // CHUNK_SAMPLES samples (and the head) goes when its newest sample < now - retention.
         let (chunk_cut, series_cut) = (now - 1_800_000, now - 3_600_000);
         let mut want = GcStats::default();
         let mut kept = Vec::new();
         for (labels, samples) in &model {
-            let chunks: Vec<&[Sample]> = samples.chunks(120).collect();
+            let chunks: Vec<&[Sample]> = samples.chunks(usize::from(chunk::CHUNK_SAMPLES)).collect();
             if samples.last().is_none_or(|x| x.t < series_cut) {
                 want.series_dropped += 1;
                 want.chunks_dropped += chunks.len();
