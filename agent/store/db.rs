@@ -106,6 +106,16 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Where a series lives, for [`Store::append_cached`]. It is trusted only while its shard
+/// has removed no series since it was taken (slots are reused only after a removal), so a
+/// stale reference costs one slow lookup, never a write to the wrong series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeriesRef {
+    shard: u16,
+    slot: u32,
+    epoch: u64,
+}
+
 fn hash_labels(labels: &Labels) -> u64 {
     hash_pairs(labels.iter().map(|l| (&*l.name, &*l.value)))
 }
@@ -243,8 +253,8 @@ impl Store {
         &self.cfg
     }
 
-    fn shard_of(&self, hash: u64) -> &RwLock<Shard> {
-        &self.shards[(hash >> 32) as usize % SHARDS]
+    fn shard_index(&self, hash: u64) -> u16 {
+        ((hash >> 32) as usize % SHARDS) as u16
     }
 
     /// Takes one unit of the series budget; false when the cap is reached.
@@ -264,23 +274,74 @@ impl Store {
     /// bits), which is accepted and ignored. A stale marker for a series the store does not
     /// hold is accepted and ignored (there is nothing to end).
     pub fn append(&self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
-        let hash = hash_labels(labels);
-        let mut shard = self.shard_of(hash).write();
-        let found = shard.find(hash, labels, &self.interner.read());
-        let bytes_added = match found {
-            Some(slot) => match shard.append(slot, t, v) {
-                Ok(Appended::Stored { bytes_added }) => bytes_added,
-                Ok(Appended::Duplicate) => return Ok(()),
-                Err(e) => {
-                    if e == AppendError::OutOfOrder {
-                        self.metrics.out_of_order.inc();
-                    }
-                    return Err(e);
+        self.append_located(labels, t, v).map(|_| ())
+    }
+
+    /// Like [`Store::append`], remembering in `cached` where the series lives, so the next
+    /// append for the same labels skips hashing and comparing them (the ingest hot path).
+    /// A stale `cached` (the series was dropped, its slot reused) is detected and refreshed.
+    pub fn append_cached(
+        &self,
+        labels: &Labels,
+        cached: &mut Option<SeriesRef>,
+        t: i64,
+        v: f64,
+    ) -> Result<(), AppendError> {
+        if let Some(r) = *cached {
+            let mut shard = self.shards[usize::from(r.shard)].write();
+            if shard.epoch() == r.epoch {
+                let result = shard.append(r.slot, t, v);
+                drop(shard);
+                return self.account(result);
+            }
+            drop(shard);
+            *cached = None;
+        }
+        *cached = self.append_located(labels, t, v)?;
+        Ok(())
+    }
+
+    /// Updates the self-metrics for an append to an existing series.
+    fn account(&self, result: Result<Appended, AppendError>) -> Result<(), AppendError> {
+        match result {
+            Ok(Appended::Stored { bytes_added }) => {
+                self.metrics.appended.inc();
+                if bytes_added > 0 {
+                    self.metrics.chunk_bytes.add(bytes_added as i64);
                 }
-            },
+                Ok(())
+            }
+            Ok(Appended::Duplicate) => Ok(()),
+            Err(e) => {
+                if e == AppendError::OutOfOrder {
+                    self.metrics.out_of_order.inc();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends by labels; returns where the series lives, taken under the shard's lock
+    /// (`None` for an ignored stale marker).
+    fn append_located(&self, labels: &Labels, t: i64, v: f64) -> Result<Option<SeriesRef>, AppendError> {
+        let hash = hash_labels(labels);
+        let shard_index = self.shard_index(hash);
+        let mut shard = self.shards[usize::from(shard_index)].write();
+        let found = shard.find(hash, labels, &self.interner.read());
+        let (slot, bytes_added) = match found {
+            Some(slot) => {
+                let result = shard.append(slot, t, v);
+                let at = SeriesRef {
+                    shard: shard_index,
+                    slot,
+                    epoch: shard.epoch(),
+                };
+                drop(shard);
+                return self.account(result).map(|()| Some(at));
+            }
             None => {
                 if is_stale_marker(v) {
-                    return Ok(());
+                    return Ok(None);
                 }
                 if !self.reserve_series() {
                     self.metrics.dropped.inc();
@@ -303,9 +364,9 @@ impl Store {
                     pairs
                 };
                 match shard.insert(hash, &pairs, t, v) {
-                    Some((_, bytes)) => {
+                    Some((slot, bytes)) => {
                         self.metrics.series.inc();
-                        bytes
+                        (slot, bytes)
                     }
                     None => {
                         let mut interner = self.interner.write();
@@ -317,12 +378,17 @@ impl Store {
                 }
             }
         };
+        let at = SeriesRef {
+            shard: shard_index,
+            slot,
+            epoch: shard.epoch(),
+        };
         drop(shard);
         self.metrics.appended.inc();
         if bytes_added > 0 {
             self.metrics.chunk_bytes.add(bytes_added as i64);
         }
-        Ok(())
+        Ok(Some(at))
     }
 
     /// Sets the type/help/unit of metric family `metric`.

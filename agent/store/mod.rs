@@ -25,7 +25,7 @@ mod tests;
 
 use std::time::Duration;
 
-pub use db::{GcStats, SeriesSamples, Store, StoreStats};
+pub use db::{GcStats, SeriesRef, SeriesSamples, Store, StoreStats};
 pub use error::{AppendError, StoreError};
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use matcher::{LabelMatcher, MatchOp};

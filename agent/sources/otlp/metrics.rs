@@ -203,7 +203,7 @@ pub fn ingest(
                 key,
                 now_ms,
                 || (vec![info], Vec::new()),
-                |e| write_all(store, &e.series, now_ms, &[1.0]),
+                |e| write_all(store, e, now_ms, &[1.0]),
             );
             // target_info is not a data point of the request: only its failures are noted.
             if let Ok(Err(reason)) | Err(reason) = r.map(|w| w.map(|_| ())) {
@@ -459,7 +459,7 @@ fn number(
             } else {
                 vec![value]
             };
-            write_all(store, &e.series, t, &values)
+            write_all(store, e, t, &values)
         },
     )?
 }
@@ -559,7 +559,7 @@ fn histogram(
                 values
             }
         };
-        write_all(store, &e.series, t, &values)
+        write_all(store, e, t, &values)
     })?
 }
 
@@ -608,7 +608,7 @@ fn summary(
                     .chain([p.sum, p.count as f64])
                     .collect()
             };
-            write_all(store, &e.series, t, &values)
+            write_all(store, e, t, &values)
         },
     )?
 }

@@ -41,7 +41,7 @@ use forward::Forwarder;
 pub use logs::LogCounter;
 use series::{Entry, Reject, SeriesCache};
 
-use crate::store::{AppendError, Labels, Store, now_ms};
+use crate::store::{AppendError, Store, now_ms};
 
 /// Capacity of the ingest queue, in requests. Past it, receivers answer "busy, retry".
 pub const INGEST_QUEUE: usize = 64;
@@ -149,15 +149,15 @@ fn reject_of(e: AppendError) -> Reject {
     }
 }
 
-/// Writes `values[i]` to `series[i]` at `t`; every write is attempted, the first failure
-/// is returned.
-pub fn write_all(store: &Store, series: &[Labels], t: i64, values: &[f64]) -> Result<(), Reject> {
+/// Writes `values[i]` to the entry's series `i` at `t`; every write is attempted, the first
+/// failure is returned.
+pub fn write_all(store: &Store, e: &mut Entry, t: i64, values: &[f64]) -> Result<(), Reject> {
     let mut result = Ok(());
-    for (labels, v) in series.iter().zip(values) {
-        if let Err(e) = store.append(labels, t, *v)
+    for ((labels, cached), v) in e.series.iter().zip(e.refs.iter_mut()).zip(values) {
+        if let Err(err) = store.append_cached(labels, cached, t, *v)
             && result.is_ok()
         {
-            result = Err(reject_of(e));
+            result = Err(reject_of(err));
         }
     }
     result
@@ -173,7 +173,7 @@ pub fn write_aggregate(
 ) -> Result<(), Reject> {
     let t = now_ms.max(e.last_write_ms + 1);
     e.last_write_ms = t;
-    write_all(store, &e.series, t, values)
+    write_all(store, e, t, values)
 }
 
 /// The receiver's own metrics (`vitals_otlp_*`).

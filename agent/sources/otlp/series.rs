@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::store::Labels;
+use crate::store::{Labels, SeriesRef};
 
 /// Number of independently locked parts of the cache.
 const SHARDS: usize = 16;
@@ -57,6 +57,8 @@ pub struct Limits {
 pub struct Entry {
     /// The series written for this identity, in a fixed order (e.g. buckets, sum, count).
     pub series: Box<[Labels]>,
+    /// Where each series lives in the store, learnt on first write.
+    pub refs: Box<[Option<SeriesRef>]>,
     /// Layout check for histograms: the bounds the series were built for.
     pub layout: Vec<f64>,
     /// Running totals for delta temporality (one per series), if the metric is delta.
@@ -127,6 +129,7 @@ impl SeriesCache {
             return Err(Reject::SeriesLimit);
         }
         let entry = shard.entry(key).or_insert(Entry {
+            refs: vec![None; series.len()].into_boxed_slice(),
             series: series.into_boxed_slice(),
             layout,
             totals: None,
@@ -156,6 +159,7 @@ impl SeriesCache {
         if old > new {
             self.count.fetch_sub(old - new, Ordering::Relaxed);
         }
+        entry.refs = vec![None; series.len()].into_boxed_slice();
         entry.series = series.into_boxed_slice();
         entry.layout = layout;
         entry.totals = None;
