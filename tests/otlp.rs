@@ -516,13 +516,19 @@ async fn concurrent_senders_all_land() {
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
+            // Each export 1 ms after the last: samples are kept at millisecond resolution.
+            let start = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_nanos();
             for i in 1..=20u64 {
-                let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+                let ts = start + u128::from(i) * 1_000_000;
                 let body = format!(
                     r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"sender-{sender}"}}}}]}},"scopeMetrics":[{{"metrics":[{{"name":"ticks","sum":{{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[{{"asInt":"{i}","timeUnixNano":"{ts}"}}]}}}}]}}]}}]}}"#
                 );
                 let r = client.post(&url).header("content-type", "application/json").body(body).send().await.expect("send");
                 assert_eq!(r.status(), 200);
+                assert_eq!(r.text().await.expect("body"), "{}", "nothing may be refused");
             }
         }));
     }
@@ -653,4 +659,68 @@ async fn forwarding_resends_to_an_upstream_receiver() {
         )
         .await;
     provider.shutdown().ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exponential_histograms_summaries_and_delta_histograms_are_translated() {
+    let vitals = Vitals::start(&config(""));
+    let (_, http) = vitals.otlp_addrs();
+    let url = format!("http://{}/v1/metrics", http.expect("http addr"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let body = |i: u128| {
+        let ts = now + i * 1_000_000_000;
+        let start = now + (i - 1) * 1_000_000_000;
+        format!(
+            r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"shapes"}}}}]}},"scopeMetrics":[{{"metrics":[
+            {{"name":"rpc.latency","unit":"s","exponentialHistogram":{{"aggregationTemporality":2,"dataPoints":[{{"timeUnixNano":"{ts}","count":"6","sum":7.5,"scale":0,"zeroCount":"1","positive":{{"offset":0,"bucketCounts":["2","3"]}}}}]}}}},
+            {{"name":"gc.pause","unit":"ms","summary":{{"dataPoints":[{{"timeUnixNano":"{ts}","count":"10","sum":55,"quantileValues":[{{"quantile":0.5,"value":4}},{{"quantile":0.99,"value":20}}]}}]}}}},
+            {{"name":"batch.size","histogram":{{"aggregationTemporality":1,"dataPoints":[{{"startTimeUnixNano":"{start}","timeUnixNano":"{ts}","count":"3","sum":30,"bucketCounts":["1","2"],"explicitBounds":[10]}}]}}}}
+            ]}}]}}]}}"#
+        )
+    };
+    let client = reqwest::Client::new();
+    for i in 1..=2 {
+        let r = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body(i))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.expect("body"), "{}");
+    }
+    let text = vitals.metrics().await;
+    let job = ("job", "shapes");
+    // Exponential, scale 0 (base 2): zero bucket le=0, (1,2] → le=2, (2,4] → le=4.
+    for (le, want) in [("0", 1.0), ("2", 3.0), ("4", 6.0), ("+Inf", 6.0)] {
+        assert_eq!(
+            find_sample(&text, "rpc_latency_seconds_bucket", &[job, ("le", le)]),
+            Some(want),
+            "le={le}\n{text}"
+        );
+    }
+    assert_eq!(
+        find_sample(&text, "gc_pause_milliseconds", &[job, ("quantile", "0.99")]),
+        Some(20.0),
+        "{text}"
+    );
+    assert_eq!(
+        find_sample(&text, "gc_pause_milliseconds_count", &[job]),
+        Some(10.0)
+    );
+    // Delta histogram, sent twice: accumulated.
+    assert_eq!(
+        find_sample(&text, "batch_size_bucket", &[job, ("le", "10")]),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        find_sample(&text, "batch_size_bucket", &[job, ("le", "+Inf")]),
+        Some(6.0)
+    );
+    assert_eq!(find_sample(&text, "batch_size_sum", &[job]), Some(60.0));
 }

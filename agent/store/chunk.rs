@@ -223,7 +223,6 @@ impl Codec {
     }
 }
 
-
 fn zigzag(i: i64) -> u64 {
     ((i << 1) ^ (i >> 63)) as u64
 }
@@ -270,7 +269,11 @@ fn read_i64(data: &[u8], at: usize) -> Option<i64> {
 
 /// The header of a new head chunk whose first sample is `(t, v)`: its bytes and length.
 /// `prev_max_t` is the newest timestamp of the chunk before (`None` for a first chunk).
-pub(crate) fn head_header(t: i64, v: u64, prev_max_t: Option<i64>) -> ([u8; MAX_HEAD_HEADER], usize) {
+pub(crate) fn head_header(
+    t: i64,
+    v: u64,
+    prev_max_t: Option<i64>,
+) -> ([u8; MAX_HEAD_HEADER], usize) {
     let mut h = [0u8; MAX_HEAD_HEADER];
     h[COUNT_AT] = 1;
     let at = match prev_max_t {

@@ -323,7 +323,12 @@ impl Store {
 
     /// Appends by labels; returns where the series lives, taken under the shard's lock
     /// (`None` for an ignored stale marker).
-    fn append_located(&self, labels: &Labels, t: i64, v: f64) -> Result<Option<SeriesRef>, AppendError> {
+    fn append_located(
+        &self,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<Option<SeriesRef>, AppendError> {
         let hash = hash_labels(labels);
         let shard_index = self.shard_index(hash);
         let mut shard = self.shards[usize::from(shard_index)].write();

@@ -43,7 +43,8 @@ pub(crate) fn hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) ->
     use std::hash::BuildHasher;
     // foldhash: several times faster than SipHash on label strings; a fixed seed keeps it the
     // same for the process's lifetime (nothing outside the process sees it).
-    static STATE: foldhash::quality::FixedState = foldhash::quality::FixedState::with_seed(0x7ab1e5);
+    static STATE: foldhash::quality::FixedState =
+        foldhash::quality::FixedState::with_seed(0x7ab1e5);
     let mut h = STATE.build_hasher();
     for (name, value) in pairs {
         h.write(name.as_bytes());
@@ -81,10 +82,11 @@ pub(crate) struct Shard {
 
 fn same_labels(series: &Series, labels: &Labels, interner: &Interner) -> bool {
     let mut pairs = series.pairs();
-    labels
-        .iter()
-        .all(|l| pairs.next().is_some_and(|id| interner.is(id, &l.name, &l.value)))
-        && pairs.next().is_none()
+    labels.iter().all(|l| {
+        pairs
+            .next()
+            .is_some_and(|id| interner.is(id, &l.name, &l.value))
+    }) && pairs.next().is_none()
 }
 
 impl Shard {

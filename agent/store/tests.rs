@@ -587,15 +587,23 @@ fn cached_refs_write_the_right_series_and_survive_slot_reuse() {
     let mut ra = None;
     store.append_cached(&a, &mut ra, 1_000, 1.0).expect("a");
     assert!(ra.is_some());
-    store.append_cached(&a, &mut ra, 2_000, 2.0).expect("a again");
+    store
+        .append_cached(&a, &mut ra, 2_000, 2.0)
+        .expect("a again");
     // `a` goes stale and is dropped; `b` takes its slot.
     store.gc(2_000 + 601_000);
     let mut rb = None;
     store.append_cached(&b, &mut rb, 700_000, 7.0).expect("b");
     // The old reference to `a` must not write into `b`.
-    store.append_cached(&a, &mut ra, 700_001, 3.0).expect("a recreated");
+    store
+        .append_cached(&a, &mut ra, 700_001, 3.0)
+        .expect("a recreated");
     let sel = |name: &str| {
-        store.select(&[LabelMatcher::new("__name__", MatchOp::Equal, name).expect("m")], 0, i64::MAX)
+        store.select(
+            &[LabelMatcher::new("__name__", MatchOp::Equal, name).expect("m")],
+            0,
+            i64::MAX,
+        )
     };
     let b_samples: Vec<f64> = sel("b")[0].samples.iter().map(|s| s.v).collect();
     assert_eq!(b_samples, [7.0]);

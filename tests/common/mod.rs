@@ -78,10 +78,12 @@ impl Vitals {
         let sink = logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("vitals is running.") {
-                    let _ = tx.send(line.clone());
+                let running = line.contains("vitals is running.");
+                // Recorded before the starter is woken, so it can read the line at once.
+                sink.lock().expect("logs").push(line.clone());
+                if running {
+                    let _ = tx.send(line);
                 }
-                sink.lock().expect("logs").push(line);
             }
         });
         let line = match rx.recv_timeout(Duration::from_secs(30)) {

@@ -102,19 +102,13 @@ impl Forwarder {
     /// Queues `payload` for forwarding; drops (and counts) it when the queue is full.
     pub fn offer(&self, payload: &Payload) {
         let (signal, body) = match payload {
-            Payload::Metrics(r) => (Signal::Metrics, r.encode_to_vec()),
-            Payload::Traces(r) => (Signal::Traces, r.encode_to_vec()),
-            Payload::Logs(r) => (Signal::Logs, r.encode_to_vec()),
+            Payload::Metrics(b) => (Signal::Metrics, b.clone()),
+            Payload::Traces(r) => (Signal::Traces, Bytes::from(r.encode_to_vec())),
+            Payload::Logs(r) => (Signal::Logs, Bytes::from(r.encode_to_vec())),
         };
         let tx = self.tx.lock().clone();
         let Some(tx) = tx else { return };
-        if tx
-            .try_send(Item {
-                signal,
-                body: Bytes::from(body),
-            })
-            .is_err()
-        {
+        if tx.try_send(Item { signal, body }).is_err() {
             self.dropped
                 .with_label_values(&[signal.as_str(), "queue_full"])
                 .inc();

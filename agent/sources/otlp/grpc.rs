@@ -62,6 +62,10 @@ impl Service {
 
     async fn submit(&self, payload: Payload, size: usize) -> Result<Tally, Status> {
         match self.pipeline.submit(payload, Protocol::Grpc, size).await {
+            Ok(Tally {
+                malformed: Some(msg),
+                ..
+            }) => Err(Status::invalid_argument(msg)),
             Ok(t) => Ok(t),
             Err(Refused::Busy) => {
                 let st =
@@ -89,9 +93,10 @@ impl MetricsService for Service {
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         self.authorize(&request, Signal::Metrics)?;
-        let req = request.into_inner();
-        let size = req.encoded_len();
-        let tally = self.submit(Payload::Metrics(req), size).await?;
+        // tonic has decoded it already; the ingest reads metrics from the wire format.
+        let body = bytes::Bytes::from(request.into_inner().encode_to_vec());
+        let size = body.len();
+        let tally = self.submit(Payload::Metrics(body), size).await?;
         Ok(Response::new(ExportMetricsServiceResponse {
             partial_success: partial(&tally).map(|(n, m)| ExportMetricsPartialSuccess {
                 rejected_data_points: n,

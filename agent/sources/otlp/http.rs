@@ -21,7 +21,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -254,7 +254,7 @@ async fn handle(s: &HttpState, signal: Signal, headers: &HeaderMap, body: Body) 
         }
     };
     let size = data.len();
-    let decoded = decode(signal, media_type, &data);
+    let decoded = decode(signal, media_type, data);
     let payload = match decoded {
         Ok(p) => p,
         Err(msg) => {
@@ -268,6 +268,15 @@ async fn handle(s: &HttpState, signal: Signal, headers: &HeaderMap, body: Body) 
         }
     };
     match s.pipeline.submit(payload, protocol, size).await {
+        Ok(Tally {
+            malformed: Some(msg),
+            ..
+        }) => error(
+            StatusCode::BAD_REQUEST,
+            media_type,
+            rpc::INVALID_ARGUMENT,
+            msg,
+        ),
         Ok(tally) => success(signal, media_type, &tally),
         Err(Refused::Busy) => {
             let st = rpc::retry_status(rpc::RESOURCE_EXHAUSTED, "vitals is busy: retry later", 1);
@@ -304,13 +313,13 @@ fn gunzip(data: &[u8], limit: usize) -> std::io::Result<Option<Vec<u8>>> {
     Ok((out.len() <= limit).then_some(out))
 }
 
-fn decode(signal: Signal, media: Media, data: &[u8]) -> Result<Payload, String> {
+fn decode(signal: Signal, media: Media, data: Bytes) -> Result<Payload, String> {
     let bad =
         |e: &dyn std::fmt::Display| format!("cannot decode the {} request: {e}", signal.as_str());
     Ok(match (signal, media) {
-        (Signal::Metrics, Media::Protobuf) => {
-            Payload::Metrics(ExportMetricsServiceRequest::decode(data).map_err(|e| bad(&e))?)
-        }
+        // Metrics are read straight from the wire by the ingest workers (a malformed body is
+        // found there and answered 400 all the same).
+        (Signal::Metrics, Media::Protobuf) => Payload::Metrics(data),
         (Signal::Traces, Media::Protobuf) => {
             Payload::Traces(ExportTraceServiceRequest::decode(data).map_err(|e| bad(&e))?)
         }
@@ -318,10 +327,11 @@ fn decode(signal: Signal, media: Media, data: &[u8]) -> Result<Payload, String> 
             Payload::Logs(ExportLogsServiceRequest::decode(data).map_err(|e| bad(&e))?)
         }
         (Signal::Metrics, Media::Json) => {
-            Payload::Metrics(json::metrics(data).map_err(|e| bad(&e))?)
+            let req = json::metrics(&data).map_err(|e| bad(&e))?;
+            Payload::Metrics(Bytes::from(req.encode_to_vec()))
         }
-        (Signal::Traces, Media::Json) => Payload::Traces(json::traces(data).map_err(|e| bad(&e))?),
-        (Signal::Logs, Media::Json) => Payload::Logs(json::logs(data).map_err(|e| bad(&e))?),
+        (Signal::Traces, Media::Json) => Payload::Traces(json::traces(&data).map_err(|e| bad(&e))?),
+        (Signal::Logs, Media::Json) => Payload::Logs(json::logs(&data).map_err(|e| bad(&e))?),
     })
 }
 

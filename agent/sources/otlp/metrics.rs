@@ -8,15 +8,16 @@
 
 use std::hash::{Hash, Hasher};
 
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, ExponentialHistogramDataPoint, metric, number_data_point,
+    AggregationTemporality, ExponentialHistogramDataPoint, SummaryDataPoint,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
 
 use super::names::{self, Kind};
 use super::series::{Entry, Reject, SeriesCache, hasher};
+use super::wire::{Fields, Value, WireError, packed_fixed64};
 use super::{Tally, write_all};
 use crate::store::{Labels, METRIC_NAME, MetricMeta, MetricType, Store, stale_marker};
 
@@ -187,195 +188,322 @@ fn to_ms(ns: u64, now_ms: i64) -> i64 {
     }
 }
 
-/// Translates `req` and writes it to `store`.
+/// A resource seen on the wire: its identity hash now, its labels only when a new series
+/// needs them.
+struct RawResource<'a> {
+    bytes: &'a [u8],
+    hash: u64,
+    ctx: std::cell::OnceCell<ResourceCtx>,
+}
+
+impl RawResource<'_> {
+    fn ctx(&self) -> &ResourceCtx {
+        self.ctx.get_or_init(|| {
+            let r = Resource::decode(self.bytes).ok();
+            ResourceCtx::new(r.as_ref())
+        })
+    }
+}
+
+/// A scope seen on the wire, likewise.
+struct RawScope<'a> {
+    bytes: &'a [u8],
+    hash: u64,
+    ctx: std::cell::OnceCell<ScopeCtx>,
+}
+
+impl RawScope<'_> {
+    fn ctx(&self) -> &ScopeCtx {
+        self.ctx.get_or_init(|| {
+            let s = InstrumentationScope::decode(self.bytes).ok();
+            ScopeCtx::new(s.as_ref())
+        })
+    }
+}
+
+/// The attributes of a data point, left encoded: `field` is their field number in `point`.
+#[derive(Clone, Copy)]
+struct RawAttrs<'a> {
+    point: &'a [u8],
+    field: u32,
+}
+
+impl RawAttrs<'_> {
+    /// Order-independent hash of the encoded attributes.
+    fn hash(self) -> Result<u64, WireError> {
+        let mut sum = 0u64;
+        let mut n = 0u64;
+        for f in Fields::new(self.point) {
+            let (num, v) = f?;
+            if num == self.field
+                && let Some(b) = v.bytes()
+            {
+                sum = sum.wrapping_add(super::series::hash_of(b));
+                n += 1;
+            }
+        }
+        Ok(sum ^ n)
+    }
+
+    fn decode(self) -> Vec<KeyValue> {
+        Fields::new(self.point)
+            .filter_map(Result::ok)
+            .filter(|(num, _)| *num == self.field)
+            .filter_map(|(_, v)| v.bytes())
+            .filter_map(|b| KeyValue::decode(b).ok())
+            .collect()
+    }
+}
+
+/// Hash of the encoded attributes (field `field`) of a message.
+fn raw_attrs_hash(msg: &[u8], field: u32) -> Result<u64, WireError> {
+    RawAttrs { point: msg, field }.hash()
+}
+
+/// Buffers reused across the points of one request.
+#[derive(Default)]
+struct Scratch {
+    values: Vec<f64>,
+    bounds: Vec<f64>,
+    counts: Vec<u64>,
+}
+
+/// What every point of one metric shares.
+struct MetricCtx<'a, 'r> {
+    res: &'r RawResource<'a>,
+    scope: &'r RawScope<'a>,
+    name: &'a str,
+    unit: &'a str,
+    help: &'a str,
+    hash: u64,
+    prom_name: std::cell::OnceCell<String>,
+}
+
+impl MetricCtx<'_, '_> {
+    fn prom_name(&self, kind: Kind) -> &str {
+        self.prom_name
+            .get_or_init(|| names::metric_name(self.name, self.unit, kind))
+    }
+
+    fn base(&self, attrs: RawAttrs<'_>) -> Vec<(String, String)> {
+        base_pairs(self.res.ctx(), self.scope.ctx(), &attrs.decode())
+    }
+}
+
+fn utf8(b: &[u8]) -> Result<&str, WireError> {
+    std::str::from_utf8(b).map_err(|_| WireError {
+        at: 0,
+        what: "a string field is not UTF-8",
+    })
+}
+
+fn malformed(what: &'static str) -> WireError {
+    WireError { at: 0, what }
+}
+
+/// Translates a protobuf-encoded `ExportMetricsServiceRequest` and writes it to `store`,
+/// reading the wire format directly (see `wire`). A malformed request is an error; points
+/// before the malformed part may have been written.
 pub fn ingest(
-    req: &ExportMetricsServiceRequest,
+    body: &[u8],
     cache: &SeriesCache,
     store: &Store,
     now_ms: i64,
-) -> Tally {
+) -> Result<Tally, WireError> {
     let mut tally = Tally::default();
-    for rm in &req.resource_metrics {
-        let res = ResourceCtx::new(rm.resource.as_ref());
-        if let Some(info) = res.target_info() {
-            let key = super::series::hash_of((res.hash, "target_info"));
-            let r = cache.with(
-                key,
+    let mut scratch = Scratch::default();
+    for f in Fields::new(body) {
+        let (num, v) = f?;
+        if num != 1 {
+            continue;
+        }
+        let rm = v
+            .bytes()
+            .ok_or(malformed("resource_metrics is not a message"))?;
+        resource_metrics(rm, cache, store, now_ms, &mut tally, &mut scratch)?;
+    }
+    Ok(tally)
+}
+
+fn resource_metrics(
+    rm: &[u8],
+    cache: &SeriesCache,
+    store: &Store,
+    now_ms: i64,
+    tally: &mut Tally,
+    scratch: &mut Scratch,
+) -> Result<(), WireError> {
+    let mut resource: &[u8] = &[];
+    for f in Fields::new(rm) {
+        if let (1, v) = f? {
+            resource = v.bytes().ok_or(malformed("resource is not a message"))?;
+        }
+    }
+    let res = RawResource {
+        bytes: resource,
+        hash: raw_attrs_hash(resource, 1)?,
+        ctx: std::cell::OnceCell::new(),
+    };
+    let key = super::series::hash_of((res.hash, "target_info"));
+    let r = cache.with(
+        key,
+        now_ms,
+        || (res.ctx().target_info().into_iter().collect(), Vec::new()),
+        |e| write_all(store, e, now_ms, &[1.0]),
+    );
+    // target_info is not a data point of the request: only its failures are noted.
+    if let Ok(Err(reason)) | Err(reason) = r {
+        tally.note_side(reason);
+    }
+    for f in Fields::new(rm) {
+        let (num, v) = f?;
+        if num != 2 {
+            continue;
+        }
+        let sm = v
+            .bytes()
+            .ok_or(malformed("scope_metrics is not a message"))?;
+        let mut scope_bytes: &[u8] = &[];
+        for f in Fields::new(sm) {
+            if let (1, v) = f? {
+                scope_bytes = v.bytes().ok_or(malformed("scope is not a message"))?;
+            }
+        }
+        let scope = RawScope {
+            bytes: scope_bytes,
+            hash: super::series::hash_of(scope_bytes),
+            ctx: std::cell::OnceCell::new(),
+        };
+        for f in Fields::new(sm) {
+            let (num, v) = f?;
+            if num == 2 {
+                let m = v.bytes().ok_or(malformed("metric is not a message"))?;
+                metric(m, &res, &scope, cache, store, now_ms, tally, scratch)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn metric(
+    m: &[u8],
+    res: &RawResource<'_>,
+    scope: &RawScope<'_>,
+    cache: &SeriesCache,
+    store: &Store,
+    now_ms: i64,
+    tally: &mut Tally,
+    scratch: &mut Scratch,
+) -> Result<(), WireError> {
+    let (mut name, mut unit, mut help): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
+    let mut data: Option<(u32, &[u8])> = None;
+    for f in Fields::new(m) {
+        match f? {
+            (1, v) => name = v.bytes().unwrap_or_default(),
+            (2, v) => help = v.bytes().unwrap_or_default(),
+            (3, v) => unit = v.bytes().unwrap_or_default(),
+            (n @ (5 | 7 | 9 | 10 | 11), v) => data = v.bytes().map(|b| (n, b)),
+            _ => {}
+        }
+    }
+    let Some((kind, data)) = data else {
+        return Ok(());
+    };
+    // The data messages hold their points in field 1, temporality in 2, monotonicity in 3.
+    let (mut delta, mut monotonic) = (false, false);
+    for f in Fields::new(data) {
+        match f? {
+            (2, Value::Varint(t)) => delta = t == AggregationTemporality::Delta as u64,
+            (3, Value::Varint(b)) => monotonic = b != 0,
+            _ => {}
+        }
+    }
+    let ctx = MetricCtx {
+        res,
+        scope,
+        name: utf8(name)?,
+        unit: utf8(unit)?,
+        help: utf8(help)?,
+        hash: super::series::hash_of((res.hash, scope.hash, name, unit, kind, monotonic)),
+        prom_name: std::cell::OnceCell::new(),
+    };
+    for f in Fields::new(data) {
+        let (num, v) = f?;
+        if num != 1 {
+            continue;
+        }
+        let p = v.bytes().ok_or(malformed("data point is not a message"))?;
+        let r = match kind {
+            5 => number(
+                &ctx,
+                Kind::Gauge,
+                MetricType::Gauge,
+                p,
+                false,
+                cache,
+                store,
                 now_ms,
-                || (vec![info], Vec::new()),
-                |e| write_all(store, e, now_ms, &[1.0]),
-            );
-            // target_info is not a data point of the request: only its failures are noted.
-            if let Ok(Err(reason)) | Err(reason) = r.map(|w| w.map(|_| ())) {
-                tally.note_side(reason);
+            )?,
+            7 if monotonic => number(
+                &ctx,
+                Kind::Counter,
+                MetricType::Counter,
+                p,
+                delta,
+                cache,
+                store,
+                now_ms,
+            )?,
+            7 => number(
+                &ctx,
+                Kind::Gauge,
+                MetricType::Gauge,
+                p,
+                delta,
+                cache,
+                store,
+                now_ms,
+            )?,
+            9 => {
+                let point = histogram_point(p, scratch)?;
+                histogram(&ctx, point, delta, cache, store, now_ms, scratch)
             }
-        }
-        for sm in &rm.scope_metrics {
-            let scope = ScopeCtx::new(sm.scope.as_ref());
-            for m in &sm.metrics {
-                let mut h = hasher();
-                (res.hash, scope.hash, &m.name, &m.unit).hash(&mut h);
-                let metric_hash = h.finish();
-                let Some(data) = &m.data else { continue };
-                match data {
-                    metric::Data::Gauge(g) => {
-                        let name = Lazy::new(|| names::metric_name(&m.name, &m.unit, Kind::Gauge));
-                        for p in &g.data_points {
-                            let r = number(
-                                cache,
-                                store,
-                                &res,
-                                &scope,
-                                &name,
-                                MetricType::Gauge,
-                                &m.description,
-                                metric_hash,
-                                p,
-                                false,
-                                now_ms,
-                            );
-                            tally.note(r);
-                        }
-                    }
-                    metric::Data::Sum(s) => {
-                        let kind = if s.is_monotonic {
-                            Kind::Counter
-                        } else {
-                            Kind::Gauge
-                        };
-                        let ty = if s.is_monotonic {
-                            MetricType::Counter
-                        } else {
-                            MetricType::Gauge
-                        };
-                        let delta =
-                            s.aggregation_temporality == AggregationTemporality::Delta as i32;
-                        let name = Lazy::new(|| names::metric_name(&m.name, &m.unit, kind));
-                        for p in &s.data_points {
-                            let r = number(
-                                cache,
-                                store,
-                                &res,
-                                &scope,
-                                &name,
-                                ty,
-                                &m.description,
-                                metric_hash ^ 0x5u64,
-                                p,
-                                delta,
-                                now_ms,
-                            );
-                            tally.note(r);
-                        }
-                    }
-                    metric::Data::Histogram(hist) => {
-                        let delta =
-                            hist.aggregation_temporality == AggregationTemporality::Delta as i32;
-                        let name =
-                            Lazy::new(|| names::metric_name(&m.name, &m.unit, Kind::Distribution));
-                        for p in &hist.data_points {
-                            let point = Distribution {
-                                attrs: &p.attributes,
-                                time_ns: p.time_unix_nano,
-                                start_ns: p.start_time_unix_nano,
-                                flags: p.flags,
-                                bounds: p.explicit_bounds.clone(),
-                                counts: p.bucket_counts.clone(),
-                                count: p.count,
-                                sum: p.sum,
-                            };
-                            let r = histogram(
-                                cache,
-                                store,
-                                &res,
-                                &scope,
-                                &name,
-                                &m.description,
-                                metric_hash ^ 0x11u64,
-                                point,
-                                delta,
-                                now_ms,
-                            );
-                            tally.note(r);
-                        }
-                    }
-                    metric::Data::ExponentialHistogram(hist) => {
-                        let delta =
-                            hist.aggregation_temporality == AggregationTemporality::Delta as i32;
-                        let name =
-                            Lazy::new(|| names::metric_name(&m.name, &m.unit, Kind::Distribution));
-                        for p in &hist.data_points {
-                            let (bounds, counts) = exponential_buckets(p);
-                            let point = Distribution {
-                                attrs: &p.attributes,
-                                time_ns: p.time_unix_nano,
-                                start_ns: p.start_time_unix_nano,
-                                flags: p.flags,
-                                bounds,
-                                counts,
-                                count: p.count,
-                                sum: p.sum,
-                            };
-                            let r = histogram(
-                                cache,
-                                store,
-                                &res,
-                                &scope,
-                                &name,
-                                &m.description,
-                                metric_hash ^ 0x12u64,
-                                point,
-                                delta,
-                                now_ms,
-                            );
-                            tally.note(r);
-                        }
-                    }
-                    metric::Data::Summary(s) => {
-                        let name =
-                            Lazy::new(|| names::metric_name(&m.name, &m.unit, Kind::Distribution));
-                        for p in &s.data_points {
-                            let r = summary(
-                                cache,
-                                store,
-                                &res,
-                                &scope,
-                                &name,
-                                &m.description,
-                                metric_hash ^ 0x13u64,
-                                p,
-                                now_ms,
-                            );
-                            tally.note(r);
-                        }
-                    }
-                }
+            10 => {
+                let dp = ExponentialHistogramDataPoint::decode(p)
+                    .map_err(|_| malformed("bad exponential histogram point"))?;
+                let (bounds, counts) = exponential_buckets(&dp);
+                scratch.bounds = bounds;
+                scratch.counts = counts;
+                let point = Distribution {
+                    attrs: RawAttrs { point: p, field: 1 },
+                    time_ns: dp.time_unix_nano,
+                    start_ns: dp.start_time_unix_nano,
+                    flags: dp.flags,
+                    count: dp.count,
+                    sum: dp.sum,
+                };
+                histogram(&ctx, point, delta, cache, store, now_ms, scratch)
             }
-        }
+            _ => {
+                let dp = SummaryDataPoint::decode(p).map_err(|_| malformed("bad summary point"))?;
+                summary(
+                    &ctx,
+                    RawAttrs { point: p, field: 7 },
+                    &dp,
+                    cache,
+                    store,
+                    now_ms,
+                )
+            }
+        };
+        tally.note(r);
     }
-    tally
+    Ok(())
 }
 
-/// A name computed on first use only (cache hits never need it).
-struct Lazy<F: Fn() -> String> {
-    make: F,
-    value: std::cell::OnceCell<String>,
-}
-
-impl<F: Fn() -> String> Lazy<F> {
-    fn new(make: F) -> Self {
-        Lazy {
-            make,
-            value: std::cell::OnceCell::new(),
-        }
-    }
-    fn get(&self) -> &str {
-        self.value.get_or_init(&self.make)
-    }
-}
-
-fn point_key(metric_hash: u64, attrs: &[KeyValue]) -> u64 {
-    metric_hash ^ attrs_hash(attrs).rotate_left(17)
+fn point_key(metric_hash: u64, attrs: RawAttrs<'_>) -> Result<u64, WireError> {
+    Ok(metric_hash ^ attrs.hash()?.rotate_left(17))
 }
 
 fn meta(store: &Store, name: &str, kind: MetricType, help: &str) {
@@ -391,13 +519,13 @@ fn meta(store: &Store, name: &str, kind: MetricType, help: &str) {
     }
 }
 
-/// Folds a delta into the entry's running totals; returns the cumulative values.
+/// Folds a delta into the entry's running totals (in place: `values` becomes cumulative).
 fn accumulate(
     e: &mut Entry,
-    values: &[f64],
+    values: &mut [f64],
     start_ns: u64,
     time_ns: u64,
-) -> Result<Vec<f64>, Reject> {
+) -> Result<(), Reject> {
     if e.last_end_ns != 0 && start_ns != 0 && start_ns < e.last_end_ns {
         return Err(Reject::OutOfOrder);
     }
@@ -408,73 +536,105 @@ fn accumulate(
     if totals.len() != values.len() {
         *totals = vec![0.0; values.len()];
     }
-    for (t, v) in totals.iter_mut().zip(values) {
-        *t += v;
+    for (t, v) in totals.iter_mut().zip(values.iter_mut()) {
+        *t += *v;
+        *v = *t;
     }
     e.last_end_ns = time_ns;
-    Ok(totals.clone())
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
 fn number(
+    ctx: &MetricCtx<'_, '_>,
+    kind: Kind,
+    ty: MetricType,
+    p: &[u8],
+    delta: bool,
     cache: &SeriesCache,
     store: &Store,
-    res: &ResourceCtx,
-    scope: &ScopeCtx,
-    name: &Lazy<impl Fn() -> String>,
-    ty: MetricType,
-    help: &str,
-    metric_hash: u64,
-    p: &opentelemetry_proto::tonic::metrics::v1::NumberDataPoint,
-    delta: bool,
     now_ms: i64,
-) -> Result<(), Reject> {
-    let value = match p.value {
-        Some(number_data_point::Value::AsDouble(d)) => d,
-        Some(number_data_point::Value::AsInt(i)) => i as f64,
-        None if p.flags & NO_RECORDED_VALUE != 0 => stale_marker(),
-        None => return Err(Reject::Invalid),
+) -> Result<Result<(), Reject>, WireError> {
+    let (mut start_ns, mut time_ns, mut flags, mut value) = (0u64, 0u64, 0u32, None);
+    for f in Fields::new(p) {
+        match f? {
+            (2, Value::Fixed64(v)) => start_ns = v,
+            (3, Value::Fixed64(v)) => time_ns = v,
+            (4, Value::Fixed64(v)) => value = Some(f64::from_bits(v)),
+            (6, Value::Fixed64(v)) => value = Some(v as i64 as f64),
+            (8, Value::Varint(v)) => flags = v as u32,
+            _ => {}
+        }
+    }
+    let attrs = RawAttrs { point: p, field: 7 };
+    let stale = flags & NO_RECORDED_VALUE != 0;
+    let value = match value {
+        _ if stale => stale_marker(),
+        Some(v) => v,
+        None => return Ok(Err(Reject::Invalid)),
     };
-    let t = to_ms(p.time_unix_nano, now_ms);
-    let key = point_key(metric_hash, &p.attributes);
-    cache.with(
+    let t = to_ms(time_ns, now_ms);
+    let key = point_key(ctx.hash ^ (kind as u64), attrs)?;
+    let r = cache.with(
         key,
         now_ms,
         || {
-            meta(store, name.get(), ty, help);
+            let name = ctx.prom_name(kind);
+            meta(store, name, ty, ctx.help);
             (
-                vec![series_labels(
-                    &base_pairs(res, scope, &p.attributes),
-                    name.get(),
-                    None,
-                )],
+                vec![series_labels(&ctx.base(attrs), name, None)],
                 Vec::new(),
             )
         },
         |e| {
-            let values = if p.flags & NO_RECORDED_VALUE != 0 {
-                vec![stale_marker()]
-            } else if delta {
-                accumulate(e, &[value], p.start_time_unix_nano, p.time_unix_nano)?
-            } else {
-                vec![value]
-            };
+            let mut values = [value];
+            if delta && !stale {
+                accumulate(e, &mut values, start_ns, time_ns)?;
+            }
             write_all(store, e, t, &values)
         },
-    )?
+    );
+    Ok(r.and_then(|w| w))
 }
 
-/// A histogram point with explicit bounds (exponential ones are converted first).
+/// A histogram point with explicit bounds (exponential ones are converted first); its
+/// bounds and per-bucket counts are in the scratch buffers.
 struct Distribution<'a> {
-    attrs: &'a [KeyValue],
+    attrs: RawAttrs<'a>,
     time_ns: u64,
     start_ns: u64,
     flags: u32,
-    bounds: Vec<f64>,
-    /// Per-bucket (not cumulative) counts; one more than `bounds`.
-    counts: Vec<u64>,
     count: u64,
     sum: Option<f64>,
+}
+
+/// Reads an explicit-bounds histogram point; bounds and counts go to `scratch`.
+fn histogram_point<'a>(p: &'a [u8], scratch: &mut Scratch) -> Result<Distribution<'a>, WireError> {
+    scratch.bounds.clear();
+    scratch.counts.clear();
+    let mut d = Distribution {
+        attrs: RawAttrs { point: p, field: 9 },
+        time_ns: 0,
+        start_ns: 0,
+        flags: 0,
+        count: 0,
+        sum: None,
+    };
+    for f in Fields::new(p) {
+        match f? {
+            (2, Value::Fixed64(v)) => d.start_ns = v,
+            (3, Value::Fixed64(v)) => d.time_ns = v,
+            (4, Value::Fixed64(v)) => d.count = v,
+            (5, Value::Fixed64(v)) => d.sum = Some(f64::from_bits(v)),
+            (6, Value::Bytes(b)) => scratch.counts.extend(packed_fixed64(b)),
+            (6, Value::Fixed64(v)) => scratch.counts.push(v),
+            (7, Value::Bytes(b)) => scratch.bounds.extend(packed_fixed64(b).map(f64::from_bits)),
+            (7, Value::Fixed64(v)) => scratch.bounds.push(f64::from_bits(v)),
+            (10, Value::Varint(v)) => d.flags = v as u32,
+            _ => {}
+        }
+    }
+    Ok(d)
 }
 
 fn histogram_series(
@@ -496,103 +656,107 @@ fn histogram_series(
     series
 }
 
-#[allow(clippy::too_many_arguments)]
 fn histogram(
-    cache: &SeriesCache,
-    store: &Store,
-    res: &ResourceCtx,
-    scope: &ScopeCtx,
-    name: &Lazy<impl Fn() -> String>,
-    help: &str,
-    metric_hash: u64,
+    ctx: &MetricCtx<'_, '_>,
     p: Distribution<'_>,
     delta: bool,
+    cache: &SeriesCache,
+    store: &Store,
     now_ms: i64,
+    scratch: &mut Scratch,
 ) -> Result<(), Reject> {
     let stale = p.flags & NO_RECORDED_VALUE != 0;
-    if !stale && !p.counts.is_empty() && p.counts.len() != p.bounds.len() + 1 {
+    let (bounds, counts) = (&scratch.bounds, &scratch.counts);
+    if !stale && !counts.is_empty() && counts.len() != bounds.len() + 1 {
         return Err(Reject::Invalid);
     }
     let t = to_ms(p.time_ns, now_ms);
-    let key = point_key(metric_hash, p.attrs);
+    let key = point_key(ctx.hash ^ 0x11, p.attrs).map_err(|_| Reject::Invalid)?;
     let has_sum = p.sum.is_some();
-    let mut layout = p.bounds.clone();
-    // The layout also records whether a _sum series exists.
-    layout.push(if has_sum { 1.0 } else { 0.0 });
-    let build = || {
-        meta(store, name.get(), MetricType::Histogram, help);
-        let base = base_pairs(res, scope, p.attrs);
-        (
-            histogram_series(&base, name.get(), &p.bounds, has_sum),
-            layout.clone(),
-        )
+    // The layout: the bounds, then whether a _sum series exists.
+    let same_layout = |layout: &[f64]| {
+        layout.len() == bounds.len() + 1
+            && layout[..bounds.len()] == bounds[..]
+            && layout[bounds.len()] == if has_sum { 1.0 } else { 0.0 }
     };
-    cache.with(key, now_ms, build, |e| {
-        if e.layout != layout {
-            let base = base_pairs(res, scope, p.attrs);
-            cache.rebuild(
-                e,
-                histogram_series(&base, name.get(), &p.bounds, has_sum),
-                layout.clone(),
-            )?;
-        }
-        let values = if stale {
-            vec![stale_marker(); e.series.len()]
-        } else {
-            let mut values = Vec::with_capacity(e.series.len());
-            let mut cumulative = 0u64;
-            for c in p.counts.iter().take(p.bounds.len()) {
-                cumulative += c;
-                values.push(cumulative as f64);
+    let layout = || {
+        let mut l = bounds.clone();
+        l.push(if has_sum { 1.0 } else { 0.0 });
+        l
+    };
+    let name = || ctx.prom_name(Kind::Distribution);
+    let values = &mut scratch.values;
+    cache.with(
+        key,
+        now_ms,
+        || {
+            meta(store, name(), MetricType::Histogram, ctx.help);
+            (
+                histogram_series(&ctx.base(p.attrs), name(), bounds, has_sum),
+                layout(),
+            )
+        },
+        |e| {
+            if !same_layout(&e.layout) {
+                cache.rebuild(
+                    e,
+                    histogram_series(&ctx.base(p.attrs), name(), bounds, has_sum),
+                    layout(),
+                )?;
             }
-            if p.counts.is_empty() {
-                values.extend(std::iter::repeat_n(0.0, p.bounds.len()));
-            }
-            values.push(p.count as f64);
-            if let Some(sum) = p.sum {
-                values.push(sum);
-            }
-            values.push(p.count as f64);
-            if delta {
-                accumulate(e, &values, p.start_ns, p.time_ns)?
+            values.clear();
+            if stale {
+                values.resize(e.series.len(), stale_marker());
             } else {
-                values
+                let mut cumulative = 0u64;
+                for c in counts.iter().take(bounds.len()) {
+                    cumulative += c;
+                    values.push(cumulative as f64);
+                }
+                if counts.is_empty() {
+                    values.resize(bounds.len(), 0.0);
+                }
+                values.push(p.count as f64);
+                if let Some(sum) = p.sum {
+                    values.push(sum);
+                }
+                values.push(p.count as f64);
+                if delta {
+                    accumulate(e, values, p.start_ns, p.time_ns)?;
+                }
             }
-        };
-        write_all(store, e, t, &values)
-    })?
+            write_all(store, e, t, values)
+        },
+    )?
 }
 
-#[allow(clippy::too_many_arguments)]
 fn summary(
+    ctx: &MetricCtx<'_, '_>,
+    attrs: RawAttrs<'_>,
+    p: &SummaryDataPoint,
     cache: &SeriesCache,
     store: &Store,
-    res: &ResourceCtx,
-    scope: &ScopeCtx,
-    name: &Lazy<impl Fn() -> String>,
-    help: &str,
-    metric_hash: u64,
-    p: &opentelemetry_proto::tonic::metrics::v1::SummaryDataPoint,
     now_ms: i64,
 ) -> Result<(), Reject> {
     let t = to_ms(p.time_unix_nano, now_ms);
-    let key = point_key(metric_hash, &p.attributes);
+    let key = point_key(ctx.hash ^ 0x13, attrs).map_err(|_| Reject::Invalid)?;
     let layout: Vec<f64> = p.quantile_values.iter().map(|q| q.quantile).collect();
+    let name = || ctx.prom_name(Kind::Distribution);
     let build_series = || {
-        let base = base_pairs(res, scope, &p.attributes);
+        let base = ctx.base(attrs);
         let mut series: Vec<Labels> = layout
             .iter()
-            .map(|q| series_labels(&base, name.get(), Some(("quantile", &format_bound(*q)))))
+            .map(|q| series_labels(&base, name(), Some(("quantile", &format_bound(*q)))))
             .collect();
-        series.push(series_labels(&base, &format!("{}_sum", name.get()), None));
-        series.push(series_labels(&base, &format!("{}_count", name.get()), None));
+        series.push(series_labels(&base, &format!("{}_sum", name()), None));
+        series.push(series_labels(&base, &format!("{}_count", name()), None));
         series
     };
     cache.with(
         key,
         now_ms,
         || {
-            meta(store, name.get(), MetricType::Summary, help);
+            meta(store, name(), MetricType::Summary, ctx.help);
             (build_series(), layout.clone())
         },
         |e| {

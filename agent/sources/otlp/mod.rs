@@ -24,13 +24,13 @@ mod rpc;
 pub mod series;
 mod spans;
 mod tls;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 use tokio::sync::{mpsc, oneshot};
@@ -82,9 +82,10 @@ impl Protocol {
     }
 }
 
-/// A decoded request.
+/// A request ready for ingest. Metrics stay protobuf-encoded: their translation reads the
+/// wire format directly (see `wire`), which is the hot path.
 pub enum Payload {
-    Metrics(ExportMetricsServiceRequest),
+    Metrics(bytes::Bytes),
     Traces(ExportTraceServiceRequest),
     Logs(ExportLogsServiceRequest),
 }
@@ -106,6 +107,8 @@ pub struct Tally {
     pub rejected: BTreeMap<&'static str, u64>,
     /// Problems with derived series (e.g. `target_info`) that are not items of the request.
     pub side: BTreeMap<&'static str, u64>,
+    /// Set when the request turned out not to be valid protobuf (answered 400).
+    pub malformed: Option<String>,
 }
 
 impl Tally {
@@ -275,7 +278,13 @@ impl Ingest {
     pub fn ingest(&self, payload: &Payload) -> Tally {
         let now = now_ms();
         match payload {
-            Payload::Metrics(r) => metrics::ingest(r, &self.cache, &self.store, now),
+            Payload::Metrics(body) => match metrics::ingest(body, &self.cache, &self.store, now) {
+                Ok(t) => t,
+                Err(e) => Tally {
+                    malformed: Some(format!("cannot decode the metrics request: {e}")),
+                    ..Tally::default()
+                },
+            },
             Payload::Traces(r) => {
                 spans::ingest(r, &self.span_buckets, &self.cache, &self.store, now)
             }

@@ -82,7 +82,8 @@ pub struct SeriesCache {
 /// Builds identity hashes: fast, and the same in every process (fixed seed).
 pub fn hasher() -> foldhash::quality::FoldHasher<'static> {
     use std::hash::BuildHasher;
-    static STATE: foldhash::quality::FixedState = foldhash::quality::FixedState::with_seed(0x5eed_0f_0171);
+    static STATE: foldhash::quality::FixedState =
+        foldhash::quality::FixedState::with_seed(0x005e_ed0f_0171);
     STATE.build_hasher()
 }
 
