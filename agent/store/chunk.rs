@@ -38,10 +38,11 @@
 use super::Sample;
 use super::bits::{BitReader, BitWriter};
 
-/// Samples per chunk (15 minutes at a 15 s interval); must fit the count byte. Small chunks
-/// keep retention tight (a series holds at most one chunk more than the window) and let a
-/// short `select` decode little; the inline header costs ~15 bytes per chunk.
-pub(crate) const CHUNK_SAMPLES: u8 = 60;
+/// Samples per chunk (20 minutes at a 15 s interval); must fit the count byte. Small chunks
+/// keep retention tight (a series holds at most one chunk more than the window: 320 samples
+/// for a 1 h window at 15 s) and let a short `select` decode little; the inline header costs
+/// ~15 bytes per chunk, so 80 rather than 60 saves ~4 bytes/series/hour.
+pub(crate) const CHUNK_SAMPLES: u8 = 80;
 
 /// Offset of the count byte in a chunk.
 pub(crate) const COUNT_AT: usize = 2;
@@ -54,7 +55,7 @@ pub(crate) const MAX_HEAD_HEADER: usize = MIN_T_AT + MAX_VARINT + 9;
 
 const T_WIDTHS: [u32; 6] = [0, 5, 9, 14, 20, 64];
 const I_WIDTHS: [u32; 8] = [0, 4, 7, 10, 14, 20, 32, 64];
-const NO_WINDOW: u8 = u8::MAX;
+pub(crate) const NO_WINDOW: u8 = u8::MAX;
 const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0; // 2^53
 
 /// The integer a value's bits stand for, when integer mode may encode it exactly.
@@ -123,12 +124,14 @@ fn read_bucketed(r: &mut BitReader<'_>, widths: &[u32]) -> Option<i64> {
 pub(crate) struct Codec {
     /// Timestamp of the newest sample.
     pub(crate) t: i64,
-    dt: i64,
+    pub(crate) dt: i64,
     /// Value bits of the newest sample.
     pub(crate) v: u64,
-    idelta: i64,
-    leading: u8,
-    trailing: u8,
+    pub(crate) idelta: i64,
+    /// Leading zeros of the XOR window (0..=31), [`NO_WINDOW`] before the first full XOR.
+    pub(crate) leading: u8,
+    /// Trailing zeros of the XOR window (0..=63).
+    pub(crate) trailing: u8,
 }
 
 impl Codec {
@@ -294,6 +297,19 @@ pub(crate) fn head_header(
     (h, at + n)
 }
 
+/// The offset of the span field of the chunk `chunk` starts with (the end of its min_t
+/// field); `first` when it is the series' first chunk (absolute min_t).
+pub(crate) fn span_at(chunk: &[u8], first: bool) -> Option<usize> {
+    let mut pos = MIN_T_AT;
+    if first {
+        pos += 8;
+        chunk.get(..pos)?;
+    } else {
+        read_varint(chunk, &mut pos)?;
+    }
+    Some(pos)
+}
+
 /// The `len` field of a sealed chunk starting at `at` (0 when absent or corrupt).
 pub(crate) fn sealed_len(data: &[u8], at: usize) -> usize {
     data.get(at..at + 2)
@@ -418,6 +434,7 @@ mod tests {
             let prev = prev.filter(|&p| p < t);
             let (h, n) = head_header(t, v, prev);
             let c = Chunk::parse(&h[..n], prev, Some(t)).unwrap();
+            prop_assert_eq!(span_at(&h[..n], prev.is_none()), Some(c.span_at));
             prop_assert_eq!((c.count, c.min_t, c.max_t, c.v0), (1, t, t, v));
             prop_assert!(c.bits.is_empty());
         }

@@ -9,15 +9,26 @@
 
 use super::bits::BitWriter;
 use super::chunk::{
-    CHUNK_SAMPLES, COUNT_AT, Chunk, Codec, MAX_VARINT, MIN_T_AT, head_header, sealed_len,
-    write_varint,
+    CHUNK_SAMPLES, COUNT_AT, Chunk, Codec, MAX_VARINT, MIN_T_AT, NO_WINDOW, head_header,
+    sealed_len, span_at, write_varint,
 };
 use super::{AppendError, Sample};
 
-/// `free` value of a slab slot holding no series.
-const DEAD: u8 = u8::MAX;
 /// Smallest growth step of a series buffer (bytes).
 const GROW: usize = 16;
+
+/// `Series::flags`: bits 0-2 are the unused low bits of the head chunk's last byte.
+const FREE_MASK: u16 = 0b111;
+/// Bits 3-7: leading zeros of the XOR window (0..=31).
+const LEADING_SHIFT: u16 = 3;
+/// Bits 8-13: trailing zeros of the XOR window (0..=63).
+const TRAILING_SHIFT: u16 = 8;
+/// Bit 14: the XOR window is set.
+const WINDOW: u16 = 1 << 14;
+/// Bit 15: an empty slab slot.
+const DEAD: u16 = 1 << 15;
+/// `head_span` when the head's span does not fit (`seal` then finds its start by parsing).
+const SPAN_UNKNOWN: u32 = u32::MAX;
 
 /// What happened to an appended sample.
 pub(crate) enum Appended {
@@ -27,17 +38,28 @@ pub(crate) enum Appended {
     Duplicate,
 }
 
+/// 64 bytes: the buffer is a boxed slice whose used length is kept here (a `Vec` would spend
+/// 8 more bytes on its capacity), and the encoder state is stored flat, its small fields
+/// packed into `flags`.
 #[derive(Debug)]
 pub(crate) struct Series {
-    data: Vec<u8>,
-    /// State after the newest sample *of the series*: kept across seal and retention so the
-    /// series' newest sample is always known without decoding.
-    codec: Codec,
-    /// Offset of the head chunk in `data`; `data.len()` when there is no head.
+    /// The buffer; its first `len` bytes are used, the rest is growth room.
+    data: Box<[u8]>,
+    len: u32,
+    /// Offset of the head chunk in `data`; `len` when there is no head.
     head_start: u32,
+    /// Encoder state after the newest sample *of the series* (see [`Codec`]): kept across
+    /// seal and retention so the series' newest sample is always known without decoding.
+    t: i64,
+    dt: i64,
+    v: u64,
+    idelta: i64,
+    /// Newest minus first timestamp of the head chunk (ms), so sealing needs not find the
+    /// head's start; [`SPAN_UNKNOWN`] when it does not fit.
+    head_span: u32,
     n_pairs: u16,
-    /// Unused low bits of the last byte of the head chunk; [`DEAD`] for an empty slab slot.
-    free: u8,
+    /// See [`FREE_MASK`] and the constants after it.
+    flags: u16,
 }
 
 impl Series {
@@ -48,32 +70,92 @@ impl Series {
         for p in pairs {
             data.extend_from_slice(&p.to_le_bytes());
         }
-        let head_start = u32::try_from(data.len()).ok()?;
+        let len = u32::try_from(data.len()).ok()?;
+        data.resize(data.capacity(), 0);
         let bits = v.to_bits();
         let mut s = Series {
-            data,
-            codec: Codec::start(t, bits),
-            head_start,
+            data: data.into_boxed_slice(),
+            len,
+            head_start: len,
+            t,
+            dt: 0,
+            v: bits,
+            idelta: 0,
+            head_span: 0,
             n_pairs,
-            free: 0,
+            flags: 0,
         };
-        s.start_head(t, bits);
+        s.start_head(t, bits)?;
         Some(s)
     }
 
     /// An empty slab slot.
     pub(crate) fn dead() -> Self {
         Series {
-            data: Vec::new(),
-            codec: Codec::start(0, 0),
+            data: Box::default(),
+            len: 0,
             head_start: 0,
+            t: 0,
+            dt: 0,
+            v: 0,
+            idelta: 0,
+            head_span: 0,
             n_pairs: 0,
-            free: DEAD,
+            flags: DEAD,
         }
     }
 
     pub(crate) fn is_dead(&self) -> bool {
-        self.free == DEAD
+        self.flags & DEAD != 0
+    }
+
+    fn codec(&self) -> Codec {
+        let window = self.flags & WINDOW != 0;
+        Codec {
+            t: self.t,
+            dt: self.dt,
+            v: self.v,
+            idelta: self.idelta,
+            leading: if window {
+                ((self.flags >> LEADING_SHIFT) & 31) as u8
+            } else {
+                NO_WINDOW
+            },
+            trailing: ((self.flags >> TRAILING_SHIFT) & 63) as u8,
+        }
+    }
+
+    fn set_codec(&mut self, c: Codec) {
+        self.t = c.t;
+        self.dt = c.dt;
+        self.v = c.v;
+        self.idelta = c.idelta;
+        let window = if c.leading == NO_WINDOW {
+            0
+        } else {
+            WINDOW
+                | (u16::from(c.leading & 31) << LEADING_SHIFT)
+                | (u16::from(c.trailing & 63) << TRAILING_SHIFT)
+        };
+        self.flags = (self.flags & (FREE_MASK | DEAD)) | window;
+    }
+
+    /// Unused low bits of the head chunk's last byte.
+    fn free(&self) -> u8 {
+        (self.flags & FREE_MASK) as u8
+    }
+
+    fn set_free(&mut self, free: u8) {
+        self.flags = (self.flags & !FREE_MASK) | (u16::from(free) & FREE_MASK);
+    }
+
+    /// The used bytes.
+    fn bytes(&self) -> &[u8] {
+        self.data.get(..self.len()).unwrap_or(&[])
+    }
+
+    fn len(&self) -> usize {
+        self.len as usize
     }
 
     fn pairs_end(&self) -> usize {
@@ -94,32 +176,34 @@ impl Series {
     }
 
     fn has_head(&self) -> bool {
-        self.head_start() < self.data.len()
+        self.head_start() < self.len()
     }
 
     /// The newest sample ever appended (its chunk may have been dropped by retention).
     pub(crate) fn last(&self) -> Sample {
         Sample {
-            t: self.codec.t,
-            v: f64::from_bits(self.codec.v),
+            t: self.t,
+            v: f64::from_bits(self.v),
         }
     }
 
     /// True when any sample is held.
     pub(crate) fn has_samples(&self) -> bool {
-        self.data.len() > self.pairs_end()
+        self.len() > self.pairs_end()
     }
 
     /// The chunks, oldest first.
     pub(crate) fn chunks(&self) -> impl Iterator<Item = Chunk<'_>> + '_ {
         let head_start = self.head_start();
+        let data = self.bytes();
         let mut pos = self.pairs_end();
         let mut head_done = !self.has_head();
         let mut prev: Option<i64> = None;
+        let newest = self.t;
         std::iter::from_fn(move || {
             let c = if pos < head_start {
-                let len = sealed_len(&self.data, pos);
-                let chunk = self.data.get(pos..pos + len)?;
+                let len = sealed_len(data, pos);
+                let chunk = data.get(pos..pos + len)?;
                 if len == 0 {
                     return None;
                 }
@@ -130,7 +214,7 @@ impl Series {
                     return None;
                 }
                 head_done = true;
-                Chunk::parse(self.data.get(head_start..)?, prev, Some(self.codec.t))?
+                Chunk::parse(data.get(head_start..)?, prev, Some(newest))?
             };
             prev = Some(c.max_t);
             Some(c)
@@ -147,57 +231,99 @@ impl Series {
 
     /// Compressed bytes held (chunk headers included, label ids not).
     pub(crate) fn byte_len(&self) -> usize {
-        self.data.len() - self.pairs_end()
+        self.len() - self.pairs_end()
     }
 
-    /// Room for `n` more bytes, growing by small exact steps (never by doubling).
-    fn reserve(&mut self, n: usize) {
-        if self.data.capacity() - self.data.len() < n {
-            let step = n.max(GROW).max(self.data.len() / 16);
-            self.data.reserve_exact(step);
+    /// Replaces the buffer by one of `cap` bytes holding the used bytes.
+    fn reallocate(&mut self, cap: usize) {
+        let mut v = std::mem::take(&mut self.data).into_vec();
+        if cap > v.len() {
+            // Exact: never the doubling of `resize` alone.
+            v.reserve_exact(cap - v.len());
+            v.resize(cap, 0);
+        } else {
+            v.truncate(cap.max(self.len()));
+        }
+        self.data = v.into_boxed_slice();
+    }
+
+    /// Room for `n` more bytes, growing by small exact steps (never by doubling). False when
+    /// the buffer would pass 4 GiB.
+    #[must_use]
+    fn reserve(&mut self, n: usize) -> bool {
+        if self.data.len() - self.len() < n {
+            let step = n.max(GROW).max(self.len() / 16);
+            if u32::try_from(self.len() + step).is_err() {
+                return false;
+            }
+            self.reallocate(self.len() + step);
+        }
+        true
+    }
+
+    /// Appends `bytes` after the used bytes (room reserved).
+    fn push(&mut self, bytes: &[u8]) {
+        let at = self.len();
+        if let Some(dst) = self.data.get_mut(at..at + bytes.len()) {
+            dst.copy_from_slice(bytes);
+            self.len += bytes.len() as u32;
         }
     }
 
-    fn start_head(&mut self, t: i64, v: u64) {
+    fn start_head(&mut self, t: i64, v: u64) -> Option<()> {
         // With sealed chunks before it, the new chunk's min_t is relative to the newest sample,
         // which ends the last sealed chunk.
-        let prev = (self.data.len() > self.pairs_end()).then_some(self.codec.t);
+        let prev = (self.len() > self.pairs_end()).then_some(self.t);
         let (h, n) = head_header(t, v, prev);
-        self.reserve(n);
-        self.head_start = u32::try_from(self.data.len()).unwrap_or(u32::MAX);
-        self.data.extend_from_slice(&h[..n]);
-        self.codec = Codec::start(t, v);
-        self.free = 0;
+        if !self.reserve(n) {
+            return None;
+        }
+        self.head_start = self.len;
+        self.push(&h[..n]);
+        self.set_codec(Codec::start(t, v));
+        self.set_free(0);
+        self.head_span = 0;
+        Some(())
     }
 
     pub(crate) fn append(&mut self, t: i64, v: f64) -> Result<Appended, AppendError> {
         let bits = v.to_bits();
-        let (last_t, last_v) = (self.codec.t, self.codec.v);
+        let (last_t, last_v) = (self.t, self.v);
         if t < last_t || (t == last_t && bits != last_v) {
             return Err(AppendError::OutOfOrder);
         }
         if t == last_t {
             return Ok(Appended::Duplicate);
         }
-        let before = self.data.len();
+        let before = self.len();
         if !self.has_head() {
-            self.start_head(t, bits);
+            // A series buffer past 4 GiB (never with retention) takes no more samples.
+            self.start_head(t, bits).ok_or(AppendError::SeriesLimit)?;
         } else {
-            let carry = self.free > 0;
+            let free = self.free();
+            let carry = free > 0;
             let last = if carry {
-                self.data.last().copied().unwrap_or(0)
+                self.bytes().last().copied().unwrap_or(0)
             } else {
                 0
             };
-            let mut w = BitWriter::continuing(last, self.free);
-            self.codec.encode(&mut w, t, bits);
+            let mut w = BitWriter::continuing(last, free);
+            let mut codec = self.codec();
+            codec.encode(&mut w, t, bits);
             let (bytes, free) = w.finish();
-            self.reserve(bytes.len() - usize::from(carry));
-            if carry {
-                self.data.pop();
+            if !self.reserve(bytes.len() - usize::from(carry)) {
+                return Err(AppendError::SeriesLimit);
             }
-            self.data.extend_from_slice(bytes);
-            self.free = free;
+            if carry {
+                self.len -= 1;
+            }
+            self.push(bytes);
+            self.set_codec(codec);
+            self.set_free(free);
+            self.head_span = u32::try_from(t.wrapping_sub(last_t) as u64)
+                .ok()
+                .and_then(|d| self.head_span.checked_add(d))
+                .unwrap_or(SPAN_UNKNOWN);
             let at = self.head_start() + COUNT_AT;
             if let Some(c) = self.data.get_mut(at) {
                 *c += 1;
@@ -207,30 +333,44 @@ impl Series {
             self.seal();
         }
         Ok(Appended::Stored {
-            bytes_added: self.data.len() - before,
+            bytes_added: self.len() - before,
         })
     }
 
     /// Turns the head into a sealed chunk: inserts its span and writes its length.
     fn seal(&mut self) {
         let start = self.head_start();
-        let Some((min_t, span_at)) = self.chunks().last().map(|c| (c.min_t, c.span_at)) else {
+        let first = start == self.pairs_end();
+        let found = if self.head_span == SPAN_UNKNOWN {
+            self.chunks()
+                .last()
+                .map(|c| (self.t.wrapping_sub(c.min_t) as u64, c.span_at))
+        } else {
+            self.bytes()
+                .get(start..)
+                .and_then(|head| span_at(head, first))
+                .map(|at| (u64::from(self.head_span), at))
+        };
+        let Some((span, span_at)) = found else {
             return;
         };
-        let mut span = [0u8; MAX_VARINT];
-        let n = write_varint(self.codec.t.wrapping_sub(min_t) as u64, &mut span);
-        self.reserve(n);
-        self.data.extend_from_slice(&span[..n]);
-        if let Some(tail) = self.data.get_mut(start + span_at..) {
+        let mut buf = [0u8; MAX_VARINT];
+        let n = write_varint(span, &mut buf);
+        if !self.reserve(n) {
+            return;
+        }
+        self.push(&buf[..n]);
+        let end = self.len();
+        if let Some(tail) = self.data.get_mut(start + span_at..end) {
             tail.rotate_right(n);
         }
         // A chunk of CHUNK_SAMPLES samples is at most ~20 bytes per sample: fits u16.
-        let len = u16::try_from(self.data.len() - start).unwrap_or(u16::MAX);
+        let len = u16::try_from(end - start).unwrap_or(u16::MAX);
         if let Some(b) = self.data.get_mut(start..start + 2) {
             b.copy_from_slice(&len.to_le_bytes());
         }
-        self.head_start = u32::try_from(self.data.len()).unwrap_or(u32::MAX);
-        self.free = 0;
+        self.head_start = self.len;
+        self.set_free(0);
     }
 
     /// Appends the samples in `mint..=maxt` to `out`.
@@ -267,30 +407,37 @@ impl Series {
         if chunks == 0 {
             return (0, 0);
         }
-        let head_dropped = self.has_head() && self.codec.t < cutoff;
+        let head_dropped = self.has_head() && self.t < cutoff;
         let sealed = chunks - usize::from(head_dropped);
         for _ in 0..sealed {
-            end += sealed_len(&self.data, end);
+            end += sealed_len(self.bytes(), end);
         }
         if head_dropped {
-            end = self.data.len();
+            end = self.len();
         }
-        self.data.drain(start..end);
+        let len = self.len();
+        self.data.copy_within(end..len, start);
+        self.len -= (end - start) as u32;
         let mut bytes = end - start;
         if head_dropped {
-            self.head_start = u32::try_from(start).unwrap_or(u32::MAX);
-            self.free = 0;
+            self.head_start = self.len;
+            self.set_free(0);
         } else {
             self.head_start -= u32::try_from(bytes).unwrap_or(0);
         }
         if let Some((min_t, span_at)) = kept {
             // The kept chunk is first now: its min_t becomes absolute (the drain left room).
-            let field = start + MIN_T_AT..start + span_at;
+            let field_end = start + span_at;
             let grew = (MIN_T_AT + 8).saturating_sub(span_at);
-            self.data.splice(field, min_t.to_le_bytes());
+            let len = self.len();
+            self.data.copy_within(field_end..len, field_end + grew);
+            self.len += grew as u32;
+            if let Some(field) = self.data.get_mut(start + MIN_T_AT..start + MIN_T_AT + 8) {
+                field.copy_from_slice(&min_t.to_le_bytes());
+            }
             bytes -= grew;
             if start < self.head_start() {
-                let len = sealed_len(&self.data, start) + grew;
+                let len = sealed_len(self.bytes(), start) + grew;
                 let len = u16::try_from(len).unwrap_or(u16::MAX);
                 if let Some(b) = self.data.get_mut(start..start + 2) {
                     b.copy_from_slice(&len.to_le_bytes());
@@ -298,8 +445,8 @@ impl Series {
                 self.head_start += u32::try_from(grew).unwrap_or(0);
             }
         }
-        if self.data.capacity() > 2 * self.data.len() + 2 * GROW {
-            self.data.shrink_to(self.data.len() + GROW);
+        if self.data.len() > 2 * self.len() + 2 * GROW {
+            self.reallocate(self.len() + GROW);
         }
         (chunks, bytes)
     }
@@ -433,6 +580,20 @@ mod tests {
             prop_assert_eq!(s.last(), Sample { t, v: 1.5 });
             prop_assert_eq!(s.pairs().collect::<Vec<_>>(), [7, 9]);
         }
+    }
+
+    #[test]
+    fn record_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<Series>(), 64);
+    }
+
+    #[test]
+    fn huge_head_span_still_seals() {
+        // Steps past u32::MAX ms make the head's span unknown: sealing falls back to parsing.
+        let samples: Vec<(i64, u64)> = (0..200i64)
+            .map(|i| (i * (1i64 << 33), (i as f64).to_bits()))
+            .collect();
+        check(&samples);
     }
 
     #[test]
