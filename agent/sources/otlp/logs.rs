@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use regex::Regex;
 
-use super::metrics::{ResourceCtx, series_labels};
+use super::metrics::{Base, ResourceCtx, series_labels};
 use super::names;
 use super::series::{SeriesCache, hasher};
 use super::{Tally, write_aggregate};
@@ -116,7 +117,10 @@ pub fn ingest(
         let r = cache.with(
             key,
             now_ms,
-            || (vec![series_labels(&base, metric, None)], Vec::new()),
+            || {
+                let labels = series_labels(&Base::new(base), &Arc::from(metric), None);
+                (vec![labels], Vec::new())
+            },
             |e| {
                 let totals = e.totals.get_or_insert_with(|| vec![0.0]);
                 totals[0] += inc;

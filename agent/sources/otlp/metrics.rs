@@ -7,6 +7,7 @@
 //! `otel_scope_name` / `otel_scope_version`.
 
 use std::hash::{Hash, Hasher};
+use std::sync::{Arc, LazyLock};
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -159,13 +160,34 @@ pub fn base_pairs(
     pairs
 }
 
+/// The label pairs shared by the series of one point, as shared strings: the series of a
+/// histogram point (buckets, sum, count) hold the same pairs, allocated once.
+pub struct Base(Vec<(Arc<str>, Arc<str>)>);
+
+impl Base {
+    pub fn new(pairs: Vec<(String, String)>) -> Base {
+        Base(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (Arc::from(k), Arc::from(v)))
+                .collect(),
+        )
+    }
+}
+
+static NAME_KEY: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(METRIC_NAME));
+/// The `le` label name, shared.
+pub static LE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("le"));
+static QUANTILE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("quantile"));
+
 /// `base` plus `__name__` (and one extra pair).
-pub fn series_labels(base: &[(String, String)], name: &str, extra: Option<(&str, &str)>) -> Labels {
+pub fn series_labels(base: &Base, name: &Arc<str>, extra: Option<(&Arc<str>, String)>) -> Labels {
     Labels::new(
-        base.iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .chain([(METRIC_NAME, name)])
-            .chain(extra),
+        base.0
+            .iter()
+            .cloned()
+            .chain([(NAME_KEY.clone(), name.clone())])
+            .chain(extra.map(|(k, v)| (k.clone(), Arc::from(v)))),
     )
 }
 
@@ -285,8 +307,12 @@ impl MetricCtx<'_, '_> {
             .get_or_init(|| names::metric_name(self.name, self.unit, kind))
     }
 
-    fn base(&self, attrs: RawAttrs<'_>) -> Vec<(String, String)> {
-        base_pairs(self.res.ctx(), self.scope.ctx(), &attrs.decode())
+    fn base(&self, attrs: RawAttrs<'_>) -> Base {
+        Base::new(base_pairs(
+            self.res.ctx(),
+            self.scope.ctx(),
+            &attrs.decode(),
+        ))
     }
 }
 
@@ -582,7 +608,7 @@ fn number(
             let name = ctx.prom_name(kind);
             meta(store, name, ty, ctx.help);
             (
-                vec![series_labels(&ctx.base(attrs), name, None)],
+                vec![series_labels(&ctx.base(attrs), &Arc::from(name), None)],
                 Vec::new(),
             )
         },
@@ -637,22 +663,21 @@ fn histogram_point<'a>(p: &'a [u8], scratch: &mut Scratch) -> Result<Distributio
     Ok(d)
 }
 
-fn histogram_series(
-    base: &[(String, String)],
-    name: &str,
-    bounds: &[f64],
-    has_sum: bool,
-) -> Vec<Labels> {
-    let bucket = format!("{name}_bucket");
+fn histogram_series(base: &Base, name: &str, bounds: &[f64], has_sum: bool) -> Vec<Labels> {
+    let bucket: Arc<str> = Arc::from(format!("{name}_bucket"));
     let mut series: Vec<Labels> = bounds
         .iter()
-        .map(|b| series_labels(base, &bucket, Some(("le", &format_bound(*b)))))
+        .map(|b| series_labels(base, &bucket, Some((&LE, format_bound(*b)))))
         .collect();
-    series.push(series_labels(base, &bucket, Some(("le", "+Inf"))));
+    series.push(series_labels(base, &bucket, Some((&LE, "+Inf".into()))));
     if has_sum {
-        series.push(series_labels(base, &format!("{name}_sum"), None));
+        series.push(series_labels(base, &Arc::from(format!("{name}_sum")), None));
     }
-    series.push(series_labels(base, &format!("{name}_count"), None));
+    series.push(series_labels(
+        base,
+        &Arc::from(format!("{name}_count")),
+        None,
+    ));
     series
 }
 
@@ -744,12 +769,21 @@ fn summary(
     let name = || ctx.prom_name(Kind::Distribution);
     let build_series = || {
         let base = ctx.base(attrs);
+        let family: Arc<str> = Arc::from(name());
         let mut series: Vec<Labels> = layout
             .iter()
-            .map(|q| series_labels(&base, name(), Some(("quantile", &format_bound(*q)))))
+            .map(|q| series_labels(&base, &family, Some((&QUANTILE, format_bound(*q)))))
             .collect();
-        series.push(series_labels(&base, &format!("{}_sum", name()), None));
-        series.push(series_labels(&base, &format!("{}_count", name()), None));
+        series.push(series_labels(
+            &base,
+            &Arc::from(format!("{}_sum", name())),
+            None,
+        ));
+        series.push(series_labels(
+            &base,
+            &Arc::from(format!("{}_count", name())),
+            None,
+        ));
         series
     };
     cache.with(

@@ -7,11 +7,12 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{span, status};
 
-use super::metrics::{ResourceCtx, format_bound, series_labels};
+use super::metrics::{Base, LE, ResourceCtx, format_bound, series_labels};
 use super::names;
 use super::series::{SeriesCache, hasher};
 use super::{Tally, write_aggregate};
@@ -143,18 +144,23 @@ pub fn ingest(
     }
     for (key, agg) in aggs {
         let build = || {
-            let mut series: Vec<Labels> = vec![series_labels(&agg.base, CALLS, None)];
-            let bucket = format!("{DURATION}_bucket");
+            let base = Base::new(agg.base.clone());
+            let mut series: Vec<Labels> = vec![series_labels(&base, &Arc::from(CALLS), None)];
+            let bucket: Arc<str> = Arc::from(format!("{DURATION}_bucket"));
             for b in buckets {
-                series.push(series_labels(
-                    &agg.base,
-                    &bucket,
-                    Some(("le", &format_bound(*b))),
-                ));
+                series.push(series_labels(&base, &bucket, Some((&LE, format_bound(*b)))));
             }
-            series.push(series_labels(&agg.base, &bucket, Some(("le", "+Inf"))));
-            series.push(series_labels(&agg.base, &format!("{DURATION}_sum"), None));
-            series.push(series_labels(&agg.base, &format!("{DURATION}_count"), None));
+            series.push(series_labels(&base, &bucket, Some((&LE, "+Inf".into()))));
+            series.push(series_labels(
+                &base,
+                &Arc::from(format!("{DURATION}_sum")),
+                None,
+            ));
+            series.push(series_labels(
+                &base,
+                &Arc::from(format!("{DURATION}_count")),
+                None,
+            ));
             (series, Vec::new())
         };
         let spans = agg.increments[0] as u64;
