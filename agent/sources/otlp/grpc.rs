@@ -24,7 +24,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response, Status};
@@ -152,14 +151,7 @@ pub async fn serve(
     tls: Option<TlsMaterial>,
     cancel: CancellationToken,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), OtlpError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| OtlpError::Bind {
-            what: "gRPC",
-            addr,
-            source,
-        })?;
-    let bound = listener.local_addr().unwrap_or(addr);
+    let (listener, bound) = super::bind(addr, "gRPC").await?;
     let svc = Service {
         pipeline,
         token: spec.auth_token.clone(),

@@ -27,7 +27,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::rpc::{self, RpcStatus};
@@ -48,14 +47,7 @@ pub async fn serve(
     tls: Option<TlsMaterial>,
     cancel: CancellationToken,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), OtlpError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| OtlpError::Bind {
-            what: "HTTP",
-            addr,
-            source,
-        })?;
-    let bound = listener.local_addr().unwrap_or(addr);
+    let (listener, bound) = super::bind(addr, "HTTP").await?;
     let state = Arc::new(HttpState {
         pipeline,
         token: spec.auth_token.clone(),

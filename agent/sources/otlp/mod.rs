@@ -415,6 +415,18 @@ pub enum OtlpError {
     Forward(String),
 }
 
+/// Binds one listener; the error names the protocol and the address.
+async fn bind(
+    addr: std::net::SocketAddr,
+    what: &'static str,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), OtlpError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| OtlpError::Bind { what, addr, source })?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    Ok((listener, bound))
+}
+
 /// A running receiver: listeners bound, workers started.
 pub struct OtlpReceiver {
     pub grpc_addr: Option<std::net::SocketAddr>,
