@@ -113,8 +113,20 @@ impl fmt::Display for PromDuration {
 
 impl<'de> Deserialize<'de> for PromDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        /// A bare number is a common mistake (`timeout: 5`): say what is missing.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Number(f64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
+            Raw::Number(n) => Err(serde::de::Error::custom(DurationError {
+                input: n.to_string(),
+                reason: "a unit is missing",
+            })),
+        }
     }
 }
 

@@ -492,7 +492,19 @@ impl LoadedConfig {
                 {
                     path = field.to_string();
                 }
-                ConfigErrors(vec![at(position, &path, message)])
+                // serde stops at the first problem; the other sections and probe targets are
+                // checked one by one so that every broken part is reported at once.
+                let mut errors = vec![at(position, &path, message)];
+                for (section, message) in section_errors(&expanded) {
+                    if path.starts_with(&section) || section.starts_with(&path) && !path.is_empty()
+                    {
+                        continue;
+                    }
+                    let pos = positions.value(&section).map(|p| (p.line, p.col));
+                    errors.push(at(pos, &section, message));
+                }
+                errors.sort_by_key(|e| e.position);
+                ConfigErrors(errors)
             })?
         };
         let (listen, probes, otlp, errors) = validate(&mut config);
@@ -522,6 +534,59 @@ impl LoadedConfig {
             )])),
         }
     }
+}
+
+/// Deserialises each top-level section, and each probe target, on its own: the path and
+/// message of every part that does not fit its schema (an unknown field names itself).
+fn section_errors(text: &str) -> Vec<(String, String)> {
+    use serde_yaml_ng::Value;
+    fn check<T: serde::de::DeserializeOwned>(
+        v: &Value,
+        path: &str,
+        out: &mut Vec<(String, String)>,
+    ) {
+        if let Err(e) = serde_yaml_ng::from_value::<T>(v.clone()) {
+            let message = e.to_string();
+            let path = match message
+                .strip_prefix("unknown field `")
+                .and_then(|m| m.split_once('`'))
+            {
+                Some((field, _)) => format!("{path}.{field}"),
+                None => path.to_string(),
+            };
+            out.push((path, message));
+        }
+    }
+    let mut out = Vec::new();
+    let Ok(Value::Mapping(root)) = serde_yaml_ng::from_str::<Value>(text) else {
+        return out;
+    };
+    for (key, v) in &root {
+        let key = key.as_str().unwrap_or("?");
+        match key {
+            "server" => check::<ServerConfig>(v, key, &mut out),
+            "storage" => check::<StorageConfig>(v, key, &mut out),
+            "otlp" => check::<Option<OtlpConfig>>(v, key, &mut out),
+            "probes" => {
+                let mut rest = v.clone();
+                if let Some(Value::Sequence(targets)) =
+                    rest.as_mapping_mut().and_then(|m| m.remove("targets"))
+                {
+                    for (i, t) in targets.iter().enumerate() {
+                        check::<ProbeTarget>(t, &format!("probes.targets[{i}]"), &mut out);
+                    }
+                }
+                check::<ProbesConfig>(&rest, key, &mut out);
+            }
+            other => out.push((
+                other.to_string(),
+                format!(
+                    "unknown field `{other}`, expected one of `server`, `storage`, `probes`, `otlp`"
+                ),
+            )),
+        }
+    }
+    out
 }
 
 /// Checks everything that deserialisation cannot, reading `*_file` secrets on the way.

@@ -130,3 +130,29 @@ fn api_token_file_is_read_and_its_content_never_in_errors() {
     assert!(errs[0].contains("set either api_token or api_token_file"));
     assert!(!errs[0].contains("s3cret") && !errs[0].contains("from-file"));
 }
+
+#[test]
+fn schema_errors_in_several_sections_and_targets_are_all_reported() {
+    let text = "server:\n  lisen: x\nprobes:\n  targets:\n    - {name: a, url: \"http://a/\", intervall: 5s}\n    - {name: b, tcp: \"b:1\"}\n    - {name: c, tcp: \"c:1\", timeout: 5}\nbogus: 1\n";
+    let errs = errors(text);
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+    assert!(
+        errs[0].starts_with("vitals.yaml:2:3: server.lisen: unknown field `lisen`"),
+        "{}",
+        errs[0]
+    );
+    assert!(errs[1].starts_with("vitals.yaml:5:"), "{}", errs[1]);
+    assert!(
+        errs[1].contains("probes.targets[0].intervall: unknown field `intervall`"),
+        "{}",
+        errs[1]
+    );
+    assert!(errs[2].starts_with("vitals.yaml:7:"), "{}", errs[2]);
+    assert!(errs[2].contains("probes.targets[2]"), "{}", errs[2]);
+    assert!(errs[3].starts_with("vitals.yaml:8:"), "{}", errs[3]);
+    assert!(
+        errs[3].contains("bogus: unknown field `bogus`"),
+        "{}",
+        errs[3]
+    );
+}
