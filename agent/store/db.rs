@@ -116,6 +116,18 @@ pub struct SeriesRef {
     epoch: u64,
 }
 
+/// The shard key: the labels without `__name__`, `le` and `quantile`, so the series of one
+/// data point (`x_bucket{le=...}`, `x_sum`, `x_count`, and same-attribute series of other
+/// metrics) share a shard and can be written under one lock.
+fn group_hash(labels: &Labels) -> u64 {
+    hash_pairs(
+        labels
+            .iter()
+            .filter(|l| !matches!(&*l.name, "__name__" | "le" | "quantile"))
+            .map(|l| (&*l.name, &*l.value)),
+    )
+}
+
 fn hash_labels(labels: &Labels) -> u64 {
     hash_pairs(labels.iter().map(|l| (&*l.name, &*l.value)))
 }
@@ -301,6 +313,65 @@ impl Store {
         Ok(())
     }
 
+    /// Appends `values[i]` to series `labels[i]` at `t`, through the remembered references
+    /// `refs[i]` (see [`Store::append_cached`]). The series of one data point (a histogram's
+    /// buckets, sum and count) live in one shard, so when every reference is fresh the whole
+    /// point is written under a single lock. Every write is attempted; the first error is
+    /// returned.
+    pub fn append_cached_many(
+        &self,
+        labels: &[Labels],
+        refs: &mut [Option<SeriesRef>],
+        t: i64,
+        values: &[f64],
+    ) -> Result<(), AppendError> {
+        let n = labels.len().min(refs.len()).min(values.len());
+        if let Some(Some(first)) = refs.first() {
+            let mut shard = self.shards[usize::from(first.shard)].write();
+            let fresh = refs[..n]
+                .iter()
+                .all(|r| r.is_some_and(|r| r.shard == first.shard && r.epoch == shard.epoch()));
+            if fresh {
+                let (mut stored, mut bytes, mut out_of_order) = (0u64, 0usize, 0u64);
+                let mut result = Ok(());
+                for (r, v) in refs[..n].iter().zip(values) {
+                    let Some(r) = r else { continue };
+                    match shard.append(r.slot, t, *v) {
+                        Ok(Appended::Stored { bytes_added }) => {
+                            stored += 1;
+                            bytes += bytes_added;
+                        }
+                        Ok(Appended::Duplicate) => {}
+                        Err(e) => {
+                            if e == AppendError::OutOfOrder {
+                                out_of_order += 1;
+                            }
+                            if result.is_ok() {
+                                result = Err(e);
+                            }
+                        }
+                    }
+                }
+                drop(shard);
+                self.metrics.appended.inc_by(stored);
+                self.metrics.out_of_order.inc_by(out_of_order);
+                if bytes > 0 {
+                    self.metrics.chunk_bytes.add(bytes as i64);
+                }
+                return result;
+            }
+        }
+        let mut result = Ok(());
+        for ((l, r), v) in labels.iter().zip(refs.iter_mut()).zip(values) {
+            if let Err(e) = self.append_cached(l, r, t, *v)
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
     /// Updates the self-metrics for an append to an existing series.
     fn account(&self, result: Result<Appended, AppendError>) -> Result<(), AppendError> {
         match result {
@@ -330,7 +401,7 @@ impl Store {
         v: f64,
     ) -> Result<Option<SeriesRef>, AppendError> {
         let hash = hash_labels(labels);
-        let shard_index = self.shard_index(hash);
+        let shard_index = self.shard_index(group_hash(labels));
         let mut shard = self.shards[usize::from(shard_index)].write();
         let found = shard.find(hash, labels, &self.interner.read());
         let (slot, bytes_added) = match found {

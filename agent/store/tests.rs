@@ -610,3 +610,44 @@ fn cached_refs_write_the_right_series_and_survive_slot_reuse() {
     let a_samples: Vec<f64> = sel("a")[0].samples.iter().map(|s| s.v).collect();
     assert_eq!(a_samples, [3.0]);
 }
+
+#[test]
+fn a_data_point_is_written_under_one_shard_with_cached_refs() {
+    let store = store(100);
+    let series: Vec<Labels> = ["0.5", "1", "+Inf"]
+        .iter()
+        .map(|le| l(&[("__name__", "h_bucket"), ("job", "a"), ("le", le)]))
+        .collect();
+    let mut refs = vec![None; 3];
+    store
+        .append_cached_many(&series, &mut refs, 1_000, &[1.0, 2.0, 3.0])
+        .unwrap();
+    // The buckets of one point share a shard (the shard key ignores __name__ and le).
+    let shards: Vec<_> = refs
+        .iter()
+        .map(|r| format!("{r:?}").split(',').next().map(str::to_owned))
+        .collect();
+    assert!(shards.windows(2).all(|w| w[0] == w[1]), "{shards:?}");
+    store
+        .append_cached_many(&series, &mut refs, 2_000, &[2.0, 3.0, 4.0])
+        .unwrap();
+    // An out-of-order value is refused; the others in the batch are still written.
+    let err = store.append_cached_many(&series, &mut refs, 3_000, &[5.0, 6.0, 7.0]);
+    assert!(err.is_ok());
+    let err = store.append_cached_many(&series, &mut refs, 3_000, &[5.0, 9.0, 7.0]);
+    assert_eq!(err, Err(AppendError::OutOfOrder));
+    let got = store.select(&[m("__name__", MatchOp::Equal, "h_bucket")], 0, i64::MAX);
+    let values: Vec<Vec<f64>> = got
+        .iter()
+        .map(|s| s.samples.iter().map(|x| x.v).collect())
+        .collect();
+    // Sorted by labels: le="+Inf" < "0.5" < "1".
+    assert_eq!(
+        values,
+        [
+            vec![3.0, 4.0, 7.0],
+            vec![1.0, 2.0, 5.0],
+            vec![2.0, 3.0, 6.0]
+        ]
+    );
+}

@@ -155,15 +155,9 @@ fn reject_of(e: AppendError) -> Reject {
 /// Writes `values[i]` to the entry's series `i` at `t`; every write is attempted, the first
 /// failure is returned.
 pub fn write_all(store: &Store, e: &mut Entry, t: i64, values: &[f64]) -> Result<(), Reject> {
-    let mut result = Ok(());
-    for ((labels, cached), v) in e.series.iter().zip(e.refs.iter_mut()).zip(values) {
-        if let Err(err) = store.append_cached(labels, cached, t, *v)
-            && result.is_ok()
-        {
-            result = Err(reject_of(err));
-        }
-    }
-    result
+    store
+        .append_cached_many(&e.series, &mut e.refs, t, values)
+        .map_err(reject_of)
 }
 
 /// Writes an aggregate's current values at the receive time, always later than its last
