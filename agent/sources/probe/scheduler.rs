@@ -327,7 +327,9 @@ impl TargetTask {
             let ts = now_ms();
             let outcome = tokio::select! {
                 _ = cancel.cancelled() => break,
-                o = tokio::time::timeout(self.spec.timeout, self.probe_once(grpc_channel.as_ref(), started)) => o,
+                // Boxed: the in-flight probe (a few KB of HTTP client state) exists only while it
+                // runs, instead of in each of thousands of resting target tasks.
+                o = tokio::time::timeout(self.spec.timeout, Box::pin(self.probe_once(grpc_channel.as_ref(), started))) => o,
             };
             drop(permit);
             let mut outcome = outcome.unwrap_or_else(|_| Outcome {
