@@ -21,7 +21,7 @@ use vitals::promql::{Engine, Value, parse};
 use vitals::store::{Labels, Sample, Store, StoreConfig, is_stale_marker, stale_marker};
 
 /// Evals that passed when this floor was last raised; a drop below it is a regression.
-const PASS_FLOOR: usize = 753;
+const PASS_FLOOR: usize = 765;
 const EPSILON: f64 = 1e-6;
 
 #[derive(Clone, Copy, Debug, PartialEq)]

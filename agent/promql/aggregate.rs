@@ -177,13 +177,8 @@ fn simple(op: u16, members: &[Elem]) -> f64 {
             .reduce(|acc, v| if acc < v || acc.is_nan() { v } else { acc })
             .unwrap_or(f64::NAN),
         T_STDDEV | T_STDVAR => {
-            let mut vals = vals;
-            let Some(first) = vals.next() else {
-                return f64::NAN;
-            };
-            let mut count = 1.0;
-            let mut mean = first;
-            let mut m2 = 0.0;
+            // Welford from an empty state, as Prometheus: one Inf or NaN makes the result NaN.
+            let (mut count, mut mean, mut m2) = (0.0, 0.0, 0.0);
             for v in vals {
                 count += 1.0;
                 let delta = v - mean;
