@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod config;
+pub mod promql;
 pub mod shutdown;
 pub mod sources;
 pub mod store;

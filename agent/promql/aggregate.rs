@@ -1,0 +1,193 @@
+//! Aggregations: `sum avg min max count group stddev stdvar topk bottomk quantile
+//! count_values`, with `by`/`without`.
+
+use std::collections::HashMap;
+
+use promql_parser::parser::token::{
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
+    T_STDVAR, T_SUM, T_TOPK,
+};
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
+
+use super::PromqlError;
+use super::eval::{Elem, Evaluator, Val};
+use super::functions::{KahanSum, Mean, format_float, quantile};
+use super::labels::{keep_only, set, without};
+use crate::store::Labels;
+
+fn group_key(l: &Labels, m: &Option<LabelModifier>) -> Labels {
+    match m {
+        None => Labels::default(),
+        Some(LabelModifier::Include(names)) => keep_only(l, &names.labels),
+        Some(LabelModifier::Exclude(names)) => without(l, &names.labels),
+    }
+}
+
+/// Groups `input` by key in order of first appearance.
+fn groups(input: Vec<Elem>, m: &Option<LabelModifier>) -> Vec<(Labels, Vec<Elem>)> {
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut out: Vec<(Labels, Vec<Elem>)> = Vec::new();
+    for el in input {
+        let key = group_key(&el.labels, m);
+        match index.get(&key) {
+            Some(&i) => out[i].1.push(el),
+            None => {
+                index.insert(key.clone(), out.len());
+                out.push((key, vec![el]));
+            }
+        }
+    }
+    out
+}
+
+pub(crate) fn eval_aggregate(
+    ev: &Evaluator<'_>,
+    a: &AggregateExpr,
+    e: &Expr,
+    t: i64,
+) -> Result<Val, PromqlError> {
+    let op = a.op.id();
+    let name = a.op.to_string();
+    let param = a.param.as_deref();
+    let input = ev.eval_vector(&a.expr, t)?;
+    let missing = || PromqlError::InvalidArgument {
+        func: a.op.to_string(),
+        message: "missing parameter".to_owned(),
+    };
+    let out = match op {
+        T_TOPK | T_BOTTOMK => {
+            let k = ev.eval_scalar(param.ok_or_else(missing)?, t)?;
+            if k.is_nan() {
+                return Err(PromqlError::InvalidArgument {
+                    func: name,
+                    message: "parameter value is NaN".to_owned(),
+                });
+            }
+            if k >= 9.223_372_036_854_776e18 {
+                return Err(PromqlError::InvalidArgument {
+                    func: name,
+                    message: format!("scalar value {k} overflows int64"),
+                });
+            }
+            let k = k as i64;
+            if k < 1 {
+                return Ok(Val::Vector(Vec::new()));
+            }
+            let k = usize::try_from(k).unwrap_or(usize::MAX);
+            let mut out = Vec::new();
+            for (_, mut members) in groups(input, &a.modifier) {
+                // NaN always sorts last; the sort is stable, so ties keep input order.
+                members.sort_by(|x, y| match (x.v.is_nan(), y.v.is_nan()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    (false, false) => {
+                        if op == T_TOPK {
+                            y.v.total_cmp(&x.v)
+                        } else {
+                            x.v.total_cmp(&y.v)
+                        }
+                    }
+                });
+                members.truncate(k);
+                out.extend(members);
+            }
+            out
+        }
+        T_COUNT_VALUES => {
+            let label = ev.eval_string(param.ok_or_else(missing)?, t)?;
+            if label.is_empty() {
+                return Err(PromqlError::InvalidArgument {
+                    func: name,
+                    message: format!("invalid label name {label:?}"),
+                });
+            }
+            let mut index: HashMap<Labels, usize> = HashMap::new();
+            let mut out: Vec<Elem> = Vec::new();
+            for el in input {
+                let key = set(
+                    &group_key(&el.labels, &a.modifier),
+                    &label,
+                    &format_float(el.v),
+                );
+                match index.get(&key) {
+                    Some(&i) => out[i].v += 1.0,
+                    None => {
+                        index.insert(key.clone(), out.len());
+                        out.push(Elem {
+                            labels: key,
+                            v: 1.0,
+                        });
+                    }
+                }
+            }
+            out
+        }
+        T_QUANTILE => {
+            let q = ev.eval_scalar(param.ok_or_else(missing)?, t)?;
+            groups(input, &a.modifier)
+                .into_iter()
+                .map(|(labels, members)| {
+                    let vals: Vec<f64> = members.iter().map(|m| m.v).collect();
+                    Elem {
+                        labels,
+                        v: quantile(q, vals),
+                    }
+                })
+                .collect()
+        }
+        T_SUM | T_AVG | T_MIN | T_MAX | T_COUNT | T_GROUP | T_STDDEV | T_STDVAR => {
+            groups(input, &a.modifier)
+                .into_iter()
+                .map(|(labels, members)| Elem {
+                    labels,
+                    v: simple(op, &members),
+                })
+                .collect()
+        }
+        _ => {
+            return Err(PromqlError::Unsupported {
+                what: format!("aggregation {name}"),
+                expr: e.to_string(),
+            });
+        }
+    };
+    Ok(Val::Vector(out))
+}
+
+fn simple(op: u16, members: &[Elem]) -> f64 {
+    let vals = members.iter().map(|m| m.v);
+    match op {
+        T_SUM => {
+            let mut s = KahanSum::default();
+            vals.for_each(|v| s.add(v));
+            s.value()
+        }
+        T_AVG => {
+            let mut m = Mean::default();
+            vals.for_each(|v| m.add(v));
+            m.value()
+        }
+        T_COUNT => members.len() as f64,
+        T_GROUP => 1.0,
+        T_MIN => vals
+            .reduce(|acc, v| if acc > v || acc.is_nan() { v } else { acc })
+            .unwrap_or(f64::NAN),
+        T_MAX => vals
+            .reduce(|acc, v| if acc < v || acc.is_nan() { v } else { acc })
+            .unwrap_or(f64::NAN),
+        T_STDDEV | T_STDVAR => {
+            // Welford from an empty state, as Prometheus: one Inf or NaN makes the result NaN.
+            let (mut count, mut mean, mut m2) = (0.0, 0.0, 0.0);
+            for v in vals {
+                count += 1.0;
+                let delta = v - mean;
+                mean += delta / count;
+                m2 += delta * (v - mean);
+            }
+            let var = m2 / count;
+            if op == T_STDDEV { var.sqrt() } else { var }
+        }
+        _ => f64::NAN,
+    }
+}

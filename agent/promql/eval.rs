@@ -1,0 +1,360 @@
+//! The tree-walking evaluator: one expression at one evaluation time.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
+
+use super::{PromqlError, aggregate, binary, functions};
+use crate::store::{LabelMatcher, Labels, METRIC_NAME, MatchOp, Sample, Store, is_stale_marker};
+
+/// One element of an instant vector.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Elem {
+    pub labels: Labels,
+    pub v: f64,
+}
+
+/// One series of a range vector.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Series {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+}
+
+/// An evaluated (sub)expression.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Val {
+    Scalar(f64),
+    Vector(Vec<Elem>),
+    Matrix(Vec<Series>),
+    Str(String),
+}
+
+impl Val {
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Val::Scalar(_) => "scalar",
+            Val::Vector(_) => "instant vector",
+            Val::Matrix(_) => "range vector",
+            Val::Str(_) => "string",
+        }
+    }
+}
+
+/// A range-vector argument of a function, with the window it was selected for.
+pub(crate) struct RangeArg {
+    pub series: Vec<Series>,
+    /// Exclusive start of the window (ms).
+    pub start: i64,
+    /// Inclusive end of the window (ms).
+    pub end: i64,
+}
+
+impl RangeArg {
+    pub(crate) fn range_ms(&self) -> i64 {
+        self.end - self.start
+    }
+}
+
+pub(crate) struct Evaluator<'a> {
+    pub store: &'a Store,
+    /// Start and end of the query (what `@ start()` and `@ end()` mean).
+    pub start: i64,
+    pub end: i64,
+    pub lookback_ms: i64,
+    pub subquery_step_ms: i64,
+}
+
+pub(crate) fn duration_ms(d: &Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => duration_ms(d),
+        Some(Offset::Neg(d)) => -duration_ms(d),
+    }
+}
+
+fn system_time_ms(t: &SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => duration_ms(&d),
+        Err(e) => -duration_ms(&e.duration()),
+    }
+}
+
+impl Evaluator<'_> {
+    /// The time a selector with `@` and `offset` reads at, for evaluation time `t`.
+    fn selector_time(&self, at: &Option<AtModifier>, offset: &Option<Offset>, t: i64) -> i64 {
+        let base = match at {
+            None => t,
+            Some(AtModifier::Start) => self.start,
+            Some(AtModifier::End) => self.end,
+            Some(AtModifier::At(st)) => system_time_ms(st),
+        };
+        base.saturating_sub(offset_ms(offset))
+    }
+
+    pub(crate) fn eval(&self, e: &Expr, t: i64) -> Result<Val, PromqlError> {
+        match e {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, t),
+            Expr::Unary(u) => match self.eval(&u.expr, t)? {
+                Val::Scalar(v) => Ok(Val::Scalar(-v)),
+                Val::Vector(v) => Ok(Val::Vector(
+                    v.into_iter()
+                        .map(|el| Elem {
+                            labels: super::labels::drop_name(&el.labels),
+                            v: -el.v,
+                        })
+                        .collect(),
+                )),
+                other => Err(type_err(e, "scalar or instant vector", &other)),
+            },
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.select_instant(vs, t)?)),
+            Expr::MatrixSelector(ms) => {
+                let end = self.selector_time(&ms.vs.at, &ms.vs.offset, t);
+                let start = end.saturating_sub(duration_ms(&ms.range));
+                Ok(Val::Matrix(self.select_range(&ms.vs, start, end)?))
+            }
+            Expr::Subquery(sq) => Ok(Val::Matrix(self.eval_subquery(sq, t)?.series)),
+            Expr::Binary(b) => binary::eval_binary(self, b, e, t),
+            Expr::Aggregate(a) => aggregate::eval_aggregate(self, a, e, t),
+            Expr::Call(c) => functions::eval_call(self, c, e, t),
+            Expr::Extension(_) => Err(PromqlError::Unsupported {
+                what: "extension expression".to_owned(),
+                expr: e.to_string(),
+            }),
+        }
+    }
+
+    /// Evaluates `e`, which must be an instant vector.
+    pub(crate) fn eval_vector(&self, e: &Expr, t: i64) -> Result<Vec<Elem>, PromqlError> {
+        match self.eval(e, t)? {
+            Val::Vector(v) => Ok(v),
+            other => Err(type_err(e, "instant vector", &other)),
+        }
+    }
+
+    /// Evaluates `e`, which must be a scalar.
+    pub(crate) fn eval_scalar(&self, e: &Expr, t: i64) -> Result<f64, PromqlError> {
+        match self.eval(e, t)? {
+            Val::Scalar(v) => Ok(v),
+            other => Err(type_err(e, "scalar", &other)),
+        }
+    }
+
+    /// Evaluates `e`, which must be a string.
+    pub(crate) fn eval_string(&self, e: &Expr, t: i64) -> Result<String, PromqlError> {
+        match self.eval(e, t)? {
+            Val::Str(s) => Ok(s),
+            other => Err(type_err(e, "string", &other)),
+        }
+    }
+
+    /// Evaluates a range-vector argument (a matrix selector or a subquery, possibly in
+    /// parentheses) together with its window.
+    pub(crate) fn eval_range_arg(&self, e: &Expr, t: i64) -> Result<RangeArg, PromqlError> {
+        match e {
+            Expr::Paren(p) => self.eval_range_arg(&p.expr, t),
+            Expr::MatrixSelector(ms) => {
+                let end = self.selector_time(&ms.vs.at, &ms.vs.offset, t);
+                let start = end.saturating_sub(duration_ms(&ms.range));
+                Ok(RangeArg {
+                    series: self.select_range(&ms.vs, start, end)?,
+                    start,
+                    end,
+                })
+            }
+            Expr::Subquery(sq) => self.eval_subquery(sq, t),
+            other => {
+                let got = self.eval(other, t)?;
+                Err(type_err(e, "range vector", &got))
+            }
+        }
+    }
+
+    fn matcher_sets(&self, vs: &VectorSelector) -> Result<Vec<Vec<LabelMatcher>>, PromqlError> {
+        let convert =
+            |ms: &[promql_parser::label::Matcher]| -> Result<Vec<LabelMatcher>, PromqlError> {
+                let mut out = Vec::with_capacity(ms.len() + 1);
+                if let Some(name) = &vs.name {
+                    out.push(store_matcher(vs, METRIC_NAME, MatchOp::Equal, name)?);
+                }
+                for m in ms {
+                    let op = match m.op {
+                        PMatchOp::Equal => MatchOp::Equal,
+                        PMatchOp::NotEqual => MatchOp::NotEqual,
+                        PMatchOp::Re(_) => MatchOp::Regex,
+                        PMatchOp::NotRe(_) => MatchOp::NotRegex,
+                    };
+                    out.push(store_matcher(vs, &m.name, op, &m.value)?);
+                }
+                Ok(out)
+            };
+        if vs.matchers.or_matchers.is_empty() {
+            Ok(vec![convert(&vs.matchers.matchers)?])
+        } else {
+            vs.matchers
+                .or_matchers
+                .iter()
+                .map(|set| {
+                    let mut all = vs.matchers.matchers.clone();
+                    all.extend(set.iter().cloned());
+                    convert(&all)
+                })
+                .collect()
+        }
+    }
+
+    /// Series matching `vs` with their samples in `mint..=maxt`, merged over `or` alternatives.
+    fn select(
+        &self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Series>, PromqlError> {
+        let sets = self.matcher_sets(vs)?;
+        if sets.len() == 1 {
+            return Ok(self
+                .store
+                .select(&sets[0], mint, maxt)
+                .into_iter()
+                .map(|s| Series {
+                    labels: s.labels,
+                    samples: s.samples,
+                })
+                .collect());
+        }
+        let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        for set in &sets {
+            for s in self.store.select(set, mint, maxt) {
+                merged.entry(s.labels).or_insert(s.samples);
+            }
+        }
+        Ok(merged
+            .into_iter()
+            .map(|(labels, samples)| Series { labels, samples })
+            .collect())
+    }
+
+    /// The instant vector `vs` at evaluation time `t`: the newest sample in the lookback
+    /// window `(ts - lookback, ts]` of every matching series, unless it is a stale marker.
+    /// Each element also carries the sample's timestamp (for `timestamp()`).
+    pub(crate) fn select_instant_with_ts(
+        &self,
+        vs: &VectorSelector,
+        t: i64,
+    ) -> Result<Vec<(Elem, i64)>, PromqlError> {
+        let ts = self.selector_time(&vs.at, &vs.offset, t);
+        let mint = ts.saturating_sub(self.lookback_ms).saturating_add(1);
+        let mut out = Vec::new();
+        for s in self.select(vs, mint, ts)? {
+            if let Some(last) = s.samples.last()
+                && !is_stale_marker(last.v)
+            {
+                out.push((
+                    Elem {
+                        labels: s.labels,
+                        v: last.v,
+                    },
+                    last.t,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    fn select_instant(&self, vs: &VectorSelector, t: i64) -> Result<Vec<Elem>, PromqlError> {
+        Ok(self
+            .select_instant_with_ts(vs, t)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect())
+    }
+
+    /// Samples of `vs` in `(start, end]`, stale markers removed; series left empty dropped.
+    fn select_range(
+        &self,
+        vs: &VectorSelector,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Series>, PromqlError> {
+        let mut out = self.select(vs, start.saturating_add(1), end)?;
+        for s in &mut out {
+            s.samples.retain(|x| !is_stale_marker(x.v));
+        }
+        out.retain(|s| !s.samples.is_empty());
+        Ok(out)
+    }
+
+    /// Evaluates a subquery: the inner expression at every multiple of the step in
+    /// `(end - range, end]`.
+    fn eval_subquery(&self, sq: &SubqueryExpr, t: i64) -> Result<RangeArg, PromqlError> {
+        let end = self.selector_time(&sq.at, &sq.offset, t);
+        let range = duration_ms(&sq.range);
+        let step = sq
+            .step
+            .as_ref()
+            .map(duration_ms)
+            .filter(|s| *s > 0)
+            .unwrap_or(self.subquery_step_ms);
+        let start = end.saturating_sub(range);
+        // Go's integer division truncates toward zero, as Rust's does.
+        let mut ts = step * (start / step);
+        if ts <= start {
+            ts += step;
+        }
+        let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        while ts <= end {
+            match self.eval(&sq.expr, ts)? {
+                Val::Vector(v) => {
+                    for el in v {
+                        merged
+                            .entry(el.labels)
+                            .or_default()
+                            .push(Sample { t: ts, v: el.v });
+                    }
+                }
+                Val::Scalar(v) => merged
+                    .entry(Labels::default())
+                    .or_default()
+                    .push(Sample { t: ts, v }),
+                other => return Err(type_err(&sq.expr, "instant vector", &other)),
+            }
+            ts += step;
+        }
+        Ok(RangeArg {
+            series: merged
+                .into_iter()
+                .map(|(labels, samples)| Series { labels, samples })
+                .collect(),
+            start,
+            end,
+        })
+    }
+}
+
+fn store_matcher(
+    vs: &VectorSelector,
+    name: &str,
+    op: MatchOp,
+    value: &str,
+) -> Result<LabelMatcher, PromqlError> {
+    LabelMatcher::new(name, op, value).map_err(|source| PromqlError::Matcher {
+        selector: vs.to_string(),
+        source,
+    })
+}
+
+pub(crate) fn type_err(e: &Expr, expected: &'static str, got: &Val) -> PromqlError {
+    PromqlError::Type {
+        expr: e.to_string(),
+        expected,
+        got: got.type_name(),
+    }
+}

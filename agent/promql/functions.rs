@@ -1,0 +1,758 @@
+//! PromQL functions, following Prometheus's `promql/functions.go` (float samples only).
+
+use std::collections::HashMap;
+
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{Call, Expr, VectorSelector};
+
+use super::PromqlError;
+use super::eval::{Elem, Evaluator, RangeArg, Val};
+use super::labels::{check_unique, drop_name, set};
+use crate::store::{Labels, METRIC_NAME, Sample};
+
+/// The functions this engine evaluates; any other is [`PromqlError::UnsupportedFunction`].
+pub const SUPPORTED: &[&str] = &[
+    "abs",
+    "absent",
+    "absent_over_time",
+    "avg_over_time",
+    "ceil",
+    "changes",
+    "clamp",
+    "clamp_max",
+    "clamp_min",
+    "count_over_time",
+    "delta",
+    "deriv",
+    "exp",
+    "floor",
+    "histogram_quantile",
+    "idelta",
+    "increase",
+    "irate",
+    "label_join",
+    "label_replace",
+    "last_over_time",
+    "ln",
+    "log10",
+    "log2",
+    "max_over_time",
+    "min_over_time",
+    "predict_linear",
+    "present_over_time",
+    "quantile_over_time",
+    "rate",
+    "resets",
+    "round",
+    "scalar",
+    "sgn",
+    "sort",
+    "sort_desc",
+    "sqrt",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "sum_over_time",
+    "time",
+    "timestamp",
+    "vector",
+];
+
+/// Kahan–Neumaier summation, as Prometheus's `kahanSumInc`.
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct KahanSum {
+    sum: f64,
+    c: f64,
+}
+
+pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+impl KahanSum {
+    pub(crate) fn add(&mut self, v: f64) {
+        (self.sum, self.c) = kahan_inc(v, self.sum, self.c);
+    }
+    pub(crate) fn value(&self) -> f64 {
+        self.sum + self.c
+    }
+}
+
+/// The mean as Prometheus computes it for `avg` and `avg_over_time`: a Kahan sum divided by
+/// the count, switching to an incremental mean once the sum would overflow.
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct Mean {
+    count: f64,
+    sum: f64,
+    c: f64,
+    mean: f64,
+    incremental: bool,
+}
+
+impl Mean {
+    pub(crate) fn add(&mut self, v: f64) {
+        self.count += 1.0;
+        if self.count == 1.0 {
+            self.sum = v;
+            return;
+        }
+        if !self.incremental {
+            let (s, c) = kahan_inc(v, self.sum, self.c);
+            if !s.is_infinite() {
+                self.sum = s;
+                self.c = c;
+                return;
+            }
+            self.incremental = true;
+            self.mean = self.sum / (self.count - 1.0);
+            self.c /= self.count - 1.0;
+        }
+        let q = (self.count - 1.0) / self.count;
+        (self.mean, self.c) = kahan_inc(v / self.count, q * self.mean, q * self.c);
+    }
+
+    pub(crate) fn value(&self) -> f64 {
+        if self.incremental {
+            self.mean + self.c
+        } else {
+            self.sum / self.count + self.c / self.count
+        }
+    }
+}
+
+/// Go's `math.Max` (NaN wins).
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Go's `math.Min` (NaN wins).
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
+}
+
+/// A float as Go's `strconv.FormatFloat(v, 'f', -1, 64)` writes it.
+pub(crate) fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_owned()
+    } else if v == f64::INFINITY {
+        "+Inf".to_owned()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".to_owned()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The φ-quantile of `values` (Prometheus's `quantile`).
+pub(crate) fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    // NaN sorts first, as in Prometheus.
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        (false, false) => a.total_cmp(b),
+    });
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    let at = |i: f64| values.get(i as usize).copied().unwrap_or(f64::NAN);
+    at(lower) * (1.0 - weight) + at(upper) * weight
+}
+
+fn arg(c: &Call, i: usize) -> Result<&Expr, PromqlError> {
+    c.args
+        .args
+        .get(i)
+        .map(|b| &**b)
+        .ok_or_else(|| PromqlError::InvalidArgument {
+            func: c.func.name.to_owned(),
+            message: format!("missing argument {}", i + 1),
+        })
+}
+
+fn map_values(v: Vec<Elem>, f: impl Fn(f64) -> f64) -> Vec<Elem> {
+    v.into_iter()
+        .map(|el| Elem {
+            labels: drop_name(&el.labels),
+            v: f(el.v),
+        })
+        .collect()
+}
+
+pub(crate) fn eval_call(
+    ev: &Evaluator<'_>,
+    c: &Call,
+    e: &Expr,
+    t: i64,
+) -> Result<Val, PromqlError> {
+    let name = c.func.name;
+    let simple: Option<fn(f64) -> f64> = match name {
+        "abs" => Some(f64::abs),
+        "ceil" => Some(f64::ceil),
+        "floor" => Some(f64::floor),
+        "exp" => Some(f64::exp),
+        "ln" => Some(f64::ln),
+        "log2" => Some(f64::log2),
+        "log10" => Some(f64::log10),
+        "sqrt" => Some(f64::sqrt),
+        "sgn" => Some(|v: f64| {
+            if v > 0.0 {
+                1.0
+            } else if v < 0.0 {
+                -1.0
+            } else {
+                v
+            }
+        }),
+        _ => None,
+    };
+    if let Some(f) = simple {
+        let v = ev.eval_vector(arg(c, 0)?, t)?;
+        return checked(map_values(v, f), e);
+    }
+    let out = match name {
+        "time" => return Ok(Val::Scalar(t as f64 / 1000.0)),
+        "vector" => {
+            let s = ev.eval_scalar(arg(c, 0)?, t)?;
+            return Ok(Val::Vector(vec![Elem {
+                labels: Labels::default(),
+                v: s,
+            }]));
+        }
+        "scalar" => {
+            let v = ev.eval_vector(arg(c, 0)?, t)?;
+            return Ok(Val::Scalar(if v.len() == 1 { v[0].v } else { f64::NAN }));
+        }
+        "timestamp" => {
+            let mut a = arg(c, 0)?;
+            while let Expr::Paren(p) = a {
+                a = &p.expr;
+            }
+            if let Expr::VectorSelector(vs) = a {
+                ev.select_instant_with_ts(vs, t)?
+                    .into_iter()
+                    .map(|(el, ts)| Elem {
+                        labels: drop_name(&el.labels),
+                        v: ts as f64 / 1000.0,
+                    })
+                    .collect()
+            } else {
+                let tv = t as f64 / 1000.0;
+                map_values(ev.eval_vector(a, t)?, |_| tv)
+            }
+        }
+        "round" => {
+            let v = ev.eval_vector(arg(c, 0)?, t)?;
+            let to_nearest = match c.args.args.get(1) {
+                Some(a) => ev.eval_scalar(a, t)?,
+                None => 1.0,
+            };
+            let inv = 1.0 / to_nearest;
+            map_values(v, |x| (x * inv + 0.5).floor() / inv)
+        }
+        "clamp" => {
+            let v = ev.eval_vector(arg(c, 0)?, t)?;
+            let min = ev.eval_scalar(arg(c, 1)?, t)?;
+            let max = ev.eval_scalar(arg(c, 2)?, t)?;
+            if max < min {
+                Vec::new()
+            } else {
+                map_values(v, |x| go_max(min, go_min(max, x)))
+            }
+        }
+        "clamp_min" => {
+            let v = ev.eval_vector(arg(c, 0)?, t)?;
+            let min = ev.eval_scalar(arg(c, 1)?, t)?;
+            map_values(v, |x| go_max(min, x))
+        }
+        "clamp_max" => {
+            let v = ev.eval_vector(arg(c, 0)?, t)?;
+            let max = ev.eval_scalar(arg(c, 1)?, t)?;
+            map_values(v, |x| go_min(max, x))
+        }
+        "sort" | "sort_desc" => {
+            let mut v = ev.eval_vector(arg(c, 0)?, t)?;
+            let desc = name == "sort_desc";
+            v.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                (false, false) if desc => b.v.total_cmp(&a.v),
+                (false, false) => a.v.total_cmp(&b.v),
+            });
+            v
+        }
+        "label_replace" => label_replace(ev, c, t)?,
+        "label_join" => label_join(ev, c, t)?,
+        "absent" => {
+            let a = arg(c, 0)?;
+            let v = ev.eval_vector(a, t)?;
+            if v.is_empty() {
+                vec![Elem {
+                    labels: absent_labels(a),
+                    v: 1.0,
+                }]
+            } else {
+                Vec::new()
+            }
+        }
+        "histogram_quantile" => {
+            let q = ev.eval_scalar(arg(c, 0)?, t)?;
+            let v = ev.eval_vector(arg(c, 1)?, t)?;
+            histogram_quantile(q, v)
+        }
+        "absent_over_time" => {
+            let a = arg(c, 0)?;
+            let ra = ev.eval_range_arg(a, t)?;
+            if ra.series.is_empty() {
+                vec![Elem {
+                    labels: absent_labels(a),
+                    v: 1.0,
+                }]
+            } else {
+                Vec::new()
+            }
+        }
+        "quantile_over_time" => {
+            let q = ev.eval_scalar(arg(c, 0)?, t)?;
+            let ra = ev.eval_range_arg(arg(c, 1)?, t)?;
+            over_range(&ra, true, |s| {
+                Some(quantile(q, s.iter().map(|x| x.v).collect()))
+            })
+        }
+        "predict_linear" => {
+            let ra = ev.eval_range_arg(arg(c, 0)?, t)?;
+            let dur = ev.eval_scalar(arg(c, 1)?, t)?;
+            over_range(&ra, true, |s| {
+                if s.len() < 2 {
+                    return None;
+                }
+                let (slope, intercept) = linear_regression(s, t);
+                Some(slope * dur + intercept)
+            })
+        }
+        _ => match range_fn(name) {
+            Some(f) => {
+                let ra = ev.eval_range_arg(arg(c, 0)?, t)?;
+                let keep_name = name == "last_over_time";
+                over_range(&ra, !keep_name, |s| f(s, &ra))
+            }
+            None => {
+                return Err(PromqlError::UnsupportedFunction {
+                    name: name.to_owned(),
+                    expr: e.to_string(),
+                });
+            }
+        },
+    };
+    checked(out, e)
+}
+
+fn checked(v: Vec<Elem>, e: &Expr) -> Result<Val, PromqlError> {
+    check_unique(&v, e)?;
+    Ok(Val::Vector(v))
+}
+
+type RangeFn = fn(&[Sample], &RangeArg) -> Option<f64>;
+
+fn range_fn(name: &str) -> Option<RangeFn> {
+    Some(match name {
+        "rate" => |s, ra| extrapolated_rate(s, ra, true, true),
+        "increase" => |s, ra| extrapolated_rate(s, ra, true, false),
+        "delta" => |s, ra| extrapolated_rate(s, ra, false, false),
+        "irate" => |s, _| instant_value(s, true),
+        "idelta" => |s, _| instant_value(s, false),
+        "deriv" => |s, _| {
+            if s.len() < 2 {
+                return None;
+            }
+            Some(linear_regression(s, s[0].t).0)
+        },
+        "avg_over_time" => |s, _| {
+            let mut m = Mean::default();
+            s.iter().for_each(|x| m.add(x.v));
+            Some(m.value())
+        },
+        "sum_over_time" => |s, _| {
+            let mut k = KahanSum::default();
+            s.iter().for_each(|x| k.add(x.v));
+            Some(k.value())
+        },
+        "count_over_time" => |s, _| Some(s.len() as f64),
+        "min_over_time" => |s, _| {
+            s.iter()
+                .map(|x| x.v)
+                .reduce(|acc, v| if acc > v || acc.is_nan() { v } else { acc })
+        },
+        "max_over_time" => |s, _| {
+            s.iter()
+                .map(|x| x.v)
+                .reduce(|acc, v| if acc < v || acc.is_nan() { v } else { acc })
+        },
+        "last_over_time" => |s, _| s.last().map(|x| x.v),
+        "present_over_time" => |_, _| Some(1.0),
+        "stddev_over_time" => |s, _| Some(variance(s).sqrt()),
+        "stdvar_over_time" => |s, _| Some(variance(s)),
+        "changes" => |s, _| {
+            let n = s
+                .windows(2)
+                .filter(|w| !(w[0].v == w[1].v || (w[0].v.is_nan() && w[1].v.is_nan())))
+                .count();
+            Some(n as f64)
+        },
+        "resets" => |s, _| Some(s.windows(2).filter(|w| w[1].v < w[0].v).count() as f64),
+        _ => return None,
+    })
+}
+
+fn over_range(ra: &RangeArg, drop: bool, f: impl Fn(&[Sample]) -> Option<f64>) -> Vec<Elem> {
+    ra.series
+        .iter()
+        .filter(|s| !s.samples.is_empty())
+        .filter_map(|s| {
+            f(&s.samples).map(|v| Elem {
+                labels: if drop {
+                    drop_name(&s.labels)
+                } else {
+                    s.labels.clone()
+                },
+                v,
+            })
+        })
+        .collect()
+}
+
+fn variance(s: &[Sample]) -> f64 {
+    let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for x in s {
+        count += 1.0;
+        let delta = x.v - (mean + c_mean);
+        (mean, c_mean) = kahan_inc(delta / count, mean, c_mean);
+        (aux, c_aux) = kahan_inc(delta * (x.v - (mean + c_mean)), aux, c_aux);
+    }
+    (aux + c_aux) / count
+}
+
+/// Prometheus's `extrapolatedRate` for `rate`, `increase` and `delta`.
+fn extrapolated_rate(s: &[Sample], ra: &RangeArg, is_counter: bool, is_rate: bool) -> Option<f64> {
+    if s.len() < 2 {
+        return None;
+    }
+    let first = s[0];
+    let last = s[s.len() - 1];
+    let mut result = last.v - first.v;
+    if is_counter {
+        let mut prev = first.v;
+        for x in &s[1..] {
+            if x.v < prev {
+                result += prev;
+            }
+            prev = x.v;
+        }
+    }
+    let mut to_start = (first.t - ra.start) as f64 / 1000.0;
+    let mut to_end = (ra.end - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / (s.len() - 1) as f64;
+    let threshold = avg * 1.1;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    if is_counter {
+        let mut to_zero = to_start;
+        if result > 0.0 && first.v >= 0.0 {
+            to_zero = sampled * (first.v / result);
+        }
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if is_rate {
+        factor /= ra.range_ms() as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+/// Prometheus's `instantValue` for `irate` and `idelta`.
+fn instant_value(s: &[Sample], is_rate: bool) -> Option<f64> {
+    if s.len() < 2 {
+        return None;
+    }
+    let last = s[s.len() - 1];
+    let prev = s[s.len() - 2];
+    let mut v = if is_rate && last.v < prev.v {
+        last.v
+    } else {
+        last.v - prev.v
+    };
+    let interval = last.t - prev.t;
+    if interval == 0 {
+        return None;
+    }
+    if is_rate {
+        v /= interval as f64 / 1000.0;
+    }
+    Some(v)
+}
+
+/// Least-squares fit of the samples, x in seconds relative to `intercept_t`.
+fn linear_regression(s: &[Sample], intercept_t: i64) -> (f64, f64) {
+    let init_y = s[0].v;
+    let const_y = s.iter().all(|x| x.v == init_y);
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    let (mut sx, mut sy, mut sxy, mut sx2) = (
+        KahanSum::default(),
+        KahanSum::default(),
+        KahanSum::default(),
+        KahanSum::default(),
+    );
+    let mut n = 0.0;
+    for p in s {
+        n += 1.0;
+        let x = (p.t - intercept_t) as f64 / 1e3;
+        sx.add(x);
+        sy.add(p.v);
+        sxy.add(x * p.v);
+        sx2.add(x * x);
+    }
+    let (sum_x, sum_y, sum_xy, sum_x2) = (sx.value(), sy.value(), sxy.value(), sx2.value());
+    let cov_xy = sum_xy - sum_x * sum_y / n;
+    let var_x = sum_x2 - sum_x * sum_x / n;
+    let slope = cov_xy / var_x;
+    let intercept = sum_y / n - slope * sum_x / n;
+    (slope, intercept)
+}
+
+/// The labels `absent()` reports: the selector's equality matchers (except the name).
+fn absent_labels(e: &Expr) -> Labels {
+    let vs: &VectorSelector = match e {
+        Expr::VectorSelector(vs) => vs,
+        Expr::MatrixSelector(ms) => &ms.vs,
+        _ => return Labels::default(),
+    };
+    let mut out = Labels::default();
+    let mut has: HashMap<&str, bool> = HashMap::new();
+    for m in &vs.matchers.matchers {
+        if m.name == METRIC_NAME {
+            continue;
+        }
+        let seen = has.get(m.name.as_str()).copied().unwrap_or(false);
+        if matches!(m.op, PMatchOp::Equal) && !seen {
+            out = set(&out, &m.name, &m.value);
+            has.insert(&m.name, true);
+        } else {
+            out = set(&out, &m.name, "");
+        }
+    }
+    out
+}
+
+fn label_regex(func: &str, re: &str) -> Result<regex::Regex, PromqlError> {
+    regex::Regex::new(&format!("^(?s:{re})$")).map_err(|err| PromqlError::InvalidArgument {
+        func: func.to_owned(),
+        message: format!("invalid regular expression {re:?}: {err}"),
+    })
+}
+
+fn check_label_name(func: &str, name: &str) -> Result<(), PromqlError> {
+    if name.is_empty() {
+        return Err(PromqlError::InvalidArgument {
+            func: func.to_owned(),
+            message: format!("invalid label name {name:?}"),
+        });
+    }
+    Ok(())
+}
+
+fn label_replace(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Vec<Elem>, PromqlError> {
+    let v = ev.eval_vector(arg(c, 0)?, t)?;
+    let dst = ev.eval_string(arg(c, 1)?, t)?;
+    let repl = ev.eval_string(arg(c, 2)?, t)?;
+    let src = ev.eval_string(arg(c, 3)?, t)?;
+    let re = label_regex("label_replace", &ev.eval_string(arg(c, 4)?, t)?)?;
+    check_label_name("label_replace", &dst)?;
+    Ok(v.into_iter()
+        .map(|el| {
+            let value = el.labels.get(&src).unwrap_or("");
+            let labels = match re.captures(value) {
+                Some(caps) => {
+                    let mut out = String::new();
+                    caps.expand(&repl, &mut out);
+                    set(&el.labels, &dst, &out)
+                }
+                None => el.labels.clone(),
+            };
+            Elem { labels, v: el.v }
+        })
+        .collect())
+}
+
+fn label_join(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Vec<Elem>, PromqlError> {
+    let v = ev.eval_vector(arg(c, 0)?, t)?;
+    let dst = ev.eval_string(arg(c, 1)?, t)?;
+    let sep = ev.eval_string(arg(c, 2)?, t)?;
+    let mut srcs = Vec::new();
+    for a in c.args.args.iter().skip(3) {
+        srcs.push(ev.eval_string(a, t)?);
+    }
+    check_label_name("label_join", &dst)?;
+    Ok(v.into_iter()
+        .map(|el| {
+            let joined: Vec<&str> = srcs
+                .iter()
+                .map(|s| el.labels.get(s).unwrap_or(""))
+                .collect();
+            Elem {
+                labels: set(&el.labels, &dst, &joined.join(&sep)),
+                v: el.v,
+            }
+        })
+        .collect())
+}
+
+/// Classic-bucket `histogram_quantile`: buckets grouped by their labels without `le`.
+fn histogram_quantile(q: f64, v: Vec<Elem>) -> Vec<Elem> {
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
+    for el in v {
+        let Some(le) = el
+            .labels
+            .get("le")
+            .and_then(|s| s.trim().parse::<f64>().ok())
+        else {
+            continue;
+        };
+        let key = set(&drop_name(&el.labels), "le", "");
+        match index.get(&key) {
+            Some(&i) => groups[i].1.push((le, el.v)),
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key, vec![(le, el.v)]));
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(labels, buckets)| Elem {
+            labels,
+            v: bucket_quantile(q, buckets),
+        })
+        .collect()
+}
+
+/// Prometheus's `BucketQuantile` over (upper bound, cumulative count) pairs.
+pub(crate) fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
+    if q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    match buckets.last() {
+        Some(&(ub, _)) if ub == f64::INFINITY => {}
+        _ => return f64::NAN,
+    }
+    // Coalesce buckets with the same upper bound.
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for (ub, count) in buckets {
+        match merged.last_mut() {
+            Some(last) if last.0 == ub => last.1 += count,
+            _ => merged.push((ub, count)),
+        }
+    }
+    let mut buckets = merged;
+    // Ensure monotonicity, ignoring tiny floating-point deltas.
+    let mut prev = buckets[0].1;
+    for b in buckets.iter_mut().skip(1) {
+        let curr = b.1;
+        if curr == prev {
+            continue;
+        }
+        if almost_equal(prev, curr, 1e-12) || curr < prev {
+            b.1 = prev;
+            continue;
+        }
+        prev = curr;
+    }
+    if buckets.len() < 2 {
+        return f64::NAN;
+    }
+    let observations = buckets[buckets.len() - 1].1;
+    if observations == 0.0 {
+        return f64::NAN;
+    }
+    let mut rank = q * observations;
+    let n = buckets.len() - 1;
+    let b = buckets[..n].partition_point(|x| x.1 < rank);
+    if b == n {
+        return buckets[n - 1].0;
+    }
+    if b == 0 && buckets[0].0 <= 0.0 {
+        return buckets[0].0;
+    }
+    let mut start = 0.0;
+    let end = buckets[b].0;
+    let mut count = buckets[b].1;
+    if b > 0 {
+        start = buckets[b - 1].0;
+        count -= buckets[b - 1].1;
+        rank -= buckets[b - 1].1;
+    }
+    start + (end - start) * (rank / count)
+}
+
+/// Prometheus's `almost.Equal`.
+pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
+    if a.is_nan() && b.is_nan() {
+        return true;
+    }
+    if a == b {
+        return true;
+    }
+    let abs_sum = a.abs() + b.abs();
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
+        return diff < epsilon * MIN_NORMAL;
+    }
+    diff / abs_sum.min(f64::MAX) < epsilon
+}

@@ -1,0 +1,82 @@
+//! Label-set helpers for evaluation: dropping the metric name, grouping keys, setting labels.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use promql_parser::parser::Expr;
+
+use super::PromqlError;
+use super::eval::Elem;
+use crate::store::{Labels, METRIC_NAME};
+
+fn pairs(l: &Labels) -> impl Iterator<Item = (Arc<str>, Arc<str>)> + '_ {
+    l.iter().map(|x| (x.name.clone(), x.value.clone()))
+}
+
+/// `l` without `__name__`.
+pub(crate) fn drop_name(l: &Labels) -> Labels {
+    if l.get(METRIC_NAME).is_none() {
+        return l.clone();
+    }
+    Labels::new(pairs(l).filter(|(n, _)| &**n != METRIC_NAME))
+}
+
+/// Only the labels named in `names`.
+pub(crate) fn keep_only(l: &Labels, names: &[String]) -> Labels {
+    Labels::new(pairs(l).filter(|(n, _)| names.iter().any(|k| **k == **n)))
+}
+
+/// All labels except those in `names` and `__name__`.
+pub(crate) fn without(l: &Labels, names: &[String]) -> Labels {
+    Labels::new(pairs(l).filter(|(n, _)| &**n != METRIC_NAME && !names.iter().any(|k| **k == **n)))
+}
+
+/// `l` with `name` set to `value`; an empty value removes the label.
+pub(crate) fn set(l: &Labels, name: &str, value: &str) -> Labels {
+    Labels::new(
+        pairs(l)
+            .filter(|(n, _)| &**n != name)
+            .chain(std::iter::once((Arc::from(name), Arc::from(value)))),
+    )
+}
+
+/// Errors when two elements of `v` have the same labels (Prometheus checks this after every
+/// function, operator and aggregation).
+pub(crate) fn check_unique(v: &[Elem], expr: &Expr) -> Result<(), PromqlError> {
+    if v.len() < 2 {
+        return Ok(());
+    }
+    let mut seen = HashSet::with_capacity(v.len());
+    for e in v {
+        if !seen.insert(&e.labels) {
+            return Err(PromqlError::DuplicateLabelset {
+                expr: expr.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        let l = Labels::new([("__name__", "up"), ("job", "a"), ("instance", "x")]);
+        assert_eq!(
+            drop_name(&l),
+            Labels::new([("job", "a"), ("instance", "x")])
+        );
+        assert_eq!(
+            keep_only(&l, &["job".to_owned(), "__name__".to_owned()]),
+            Labels::new([("__name__", "up"), ("job", "a")])
+        );
+        assert_eq!(
+            without(&l, &["job".to_owned()]),
+            Labels::new([("instance", "x")])
+        );
+        assert_eq!(set(&l, "job", "b").get("job"), Some("b"));
+        assert_eq!(set(&l, "job", "").get("job"), None);
+    }
+}

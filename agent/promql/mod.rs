@@ -1,0 +1,223 @@
+//! PromQL evaluation over the in-memory [`Store`]: the read side of the pipeline.
+//!
+//! Sources write samples into the store; the rule engine (every `evaluation_interval`) and the
+//! Prometheus query API (`/api/v1/query`, `/api/v1/query_range`) read it through this module.
+//! Parsing is done by the `promql-parser` crate; this module evaluates the parsed
+//! [`Expr`](promql_parser::parser::Expr) with Prometheus 3 semantics:
+//!
+//! - instant selectors look back 5 minutes (left-open) for the newest sample, and a stale
+//!   marker ends a series;
+//! - range selectors are left-open, `(t - range, t]`;
+//! - `offset`, `@` (including `start()`/`end()`) and subqueries;
+//! - binary operators with vector matching, aggregations and the functions listed in
+//!   [`functions::SUPPORTED`]. Any other function is an [`PromqlError::UnsupportedFunction`].
+//!
+//! A range query is evaluated as one instant evaluation per step, which is what Prometheus
+//! specifies (and what its engine computes, more cleverly). Native histograms are not
+//! supported: the store holds floats only.
+
+mod aggregate;
+mod binary;
+mod eval;
+pub mod functions;
+mod labels;
+
+use std::collections::BTreeMap;
+
+use crate::store::{Labels, Sample, Store, StoreError};
+
+/// Prometheus's default lookback for instant selectors: 5 minutes.
+pub const DEFAULT_LOOKBACK_MS: i64 = 5 * 60 * 1000;
+/// Step of a subquery written without one (`x[5m:]`); Prometheus uses the global evaluation
+/// interval, 1 minute by default.
+pub const DEFAULT_SUBQUERY_STEP_MS: i64 = 60 * 1000;
+/// Upper bound on the number of steps of one range query (Prometheus: 11,000 points).
+pub const MAX_RANGE_STEPS: i64 = 11_000;
+
+/// What a query failed on, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum PromqlError {
+    /// The query text does not parse.
+    #[error("parse error in {query:?}: {message}")]
+    Parse { query: String, message: String },
+    /// The function exists in PromQL but this engine does not implement it.
+    #[error("unsupported function {name}() in {expr}")]
+    UnsupportedFunction { name: String, expr: String },
+    /// Any other construct this engine does not implement (native histograms, `fill()`, …).
+    #[error("unsupported expression {what} in {expr}")]
+    Unsupported { what: String, expr: String },
+    /// A label matcher (regex) is invalid.
+    #[error("invalid label matcher in {selector}: {source}")]
+    Matcher {
+        selector: String,
+        #[source]
+        source: StoreError,
+    },
+    /// A function or aggregation got an argument it cannot use.
+    #[error("{func}: {message}")]
+    InvalidArgument { func: String, message: String },
+    /// An operand has the wrong type (e.g. a range vector where an instant vector is needed).
+    #[error("{expr}: expected {expected}, got {got}")]
+    Type {
+        expr: String,
+        expected: &'static str,
+        got: &'static str,
+    },
+    /// Two result series ended up with the same labels (e.g. `abs({__name__=~"a|b"})`).
+    #[error("vector cannot contain metrics with the same labelset (in {expr})")]
+    DuplicateLabelset { expr: String },
+    /// Vector matching of a binary operator failed.
+    #[error("{message} (in {expr})")]
+    Matching { message: String, expr: String },
+    /// The range query's start, end or step are unusable.
+    #[error("invalid range query: {message}")]
+    BadRange { message: String },
+}
+
+/// The result of a query.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A scalar at a time (ms).
+    Scalar(i64, f64),
+    /// An instant vector.
+    Vector(Vec<(Labels, f64)>),
+    /// A range vector (an instant query of `x[5m]`, or any range query's result).
+    Matrix(Vec<(Labels, Vec<Sample>)>),
+    /// A string literal.
+    String(String),
+}
+
+/// Evaluates PromQL against one store.
+#[derive(Debug, Clone, Copy)]
+pub struct Engine<'a> {
+    store: &'a Store,
+    lookback_ms: i64,
+    subquery_step_ms: i64,
+}
+
+impl<'a> Engine<'a> {
+    /// An engine with Prometheus's defaults (5-minute lookback, 1-minute subquery step).
+    pub fn new(store: &'a Store) -> Self {
+        Engine {
+            store,
+            lookback_ms: DEFAULT_LOOKBACK_MS,
+            subquery_step_ms: DEFAULT_SUBQUERY_STEP_MS,
+        }
+    }
+
+    /// Overrides the lookback of instant selectors (must be positive).
+    pub fn with_lookback_ms(mut self, ms: i64) -> Self {
+        if ms > 0 {
+            self.lookback_ms = ms;
+        }
+        self
+    }
+
+    /// Parses and evaluates `query` at `t_ms`.
+    pub fn instant(&self, query: &str, t_ms: i64) -> Result<Value, PromqlError> {
+        let expr = parse(query)?;
+        self.instant_expr(&expr, t_ms)
+    }
+
+    /// Evaluates a parsed expression at `t_ms`.
+    pub fn instant_expr(
+        &self,
+        expr: &promql_parser::parser::Expr,
+        t_ms: i64,
+    ) -> Result<Value, PromqlError> {
+        let ev = self.evaluator(t_ms, t_ms);
+        Ok(match ev.eval(expr, t_ms)? {
+            eval::Val::Scalar(v) => Value::Scalar(t_ms, v),
+            eval::Val::Vector(v) => Value::Vector(v.into_iter().map(|e| (e.labels, e.v)).collect()),
+            eval::Val::Matrix(m) => {
+                Value::Matrix(m.into_iter().map(|s| (s.labels, s.samples)).collect())
+            }
+            eval::Val::Str(s) => Value::String(s),
+        })
+    }
+
+    /// Parses and evaluates `query` at every `step_ms` from `start_ms` to `end_ms`
+    /// (inclusive); the result is a [`Value::Matrix`] sorted by labels.
+    pub fn range(
+        &self,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<Value, PromqlError> {
+        let expr = parse(query)?;
+        self.range_expr(&expr, start_ms, end_ms, step_ms)
+    }
+
+    /// Evaluates a parsed expression as a range query.
+    pub fn range_expr(
+        &self,
+        expr: &promql_parser::parser::Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<Value, PromqlError> {
+        if step_ms <= 0 {
+            return Err(PromqlError::BadRange {
+                message: format!("step must be positive, got {step_ms}ms"),
+            });
+        }
+        if end_ms < start_ms {
+            return Err(PromqlError::BadRange {
+                message: format!("end ({end_ms}) is before start ({start_ms})"),
+            });
+        }
+        if (end_ms - start_ms) / step_ms >= MAX_RANGE_STEPS {
+            return Err(PromqlError::BadRange {
+                message: format!("more than {MAX_RANGE_STEPS} steps; use a larger step"),
+            });
+        }
+        let ev = self.evaluator(start_ms, end_ms);
+        let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        let mut t = start_ms;
+        while t <= end_ms {
+            match ev.eval(expr, t)? {
+                eval::Val::Scalar(v) => out
+                    .entry(Labels::default())
+                    .or_default()
+                    .push(Sample { t, v }),
+                eval::Val::Vector(vec) => {
+                    labels::check_unique(&vec, expr)?;
+                    for e in vec {
+                        out.entry(e.labels).or_default().push(Sample { t, v: e.v });
+                    }
+                }
+                eval::Val::Matrix(_) | eval::Val::Str(_) => {
+                    return Err(PromqlError::Type {
+                        expr: expr.to_string(),
+                        expected: "instant vector or scalar for a range query",
+                        got: "range vector or string",
+                    });
+                }
+            }
+            t += step_ms;
+        }
+        Ok(Value::Matrix(out.into_iter().collect()))
+    }
+
+    fn evaluator(&self, start: i64, end: i64) -> eval::Evaluator<'a> {
+        eval::Evaluator {
+            store: self.store,
+            start,
+            end,
+            lookback_ms: self.lookback_ms,
+            subquery_step_ms: self.subquery_step_ms,
+        }
+    }
+}
+
+/// Parses a PromQL expression.
+pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, PromqlError> {
+    promql_parser::parser::parse(query).map_err(|message| PromqlError::Parse {
+        query: query.to_owned(),
+        message,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,174 @@
+use std::time::Duration;
+
+use super::*;
+use crate::store::{StoreConfig, stale_marker};
+
+const MIN: i64 = 60_000;
+
+fn store() -> Store {
+    Store::new(
+        StoreConfig {
+            retention: Duration::from_secs(365 * 24 * 3600),
+            stale_after: Duration::from_secs(365 * 24 * 3600),
+            max_series: 10_000,
+        },
+        &prometheus::Registry::new(),
+    )
+    .unwrap()
+}
+
+fn l(pairs: &[(&str, &str)]) -> Labels {
+    Labels::new(pairs.iter().copied())
+}
+
+/// Loads `name{labels}` with one value per minute from t=0 (`None` is a gap).
+fn load(s: &Store, labels: &[(&str, &str)], values: &[Option<f64>]) {
+    for (i, v) in values.iter().enumerate() {
+        if let Some(v) = v {
+            s.append(&l(labels), i as i64 * MIN, *v).unwrap();
+        }
+    }
+}
+
+fn vector(v: Value) -> Vec<(Labels, f64)> {
+    match v {
+        Value::Vector(mut v) => {
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        }
+        other => panic!("expected a vector, got {other:?}"),
+    }
+}
+
+fn counters() -> Store {
+    let s = store();
+    let vals: Vec<Option<f64>> = (0..=10).map(|i| Some(i as f64 * 60.0)).collect();
+    load(&s, &[("__name__", "req_total"), ("job", "a")], &vals);
+    let vals: Vec<Option<f64>> = (0..=10).map(|i| Some(i as f64 * 120.0)).collect();
+    load(&s, &[("__name__", "req_total"), ("job", "b")], &vals);
+    s
+}
+
+#[test]
+fn instant_selector_looks_back_five_minutes_left_open() {
+    let s = store();
+    load(&s, &[("__name__", "up")], &[Some(1.0)]);
+    let e = Engine::new(&s);
+    assert_eq!(vector(e.instant("up", 4 * MIN).unwrap()).len(), 1);
+    assert_eq!(vector(e.instant("up", 5 * MIN - 1).unwrap()).len(), 1);
+    // The window is (t-5m, t]: a sample exactly 5m old is out.
+    assert!(vector(e.instant("up", 5 * MIN).unwrap()).is_empty());
+}
+
+#[test]
+fn stale_marker_ends_a_series() {
+    let s = store();
+    let lb = l(&[("__name__", "up")]);
+    s.append(&lb, 0, 1.0).unwrap();
+    s.append(&lb, MIN, stale_marker()).unwrap();
+    let e = Engine::new(&s);
+    assert_eq!(vector(e.instant("up", 30_000).unwrap()).len(), 1);
+    assert!(vector(e.instant("up", 2 * MIN).unwrap()).is_empty());
+}
+
+#[test]
+fn range_selector_is_left_open_and_offset_works() {
+    let s = counters();
+    let e = Engine::new(&s);
+    let Value::Matrix(m) = e.instant(r#"req_total{job="a"}[2m]"#, 4 * MIN).unwrap() else {
+        panic!("matrix expected");
+    };
+    let ts: Vec<i64> = m[0].1.iter().map(|x| x.t).collect();
+    assert_eq!(ts, vec![3 * MIN, 4 * MIN]);
+    let v = vector(
+        e.instant(r#"req_total{job="a"} offset 2m"#, 4 * MIN)
+            .unwrap(),
+    );
+    assert_eq!(v[0].1, 120.0);
+    let v = vector(e.instant(r#"req_total{job="a"} @ 60"#, 9 * MIN).unwrap());
+    assert_eq!(v[0].1, 60.0);
+}
+
+#[test]
+fn rate_and_increase_extrapolate() {
+    let s = counters();
+    let e = Engine::new(&s);
+    // 1/s exactly, samples aligned with the window's end; extrapolated to the start.
+    let v = vector(
+        e.instant(r#"rate(req_total{job="a"}[5m])"#, 10 * MIN)
+            .unwrap(),
+    );
+    assert!((v[0].1 - 1.0).abs() < 1e-9, "{v:?}");
+    assert_eq!(v[0].0, l(&[("job", "a")]));
+    let v = vector(
+        e.instant(r#"increase(req_total{job="b"}[5m])"#, 10 * MIN)
+            .unwrap(),
+    );
+    assert!((v[0].1 - 600.0).abs() < 1e-9, "{v:?}");
+}
+
+#[test]
+fn binary_matching_and_aggregation() {
+    let s = counters();
+    let e = Engine::new(&s);
+    let v = vector(
+        e.instant(r#"req_total / on(job) req_total"#, 10 * MIN)
+            .unwrap(),
+    );
+    assert_eq!(
+        v,
+        vec![(l(&[("job", "a")]), 1.0), (l(&[("job", "b")]), 1.0)]
+    );
+    let v = vector(e.instant("req_total > 700", 10 * MIN).unwrap());
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].0.metric_name(), Some("req_total"));
+    let v = vector(e.instant("sum(req_total)", 10 * MIN).unwrap());
+    assert_eq!(v, vec![(Labels::default(), 1800.0)]);
+    let v = vector(e.instant("topk(1, req_total)", 10 * MIN).unwrap());
+    assert_eq!(v[0].0.get("job"), Some("b"));
+    let v = vector(
+        e.instant(r#"count_values("v", req_total)"#, 10 * MIN)
+            .unwrap(),
+    );
+    assert_eq!(v.len(), 2);
+}
+
+#[test]
+fn range_query_is_one_instant_per_step() {
+    let s = counters();
+    let e = Engine::new(&s);
+    let Value::Matrix(m) = e
+        .range(r#"req_total{job="a"} * 2"#, 0, 2 * MIN, MIN)
+        .unwrap()
+    else {
+        panic!("matrix expected");
+    };
+    assert_eq!(m.len(), 1);
+    let vals: Vec<f64> = m[0].1.iter().map(|x| x.v).collect();
+    assert_eq!(vals, vec![0.0, 120.0, 240.0]);
+}
+
+#[test]
+fn errors_name_what_failed() {
+    let s = store();
+    let e = Engine::new(&s);
+    let err = e.instant("holt_winters(x[5m], 0.5, 0.5)", 0).unwrap_err();
+    assert!(err.to_string().contains("holt_winters"), "{err}");
+    assert!(matches!(
+        e.instant("sum(", 0),
+        Err(PromqlError::Parse { .. })
+    ));
+    assert!(matches!(
+        e.range("1", 10, 0, 1),
+        Err(PromqlError::BadRange { .. })
+    ));
+}
+
+#[test]
+fn histogram_quantile_interpolates() {
+    let q = functions::bucket_quantile(0.5, vec![(0.1, 10.0), (0.5, 20.0), (f64::INFINITY, 20.0)]);
+    assert!((q - 0.1).abs() < 1e-12, "{q}");
+    let q = functions::bucket_quantile(0.75, vec![(1.0, 0.0), (2.0, 4.0), (f64::INFINITY, 4.0)]);
+    assert!((q - 1.75).abs() < 1e-12, "{q}");
+    assert!(functions::bucket_quantile(0.5, vec![(1.0, 1.0)]).is_nan());
+}
