@@ -163,8 +163,9 @@ pub struct StorageConfig {
     /// Directory for durable state (alert state, silences, the notification outbox).
     #[serde(default = "defaults::storage_path")]
     pub path: PathBuf,
-    /// How much sample history the in-memory store keeps per series. Rules get at least
-    /// their longest range plus the 5-minute lookback.
+    /// How much sample history the in-memory store keeps per series: the longest range the
+    /// rules use plus the 5-minute lookback (default 15m). Raise it when Grafana queries vitals
+    /// directly over longer ranges; long-term history belongs in a Prometheus that scrapes it.
     #[serde(default = "defaults::retention")]
     pub retention: PromDuration,
     /// A series not written for this long is dropped (Prometheus's staleness horizon).
@@ -319,8 +320,9 @@ mod defaults {
     pub fn storage_path() -> PathBuf {
         PathBuf::from("./data")
     }
+    /// The window the shipped rules need (their longest range, 10m) plus the 5m lookback.
     pub fn retention() -> PromDuration {
-        Duration::from_secs(3600).into()
+        Duration::from_secs(900).into()
     }
     pub fn stale_after() -> PromDuration {
         Duration::from_secs(300).into()
