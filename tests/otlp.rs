@@ -13,6 +13,17 @@ use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _, TracerProvi
 use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 
+/// Flushes an SDK provider off the async workers (its exporters block on the runtime).
+async fn flush<P: Send + 'static>(
+    provider: P,
+    f: impl FnOnce(&P) -> opentelemetry_sdk::error::OTelSdkResult + Send + 'static,
+) {
+    tokio::task::spawn_blocking(move || f(&provider))
+        .await
+        .expect("join")
+        .expect("flush");
+}
+
 fn config(extra: &str) -> String {
     format!(
         "server: {{listen: \"127.0.0.1:0\"}}\notlp:\n  grpc_listen: \"127.0.0.1:0\"\n  http_listen: \"127.0.0.1:0\"\n{extra}"
@@ -72,11 +83,7 @@ async fn sdk_metrics_over_grpc_and_http_become_prometheus_series() {
     let queue = meter.i64_up_down_counter("queue.depth").build();
     queue.add(7, &[]);
     queue.add(-2, &[]);
-    let p = provider.clone();
-    tokio::task::spawn_blocking(move || p.force_flush())
-        .await
-        .expect("join")
-        .expect("flush");
+    flush(provider.clone(), |p| p.force_flush()).await;
 
     let who = [
         ("job", "shop/checkout"),
@@ -165,11 +172,7 @@ async fn sdk_metrics_over_grpc_and_http_become_prometheus_series() {
     let jobs = provider.meter("delta").u64_counter("jobs.done").build();
     for _ in 0..3 {
         jobs.add(4, &[]);
-        let p = provider.clone();
-        tokio::task::spawn_blocking(move || p.force_flush())
-            .await
-            .expect("join")
-            .expect("flush");
+        flush(provider.clone(), |p| p.force_flush()).await;
     }
     vitals
         .wait_for_sample("jobs_done_total", &[("job", "billing")], |v| v == 12.0)
@@ -213,11 +216,7 @@ async fn sdk_spans_become_red_metrics_and_logs_become_counts() {
         }
         span.end();
     }
-    let p = provider.clone();
-    tokio::task::spawn_blocking(move || p.force_flush())
-        .await
-        .expect("join")
-        .expect("flush");
+    flush(provider.clone(), |p| p.force_flush()).await;
     let base = [
         ("service_name", "orders"),
         ("span_name", "GET /orders"),
@@ -281,11 +280,7 @@ async fn sdk_spans_become_red_metrics_and_logs_become_counts() {
         rec.set_body(body.into());
         logger.emit(rec);
     }
-    let p = provider.clone();
-    tokio::task::spawn_blocking(move || p.force_flush())
-        .await
-        .expect("join")
-        .expect("flush");
+    flush(provider.clone(), |p| p.force_flush()).await;
     vitals
         .wait_for_sample(
             "otel_log_records_total",
