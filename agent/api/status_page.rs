@@ -77,6 +77,16 @@ table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px soli
     html(out)
 }
 
+/// Seconds as milliseconds, with a decimal below 10 ms (loopback probes take well under 1 ms).
+fn format_ms(seconds: f64) -> String {
+    let ms = seconds * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
