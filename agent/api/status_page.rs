@@ -61,9 +61,7 @@ table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px soli
             "<tr><td>{}</td><td class={class}>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(name),
             escape(&r.instance),
-            r.duration
-                .map(|d| format!("{:.0} ms", d * 1000.0))
-                .unwrap_or_default(),
+            r.duration.map(format_ms).unwrap_or_default(),
             r.status
                 .filter(|s| *s > 0.0)
                 .map(|s| format!("{s}"))
