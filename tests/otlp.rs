@@ -13,6 +13,24 @@ use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _, TracerProvi
 use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 
+/// A meter provider exporting through `exporter`. The reader runs on the test's Tokio
+/// runtime: the OTLP exporters need its reactor.
+fn meter_provider(
+    exporter: opentelemetry_otlp::MetricExporter,
+    resource: Resource,
+) -> opentelemetry_sdk::metrics::SdkMeterProvider {
+    let reader =
+        opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader::builder(
+            exporter,
+            opentelemetry_sdk::runtime::Tokio,
+        )
+        .build();
+    opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+        .with_reader(reader)
+        .with_resource(resource)
+        .build()
+}
+
 /// Flushes an SDK provider off the async workers (its exporters block on the runtime).
 async fn flush<P: Send + 'static>(
     provider: P,
@@ -54,17 +72,7 @@ async fn sdk_metrics_over_grpc_and_http_become_prometheus_series() {
         .with_compression(opentelemetry_otlp::Compression::Gzip)
         .build()
         .expect("grpc exporter");
-    // The tonic exporter needs the Tokio reactor: the reader runs on the test's runtime.
-    let reader =
-        opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader::builder(
-            exporter,
-            opentelemetry_sdk::runtime::Tokio,
-        )
-        .build();
-    let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
-        .with_reader(reader)
-        .with_resource(resource())
-        .build();
+    let provider = meter_provider(exporter, resource());
     let meter = provider.meter("vitals-test");
     let orders = meter
         .u64_counter("orders.placed")
@@ -155,20 +163,12 @@ async fn sdk_metrics_over_grpc_and_http_become_prometheus_series() {
         .with_temporality(opentelemetry_sdk::metrics::Temporality::Delta)
         .build()
         .expect("http exporter");
-    let reader =
-        opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader::builder(
-            exporter,
-            opentelemetry_sdk::runtime::Tokio,
-        )
-        .build();
-    let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
-        .with_reader(reader)
-        .with_resource(
-            Resource::builder_empty()
-                .with_service_name("billing")
-                .build(),
-        )
-        .build();
+    let provider = meter_provider(
+        exporter,
+        Resource::builder_empty()
+            .with_service_name("billing")
+            .build(),
+    );
     let jobs = provider.meter("delta").u64_counter("jobs.done").build();
     for _ in 0..3 {
         jobs.add(4, &[]);

@@ -5,6 +5,15 @@ mod common;
 use common::targets;
 use common::{Vitals, sample_value};
 
+/// `vitals_probe_errors_total{probe, reason}` in an exposition (0 when absent).
+fn probe_errors(text: &str, probe: &str, reason: &str) -> f64 {
+    sample_value(
+        text,
+        &format!("vitals_probe_errors_total{{probe=\"{probe}\",reason=\"{reason}\"}}"),
+    )
+    .unwrap_or(0.0)
+}
+
 fn series(metric: &str, instance: &str, probe: &str) -> String {
     format!("{metric}{{instance=\"{instance}\",probe=\"{probe}\"}}")
 }
@@ -106,13 +115,7 @@ probes:
         "slow probe duration {duration:?}"
     );
 
-    let errors = |probe: &str, reason: &str| {
-        sample_value(
-            &text,
-            &format!("vitals_probe_errors_total{{probe=\"{probe}\",reason=\"{reason}\"}}"),
-        )
-        .unwrap_or(0.0)
-    };
+    let errors = |probe: &str, reason: &str| probe_errors(&text, probe, reason);
     for (probe, reason) in [
         ("down", "condition"),
         ("wrong", "condition"),
@@ -245,13 +248,7 @@ probes:
     assert!(expired_at < now.unix_timestamp() as f64);
 
     let text = vitals.metrics().await;
-    let errors = |probe: &str, reason: &str| {
-        sample_value(
-            &text,
-            &format!("vitals_probe_errors_total{{probe=\"{probe}\",reason=\"{reason}\"}}"),
-        )
-        .unwrap_or(0.0)
-    };
+    let errors = |probe: &str, reason: &str| probe_errors(&text, probe, reason);
     assert!(errors("expired", "tls") >= 1.0, "{text}");
     assert!(errors("untrusted", "tls") >= 1.0, "{text}");
     assert!(errors("short", "condition") >= 1.0, "{text}");
