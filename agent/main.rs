@@ -159,7 +159,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(source: ConfigSource, cfg: LoadedConfig) -> anyhow::Result<()> {
+async fn run(source: ConfigSource, mut cfg: LoadedConfig) -> anyhow::Result<()> {
     let registry = telemetry::registry()?;
     let storage = &cfg.config.storage;
     let store = Arc::new(Store::new(
@@ -185,7 +185,9 @@ async fn run(source: ConfigSource, cfg: LoadedConfig) -> anyhow::Result<()> {
         Prober::new(store.clone(), cfg.config.probes.max_concurrency, &registry)
             .context("starting the prober")?,
     );
-    prober.apply(cfg.probes.clone());
+    // The prober keeps the targets; the copy the reloader keeps needs none (it compares the rest).
+    let probe_count = cfg.probes.len();
+    prober.apply(std::mem::take(&mut cfg.probes));
     let (stop, p) = (sources.token(), prober.clone());
     sources.spawn(async move {
         stop.cancelled().await;
@@ -235,10 +237,11 @@ async fn run(source: ConfigSource, cfg: LoadedConfig) -> anyhow::Result<()> {
         }
     });
 
+    let (origin, grace) = (cfg.origin.clone(), cfg.config.server.shutdown_grace.get());
     let mut control = Stage::new("reload");
     let reloader = Reloader {
         source,
-        current: cfg.clone(),
+        current: cfg,
         prober: prober.clone(),
         state: state.clone(),
     };
@@ -246,16 +249,15 @@ async fn run(source: ConfigSource, cfg: LoadedConfig) -> anyhow::Result<()> {
 
     state.set_ready(true);
     tracing::info!(
-        config = %cfg.origin,
+        config = %origin,
         listen = %listen,
         otlp_grpc = otlp_grpc.map(|a| a.to_string()),
         otlp_http = otlp_http.map(|a| a.to_string()),
-        probes = cfg.probes.len(),
+        probes = probe_count,
         "vitals is running."
     );
 
     let signal = vitals::shutdown::signal().await;
-    let grace = cfg.config.server.shutdown_grace.get();
     tracing::info!(signal, grace = ?grace, "Shutting down.");
     state.set_ready(false);
     let mut drain = Stage::new("otlp ingest");
@@ -318,7 +320,7 @@ impl Reloader {
     }
 
     fn reload(&mut self) -> Result<String, String> {
-        let new = self.source.load().map_err(|e| e.to_string())?;
+        let mut new = self.source.load().map_err(|e| e.to_string())?;
         let mut restart = Vec::new();
         if new.listen != self.current.listen {
             restart.push("server.listen");
@@ -345,14 +347,11 @@ impl Reloader {
         }
         self.state
             .set_api_token(new.config.server.api_token.clone());
-        let stats = self.prober.apply(new.probes.clone());
+        let targets = new.probes.len();
+        let stats = self.prober.apply(std::mem::take(&mut new.probes));
         let mut summary = format!(
             "{} probe targets: {} added, {} removed, {} changed, {} unchanged",
-            new.probes.len(),
-            stats.added,
-            stats.removed,
-            stats.changed,
-            stats.unchanged
+            targets, stats.added, stats.removed, stats.changed, stats.unchanged
         );
         if !restart.is_empty() {
             summary.push_str(&format!(
