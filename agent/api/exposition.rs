@@ -46,15 +46,18 @@ struct Family {
     samples: Vec<OutSample>,
 }
 
+/// Metric metadata by family name, as [`crate::store::Store::all_metadata`] gives it.
+pub type Metadata = BTreeMap<String, MetricMeta>;
+
 /// The family a series belongs to: its own name when it has metadata, else the name
 /// without a histogram/summary/counter suffix when that family has metadata.
-fn family_of(name: &str, meta: &dyn Fn(&str) -> Option<MetricMeta>) -> (String, MetricMeta) {
-    if let Some(m) = meta(name) {
-        return (name.to_string(), m);
+fn family_of<'a>(name: &'a str, meta: &'a Metadata) -> (&'a str, Option<&'a MetricMeta>) {
+    if let Some(m) = meta.get(name) {
+        return (name, Some(m));
     }
     for suffix in ["_bucket", "_sum", "_count", "_total", "_created"] {
         if let Some(base) = name.strip_suffix(suffix)
-            && let Some(m) = meta(base)
+            && let Some(m) = meta.get(base)
         {
             let fits = match m.kind {
                 MetricType::Histogram => suffix != "_total",
@@ -63,17 +66,17 @@ fn family_of(name: &str, meta: &dyn Fn(&str) -> Option<MetricMeta>) -> (String, 
                 _ => false,
             };
             if fits {
-                return (base.to_string(), m);
+                return (base, Some(m));
             }
         }
     }
-    (name.to_string(), MetricMeta::default())
+    (name, None)
 }
 
 /// Writes the store's series and the registry's families in `format`.
 pub fn render(
     series: &[(Labels, Sample)],
-    meta: &dyn Fn(&str) -> Option<MetricMeta>,
+    meta: &Metadata,
     own: &[MetricFamily],
     format: Format,
 ) -> String {
@@ -83,12 +86,21 @@ pub fn render(
             continue;
         };
         let (family, m) = family_of(name, meta);
-        let f = families.entry(family).or_insert_with(|| Family {
-            kind: m.kind,
-            help: m.help,
-            unit: m.unit,
-            samples: Vec::new(),
-        });
+        if !families.contains_key(family) {
+            let m = m.cloned().unwrap_or_default();
+            families.insert(
+                family.to_string(),
+                Family {
+                    kind: m.kind,
+                    help: m.help,
+                    unit: m.unit,
+                    samples: Vec::new(),
+                },
+            );
+        }
+        let Some(f) = families.get_mut(family) else {
+            continue;
+        };
         let pairs = labels
             .iter()
             .filter(|l| &*l.name != METRIC_NAME)
@@ -261,7 +273,14 @@ fn escape_help(h: &str) -> String {
 mod tests {
     use super::*;
 
-    fn meta(name: &str) -> Option<MetricMeta> {
+    fn meta() -> Metadata {
+        ["probe_success", "req", "jobs_total"]
+            .into_iter()
+            .filter_map(|n| meta_of(n).map(|m| (n.to_string(), m)))
+            .collect()
+    }
+
+    fn meta_of(name: &str) -> Option<MetricMeta> {
         match name {
             "probe_success" => Some(MetricMeta {
                 kind: MetricType::Gauge,
@@ -308,7 +327,7 @@ mod tests {
 
     #[test]
     fn text_format_groups_families_and_escapes() {
-        let out = render(&series(), &meta, &[], Format::Text);
+        let out = render(&series(), &meta(), &[], Format::Text);
         let want = "# TYPE jobs_total counter\n\
 jobs_total{x=\"a\\\"b\\\\c\\nd\"} 3\n\
 # HELP probe_success Displays whether or not the probe was a success.\n\
@@ -326,7 +345,7 @@ req_sum 0.25\n";
 
     #[test]
     fn openmetrics_names_counters_without_total_and_ends_with_eof() {
-        let out = render(&series(), &meta, &[], Format::OpenMetrics);
+        let out = render(&series(), &meta(), &[], Format::OpenMetrics);
         assert!(out.contains("# TYPE jobs counter\njobs_total{"), "{out}");
         assert!(out.contains("# TYPE raw unknown\n"), "{out}");
         assert!(out.contains("# UNIT req seconds\n"), "{out}");
@@ -342,7 +361,7 @@ req_sum 0.25\n";
         .expect("histogram");
         registry.register(Box::new(h.clone())).expect("register");
         h.observe(0.1);
-        let out = render(&[], &meta, &registry.gather(), Format::Text);
+        let out = render(&[], &meta(), &registry.gather(), Format::Text);
         assert!(
             out.contains("vitals_x_seconds_bucket{le=\"0.5\"} 1\n"),
             "{out}"

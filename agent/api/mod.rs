@@ -184,7 +184,8 @@ async fn metrics(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Resp
     let body = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let series = state2.store.latest(now_ms());
-        let meta = |name: &str| state2.store.metadata(name);
+        // One copy of the metadata per scrape, not a locked lookup per series.
+        let meta: exposition::Metadata = state2.store.all_metadata().into_iter().collect();
         let body = exposition::render(&series, &meta, &state2.registry.gather(), format);
         state2
             .render_duration
