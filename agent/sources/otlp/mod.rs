@@ -359,7 +359,9 @@ impl Pipeline {
             .received
             .with_label_values(&labels)
             .inc_by(received);
-        for (reason, n) in &tally.rejected {
+        // Derived series (target_info) refused are counted too, though not in the answer's
+        // partial success: they are not items of the request.
+        for (reason, n) in tally.rejected.iter().chain(&tally.side) {
             self.metrics
                 .rejected
                 .with_label_values(&[signal.as_str(), reason])
