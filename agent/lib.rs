@@ -10,6 +10,7 @@
 pub mod api;
 pub mod config;
 pub mod promql;
+pub mod rules;
 pub mod shutdown;
 pub mod sources;
 pub mod store;
