@@ -9,7 +9,7 @@
 mod duration;
 mod env;
 mod error;
-mod position;
+pub(crate) mod position;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

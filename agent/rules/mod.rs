@@ -7,4 +7,8 @@
 //! `keep_firing_for`), the `ALERTS` / `ALERTS_FOR_STATE` series, annotation templates, and the
 //! persistence of alert state under `storage.path`. What it shows of itself is in [`status`].
 
+pub mod alert;
+pub mod file;
+pub mod group;
 pub mod status;
+pub mod template;

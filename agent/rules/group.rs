@@ -1,0 +1,422 @@
+//! One rule group: its rules evaluated in order at one timestamp, recording rules' results
+//! and `ALERTS` / `ALERTS_FOR_STATE` written back to the store, stale markers for series a
+//! rule no longer produces, and the group's status.
+//!
+//! A group is plain data plus [`Group::eval`]; scheduling (when to evaluate) belongs to
+//! [`super::manager`], and `vitals test rules` drives the same `eval` on a test clock.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::alert::{AlertTable, Candidate, PersistedAlert, Transition};
+use super::file::{GroupSpec, RuleKindSpec, RuleSpec};
+use super::status::{ActiveAlert, GroupStatus, RuleHealth, RuleKind, RuleStatus};
+use super::template::{QuerySample, Template, TemplateData};
+use crate::promql::{Engine, QueryLimits, Value};
+use crate::store::{Label, Labels, METRIC_NAME, Store, stale_marker};
+
+/// What every evaluation needs besides the group itself.
+pub struct EvalContext<'a> {
+    pub store: &'a Store,
+    /// `$externalLabels` in templates.
+    pub external_labels: &'a Labels,
+    /// `$externalURL` in templates.
+    pub external_url: &'a str,
+    /// Limits applied to each rule's query.
+    pub limits: QueryLimits,
+}
+
+/// A rule's runtime state next to its spec.
+#[derive(Debug)]
+struct Rule {
+    spec: RuleSpec,
+    alerts: AlertTable,
+    health: RuleHealth,
+    last_error: Option<String>,
+    last_eval: Option<i64>,
+    eval_seconds: f64,
+    /// Series this rule wrote at its previous evaluation (recorded series or ALERTS*), to
+    /// end with a stale marker when they disappear.
+    written: BTreeSet<Labels>,
+}
+
+/// What one evaluation of a group did.
+#[derive(Debug, Default)]
+pub struct GroupReport {
+    /// Rules that failed, with their error.
+    pub failures: Vec<(String, String)>,
+    /// Alert state changes, with the rule name.
+    pub transitions: Vec<(String, Transition)>,
+    /// Samples written back to the store.
+    pub samples_written: usize,
+    pub seconds: f64,
+}
+
+/// One group and the state of its rules.
+#[derive(Debug)]
+pub struct Group {
+    spec: GroupSpec,
+    rules: Vec<Rule>,
+    last_eval: Option<i64>,
+    eval_seconds: f64,
+}
+
+/// What [`Group::persist`] saves: per rule (by name), its alerts.
+pub type PersistedGroup = Vec<(String, Vec<PersistedAlert>)>;
+
+impl Group {
+    /// A group with no evaluation yet.
+    pub fn new(spec: GroupSpec) -> Group {
+        let rules = spec
+            .rules
+            .iter()
+            .map(|r| Rule {
+                spec: r.clone(),
+                alerts: AlertTable::default(),
+                health: RuleHealth::Unknown,
+                last_error: None,
+                last_eval: None,
+                eval_seconds: 0.0,
+                written: BTreeSet::new(),
+            })
+            .collect();
+        Group {
+            spec,
+            rules,
+            last_eval: None,
+            eval_seconds: 0.0,
+        }
+    }
+
+    pub fn spec(&self) -> &GroupSpec {
+        &self.spec
+    }
+
+    /// Takes over the alert state (and last-written series) of the rules of `old` that
+    /// have the same name and kind, as Prometheus does on a reload.
+    pub fn copy_state_from(&mut self, old: &mut Group) {
+        for r in &mut self.rules {
+            if let Some(o) = old
+                .rules
+                .iter_mut()
+                .find(|o| o.spec.name == r.spec.name && o.spec.is_alert() == r.spec.is_alert())
+            {
+                r.alerts = std::mem::take(&mut o.alerts);
+                r.written = std::mem::take(&mut o.written);
+                r.health = o.health;
+                r.last_error = o.last_error.take();
+                r.last_eval = o.last_eval;
+                r.eval_seconds = o.eval_seconds;
+            }
+        }
+        self.last_eval = old.last_eval;
+        self.eval_seconds = old.eval_seconds;
+    }
+
+    /// Ends every series the group wrote with a stale marker at `ts` (the group is removed).
+    pub fn end_series(&mut self, store: &Store, ts: i64) {
+        for r in &mut self.rules {
+            for l in std::mem::take(&mut r.written) {
+                let _ = store.append(&l, ts, stale_marker());
+            }
+        }
+    }
+
+    /// Every alerting rule's alerts, by rule name.
+    pub fn persist(&self) -> PersistedGroup {
+        self.rules
+            .iter()
+            .filter(|r| r.spec.is_alert() && !r.alerts.is_empty())
+            .map(|r| (r.spec.name.clone(), r.alerts.persist()))
+            .collect()
+    }
+
+    /// Restores what [`Group::persist`] saved; rules that no longer exist are ignored.
+    pub fn restore(&mut self, saved: &PersistedGroup) {
+        for (name, alerts) in saved {
+            if let Some(r) = self
+                .rules
+                .iter_mut()
+                .find(|r| r.spec.is_alert() && &r.spec.name == name)
+            {
+                r.alerts = AlertTable::restore(alerts);
+            }
+        }
+    }
+
+    /// Evaluates every rule in order at `ts` (ms), writing results to the store.
+    pub fn eval(&mut self, ctx: &EvalContext<'_>, ts: i64) -> GroupReport {
+        let started = Instant::now();
+        let mut report = GroupReport::default();
+        let limit = self.spec.limit;
+        for rule in &mut self.rules {
+            let rule_started = Instant::now();
+            let result = eval_rule(rule, ctx, ts, limit, &mut report);
+            rule.last_eval = Some(ts);
+            rule.eval_seconds = rule_started.elapsed().as_secs_f64();
+            match result {
+                Ok(()) => {
+                    rule.health = RuleHealth::Ok;
+                    rule.last_error = None;
+                }
+                Err(e) => {
+                    rule.health = RuleHealth::Err;
+                    report.failures.push((rule.spec.name.clone(), e.clone()));
+                    rule.last_error = Some(e);
+                }
+            }
+        }
+        self.last_eval = Some(ts);
+        self.eval_seconds = started.elapsed().as_secs_f64();
+        report.seconds = self.eval_seconds;
+        report
+    }
+
+    /// The group's status as of its last evaluation.
+    pub fn status(&self) -> GroupStatus {
+        GroupStatus {
+            name: self.spec.name.clone(),
+            file: self.spec.file.clone(),
+            interval_ms: self.spec.interval_ms,
+            limit: self.spec.limit,
+            last_evaluation_ms: self.last_eval,
+            evaluation_seconds: self.eval_seconds,
+            rules: self
+                .rules
+                .iter()
+                .map(|r| RuleStatus {
+                    name: r.spec.name.clone(),
+                    query: r.spec.expr_text.clone(),
+                    labels: Labels::new(
+                        r.spec.labels.iter().map(|(k, t)| (k.as_str(), t.source())),
+                    ),
+                    kind: match &r.spec.kind {
+                        RuleKindSpec::Record => RuleKind::Recording,
+                        RuleKindSpec::Alert {
+                            for_ms,
+                            keep_firing_for_ms,
+                            annotations,
+                        } => RuleKind::Alerting {
+                            for_ms: *for_ms,
+                            keep_firing_for_ms: *keep_firing_for_ms,
+                            annotations: Labels::new(
+                                annotations.iter().map(|(k, t)| (k.as_str(), t.source())),
+                            ),
+                            alerts: r.alerts.active(),
+                        },
+                    },
+                    health: r.health,
+                    last_error: r.last_error.clone(),
+                    last_evaluation_ms: r.last_eval,
+                    evaluation_seconds: r.eval_seconds,
+                })
+                .collect(),
+        }
+    }
+
+    /// The pending and firing alerts of the rule called `name`.
+    pub fn alerts_of(&self, name: &str) -> Vec<ActiveAlert> {
+        self.rules
+            .iter()
+            .filter(|r| r.spec.is_alert() && r.spec.name == name)
+            .flat_map(|r| r.alerts.active())
+            .collect()
+    }
+}
+
+/// The rule's expression at `ts` as a vector (a scalar becomes one sample without labels).
+fn query(ctx: &EvalContext<'_>, rule: &RuleSpec, ts: i64) -> Result<Vec<(Labels, f64)>, String> {
+    let engine = Engine::new(ctx.store).with_limits(ctx.limits);
+    match engine.instant_expr(&rule.expr, ts) {
+        Ok(Value::Vector(v)) => Ok(v),
+        Ok(Value::Scalar(_, v)) => Ok(vec![(Labels::default(), v)]),
+        Ok(Value::Matrix(_)) => Err("rule result is a range vector, not an instant vector".into()),
+        Ok(Value::String(_)) => Err("rule result is a string, not an instant vector".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn eval_rule(
+    rule: &mut Rule,
+    ctx: &EvalContext<'_>,
+    ts: i64,
+    limit: usize,
+    report: &mut GroupReport,
+) -> Result<(), String> {
+    let result = query(ctx, &rule.spec, ts);
+    let mut out: Vec<(Labels, f64)> = Vec::new();
+    let outcome = match result {
+        Err(e) => Err(e),
+        Ok(vector) => match &rule.spec.kind {
+            RuleKindSpec::Record => record(&rule.spec, vector, limit).map(|samples| {
+                out = samples;
+            }),
+            RuleKindSpec::Alert {
+                for_ms,
+                keep_firing_for_ms,
+                annotations,
+            } => {
+                let candidates = candidates(&rule.spec, annotations, vector, ctx, ts);
+                match rule
+                    .alerts
+                    .step(candidates, ts, *for_ms, *keep_firing_for_ms, limit)
+                {
+                    Ok(step) => {
+                        for a in &step.active {
+                            out.push((alerts_series(&a.labels, a.state.as_str()), 1.0));
+                            out.push((
+                                with_name(&a.labels, "ALERTS_FOR_STATE"),
+                                (a.active_at_ms.div_euclid(1000)) as f64,
+                            ));
+                        }
+                        report.transitions.extend(
+                            step.transitions
+                                .into_iter()
+                                .map(|t| (rule.spec.name.clone(), t)),
+                        );
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        },
+    };
+    // Written series: what this evaluation produced; the rest of last time's end stale.
+    let mut now_written = BTreeSet::new();
+    for (labels, v) in out {
+        if ctx.store.append(&labels, ts, v).is_ok() {
+            report.samples_written += 1;
+        }
+        now_written.insert(labels);
+    }
+    for gone in rule.written.difference(&now_written) {
+        let _ = ctx.store.append(gone, ts, stale_marker());
+    }
+    rule.written = now_written;
+    outcome
+}
+
+/// A recording rule's output series: the result renamed, with the rule's labels.
+fn record(
+    rule: &RuleSpec,
+    vector: Vec<(Labels, f64)>,
+    limit: usize,
+) -> Result<Vec<(Labels, f64)>, String> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(vector.len());
+    for (labels, v) in vector {
+        let mut pairs: Vec<(Arc<str>, Arc<str>)> = labels
+            .iter()
+            .filter(|l| &*l.name != METRIC_NAME)
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect();
+        pairs.push((METRIC_NAME.into(), rule.name.as_str().into()));
+        for (k, t) in &rule.labels {
+            pairs.push((k.as_str().into(), t.source().into()));
+        }
+        let labels = Labels::new(pairs);
+        if !seen.insert(labels.clone()) {
+            return Err(
+                "vector contains metrics with the same labelset after applying rule labels".into(),
+            );
+        }
+        out.push((labels, v));
+    }
+    if limit > 0 && out.len() > limit {
+        return Err(format!("exceeded limit {limit} with {} series", out.len()));
+    }
+    Ok(out)
+}
+
+/// Renders a template; a failure renders as Prometheus does, into the text itself.
+fn render(t: &Template, data: &TemplateData<'_>, rule: &str) -> String {
+    match t.render(data) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(rule, error = %e, "An alert template failed to render.");
+            format!("<error expanding template: {e}>")
+        }
+    }
+}
+
+/// The alert candidates of one evaluation: labels and annotations rendered per sample.
+fn candidates(
+    rule: &RuleSpec,
+    annotations: &[(String, Arc<Template>)],
+    vector: Vec<(Labels, f64)>,
+    ctx: &EvalContext<'_>,
+    ts: i64,
+) -> Vec<Candidate> {
+    let run_query = |q: &str| -> Result<Vec<QuerySample>, String> {
+        match Engine::new(ctx.store)
+            .with_limits(ctx.limits)
+            .instant(q, ts)
+        {
+            Ok(Value::Vector(v)) => Ok(v
+                .into_iter()
+                .map(|(labels, value)| QuerySample { labels, value })
+                .collect()),
+            Ok(Value::Scalar(_, value)) => Ok(vec![QuerySample {
+                labels: Labels::default(),
+                value,
+            }]),
+            Ok(_) => Err("query in template must return a vector or a scalar".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    vector
+        .into_iter()
+        .map(|(series, value)| {
+            let data = TemplateData {
+                labels: &series,
+                external_labels: ctx.external_labels,
+                external_url: ctx.external_url,
+                value,
+                query: Some(&run_query),
+            };
+            let mut pairs: Vec<(Arc<str>, Arc<str>)> = series
+                .iter()
+                .filter(|l| &*l.name != METRIC_NAME)
+                .map(|l| (l.name.clone(), l.value.clone()))
+                .collect();
+            for (k, t) in &rule.labels {
+                pairs.push((k.as_str().into(), render(t, &data, &rule.name).into()));
+            }
+            pairs.push(("alertname".into(), rule.name.as_str().into()));
+            let annotations = Labels::new(
+                annotations
+                    .iter()
+                    .map(|(k, t)| (k.clone(), render(t, &data, &rule.name))),
+            );
+            Candidate {
+                labels: Labels::new(pairs),
+                annotations,
+                value,
+            }
+        })
+        .collect()
+}
+
+/// `ALERTS{<alert labels>, alertstate}`.
+fn alerts_series(labels: &Labels, state: &str) -> Labels {
+    let mut pairs: Vec<Label> = labels.iter().cloned().collect();
+    pairs.push(Label {
+        name: "alertstate".into(),
+        value: state.into(),
+    });
+    pairs.push(Label {
+        name: METRIC_NAME.into(),
+        value: "ALERTS".into(),
+    });
+    Labels::new(pairs.into_iter().map(|l| (l.name, l.value)))
+}
+
+fn with_name(labels: &Labels, name: &str) -> Labels {
+    Labels::new(
+        labels
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .chain(std::iter::once((METRIC_NAME.into(), name.into()))),
+    )
+}
