@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod config;
+pub mod durable;
 pub mod promql;
 pub mod rules;
 pub mod shutdown;

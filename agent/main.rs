@@ -13,10 +13,13 @@ use tokio::sync::mpsc;
 use vitals::api::{ApiState, Server};
 use vitals::api::{RELOAD_QUEUE, ReloadRequest};
 use vitals::config::{ConfigErrors, EMBEDDED_DEFAULT, EMBEDDED_NAME, LoadedConfig};
+use vitals::rules::manager::{EngineSettings, RuleManager};
+use vitals::rules::persist::AlertStateStore;
+use vitals::rules::status::RulesView;
 use vitals::shutdown::{Stage, stop_in_order};
 use vitals::sources::otlp::OtlpReceiver;
 use vitals::sources::probe::Prober;
-use vitals::store::{Store, StoreConfig};
+use vitals::store::{Labels, Store, StoreConfig};
 use vitals::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
@@ -171,6 +174,7 @@ async fn run(source: ConfigSource, mut cfg: LoadedConfig) -> anyhow::Result<()> 
         &registry,
     )?);
     let (reload_tx, reload_rx) = mpsc::channel(RELOAD_QUEUE);
+    let rules_view = RulesView::default();
     let state = ApiState::new(
         store.clone(),
         registry.clone(),
@@ -205,6 +209,26 @@ async fn run(source: ConfigSource, mut cfg: LoadedConfig) -> anyhow::Result<()> 
         otlp.as_ref().and_then(|o| o.grpc_addr),
         otlp.as_ref().and_then(|o| o.http_addr),
     );
+
+    let durable = vitals::durable::open(&storage.path).context("opening storage.path")?;
+    let rules = Arc::new(
+        RuleManager::new(
+            store.clone(),
+            Some(AlertStateStore::new(durable.clone())),
+            &registry,
+            rules_view.clone(),
+            engine_settings(&cfg),
+        )
+        .context("starting the rule engine")?,
+    );
+    let rule_groups = cfg.rules.len();
+    rules.apply(std::mem::take(&mut cfg.rules));
+    let mut rule_stage = Stage::new("rules");
+    let (stop, r) = (rule_stage.token(), rules.clone());
+    rule_stage.spawn(async move {
+        stop.cancelled().await;
+        r.stop().await;
+    });
 
     let mut maintenance = Stage::new("store");
     let (stop, gc_store, gc_otlp) = (maintenance.token(), store.clone(), otlp.clone());
@@ -243,6 +267,7 @@ async fn run(source: ConfigSource, mut cfg: LoadedConfig) -> anyhow::Result<()> 
         source,
         current: cfg,
         prober: prober.clone(),
+        rules: rules.clone(),
         state: state.clone(),
     };
     control.spawn(reloader.run(reload_rx, control.token()));
@@ -254,6 +279,7 @@ async fn run(source: ConfigSource, mut cfg: LoadedConfig) -> anyhow::Result<()> 
         otlp_grpc = otlp_grpc.map(|a| a.to_string()),
         otlp_http = otlp_http.map(|a| a.to_string()),
         probes = probe_count,
+        rule_groups,
         "vitals is running."
     );
 
@@ -265,7 +291,12 @@ async fn run(source: ConfigSource, mut cfg: LoadedConfig) -> anyhow::Result<()> 
         // Receivers stop with the sources stage; queued requests and forwarding drain here.
         drain.spawn(async move { o.stopped().await });
     }
-    if stop_in_order(vec![control, sources, drain, maintenance, api], grace).await {
+    if stop_in_order(
+        vec![control, sources, drain, rule_stage, maintenance, api],
+        grace,
+    )
+    .await
+    {
         tracing::info!("vitals stopped.");
     }
     Ok(())
@@ -277,7 +308,23 @@ struct Reloader {
     source: ConfigSource,
     current: LoadedConfig,
     prober: Arc<Prober>,
+    rules: Arc<RuleManager>,
     state: Arc<ApiState>,
+}
+
+/// The rule engine's settings from the configuration.
+fn engine_settings(cfg: &LoadedConfig) -> EngineSettings {
+    let r = &cfg.config.rules;
+    EngineSettings {
+        external_labels: Labels::new(
+            r.external_labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        ),
+        external_url: r.external_url.clone(),
+        query_max_samples: 50_000_000,
+        query_timeout: Duration::from_secs(120),
+    }
 }
 
 impl Reloader {
@@ -347,12 +394,18 @@ impl Reloader {
         }
         self.state
             .set_api_token(new.config.server.api_token.clone());
+        self.rules.set_settings(engine_settings(&new));
+        let groups = self.rules.apply(std::mem::take(&mut new.rules));
         let targets = new.probes.len();
         let stats = self.prober.apply(std::mem::take(&mut new.probes));
         let mut summary = format!(
             "{} probe targets: {} added, {} removed, {} changed, {} unchanged",
             targets, stats.added, stats.removed, stats.changed, stats.unchanged
         );
+        summary.push_str(&format!(
+            "; rule groups: {} added, {} removed, {} changed, {} unchanged",
+            groups.added, groups.removed, groups.changed, groups.unchanged
+        ));
         if !restart.is_empty() {
             summary.push_str(&format!(
                 "; changes to {} take effect at the next restart",

@@ -46,6 +46,39 @@ pub struct Config {
     /// The OTLP receiver (metrics, traces, logs over gRPC and HTTP). Absent: not started.
     #[serde(default)]
     pub otlp: Option<OtlpConfig>,
+    /// Alerting and recording rules (Prometheus rule-file format).
+    #[serde(default)]
+    pub rules: RulesConfig,
+}
+
+/// `rules:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Rule files in Prometheus's format: paths or globs (`rules/*.yml`), relative to the
+    /// working directory. A glob matching nothing is not an error; a missing named file is.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// How often groups that set no `interval` of their own are evaluated.
+    #[serde(default = "defaults::evaluation_interval")]
+    pub evaluation_interval: PromDuration,
+    /// Labels that identify this vitals, available to templates as `$externalLabels`.
+    #[serde(default)]
+    pub external_labels: BTreeMap<String, String>,
+    /// The URL people reach this vitals at, available to templates as `$externalURL`.
+    #[serde(default)]
+    pub external_url: String,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            files: Vec::new(),
+            evaluation_interval: defaults::evaluation_interval(),
+            external_labels: BTreeMap::new(),
+            external_url: String::new(),
+        }
+    }
 }
 
 /// `otlp:`
@@ -333,6 +366,9 @@ mod defaults {
     pub fn max_concurrency() -> usize {
         512
     }
+    pub fn evaluation_interval() -> PromDuration {
+        Duration::from_secs(15).into()
+    }
     pub fn probe_interval() -> PromDuration {
         Duration::from_secs(15).into()
     }
@@ -433,6 +469,8 @@ pub struct LoadedConfig {
     pub probes: Vec<crate::sources::probe::ProbeSpec>,
     /// The validated OTLP receiver, when configured.
     pub otlp: Option<crate::sources::otlp::OtlpSpec>,
+    /// The rule groups of every file `rules.files` names, validated.
+    pub rules: Vec<crate::rules::file::GroupSpec>,
 }
 
 impl LoadedConfig {
@@ -521,6 +559,7 @@ impl LoadedConfig {
             errors.sort_by_key(|e| e.position);
             return Err(ConfigErrors(errors));
         }
+        let rules = load_rules(&config.rules)?;
         match listen {
             Some(listen) => Ok(LoadedConfig {
                 origin: origin.to_string(),
@@ -528,6 +567,7 @@ impl LoadedConfig {
                 listen,
                 probes,
                 otlp,
+                rules,
             }),
             None => Err(ConfigErrors(vec![at(
                 None,
@@ -536,6 +576,33 @@ impl LoadedConfig {
             )])),
         }
     }
+}
+
+/// Loads every rule file `rules.files` names; their errors keep their own file and position.
+fn load_rules(rules: &RulesConfig) -> Result<Vec<crate::rules::file::GroupSpec>, ConfigErrors> {
+    use crate::rules::file::{LoadOptions, RuleErrors, expand_patterns, load_files};
+    let convert = |e: RuleErrors| {
+        ConfigErrors(
+            e.0.into_iter()
+                .map(|e| ConfigError {
+                    file: e.file,
+                    position: e.position,
+                    path: if e.path.starts_with("rule_files[") {
+                        e.path.replacen("rule_files", "rules.files", 1)
+                    } else {
+                        e.path
+                    },
+                    message: e.message,
+                })
+                .collect(),
+        )
+    };
+    let files = expand_patterns(&rules.files, Path::new("")).map_err(convert)?;
+    let opts = LoadOptions {
+        default_interval_ms: i64::try_from(rules.evaluation_interval.get().as_millis())
+            .unwrap_or(i64::MAX),
+    };
+    load_files(&files, &opts).map_err(convert)
 }
 
 /// Deserialises each top-level section, and each probe target, on its own: the path and
@@ -569,6 +636,7 @@ fn section_errors(text: &str) -> Vec<(String, String)> {
             "server" => check::<ServerConfig>(v, key, &mut out),
             "storage" => check::<StorageConfig>(v, key, &mut out),
             "otlp" => check::<Option<OtlpConfig>>(v, key, &mut out),
+            "rules" => check::<RulesConfig>(v, key, &mut out),
             "probes" => {
                 let mut rest = v.clone();
                 if let Some(Value::Sequence(targets)) =
@@ -583,7 +651,7 @@ fn section_errors(text: &str) -> Vec<(String, String)> {
             other => out.push((
                 other.to_string(),
                 format!(
-                    "unknown field `{other}`, expected one of `server`, `storage`, `probes`, `otlp`"
+                    "unknown field `{other}`, expected one of `server`, `storage`, `probes`, `otlp`, `rules`"
                 ),
             )),
         }
@@ -718,6 +786,18 @@ fn validate(
             }
         }
     };
+    let rules = &config.rules;
+    if rules.evaluation_interval.get().is_zero() {
+        errors.push(FieldError::new(
+            "rules.evaluation_interval",
+            "must be longer than 0s",
+        ));
+    }
+    for name in rules.external_labels.keys() {
+        if let Err(m) = crate::rules::file::check_label_name(name) {
+            errors.push(FieldError::new(format!("rules.external_labels.{name}"), m));
+        }
+    }
     (listen, specs, otlp, errors)
 }
 

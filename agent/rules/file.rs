@@ -204,14 +204,15 @@ impl Default for LoadOptions {
     }
 }
 
-/// Expands `patterns` (paths or globs; relative ones against `base`) into files, sorted
+/// Expands `patterns` (paths or globs; relative ones against `base`, or as they are when
+/// `base` is empty) into files, sorted
 /// per pattern, without repeats. A pattern without glob characters must name a file.
 pub fn expand_patterns(patterns: &[String], base: &Path) -> Result<Vec<PathBuf>, RuleErrors> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     let mut errors = Vec::new();
     for (i, p) in patterns.iter().enumerate() {
-        let full = if Path::new(p).is_absolute() {
+        let full = if Path::new(p).is_absolute() || base.as_os_str().is_empty() {
             PathBuf::from(p)
         } else {
             base.join(p)
@@ -340,13 +341,10 @@ pub fn parse_text(
             Some(d) => duration_ms(d),
             None => opts.default_interval_ms,
         };
-        for (k, _) in &g.labels {
+        for k in g.labels.keys() {
             if let Err(m) = check_label_name(k) {
                 errors.push(at(&format!("{gp}.labels.{k}"), m));
             }
-        }
-        if g.rules.is_empty() {
-            // Prometheus accepts an empty group; so do we.
         }
         let mut rules = Vec::new();
         for (ri, r) in g.rules.into_iter().enumerate() {

@@ -10,5 +10,7 @@
 pub mod alert;
 pub mod file;
 pub mod group;
+pub mod manager;
+pub mod persist;
 pub mod status;
 pub mod template;

@@ -16,6 +16,7 @@ pub struct TemplateData<'a> {
     pub external_labels: &'a Labels,
     pub external_url: &'a str,
     pub value: f64,
+    #[allow(clippy::type_complexity)]
     pub query: Option<&'a dyn Fn(&str) -> Result<Vec<QuerySample>, String>>,
 }
 

@@ -54,9 +54,14 @@ impl Vitals {
     }
 
     pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Vitals {
+        Self::start_in(tempfile::tempdir().expect("tempdir"), config, env)
+    }
+
+    /// Starts the daemon in `dir` (its config and `data/` live there): pass the directory
+    /// [`Vitals::kill`] returned to restart on the same durable state.
+    pub fn start_in(dir: tempfile::TempDir, config: &str, env: &[(&str, &str)]) -> Vitals {
         // reqwest in the tests needs the same TLS crypto provider the daemon installs.
         vitals::sources::install_crypto_provider();
-        let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("vitals.yaml");
         std::fs::write(&path, config).expect("write config");
         let mut cmd = Command::new(binary());
@@ -210,6 +215,14 @@ impl Vitals {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Kills the daemon with SIGKILL (no shutdown at all) and hands back its directory.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self._dir, dir)
     }
 
     /// Sends SIGTERM and waits for the exit.

@@ -1,0 +1,476 @@
+//! The rule manager: runs every group on its own interval, aligned to the clock, publishes
+//! their status to the [`RulesView`], exports `vitals_rule_*` metrics, saves alert state after
+//! each evaluation and restores it at start, and swaps groups on a reload.
+//!
+//! Each group is one task; its evaluation runs on the blocking pool (PromQL is CPU work), so a
+//! slow group delays only itself. Evaluation timestamps are `k * interval + offset`, the
+//! offset a hash of the group's key (as Prometheus does), so groups spread out and the same
+//! group evaluates at the same instants across restarts. An evaluation that overruns its
+//! interval skips the missed instants (counted in `vitals_rule_group_iterations_missed_total`).
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use prometheus::{
+    Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry, core::AtomicF64,
+    core::GenericGaugeVec,
+};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::alert::InstanceState;
+use super::file::GroupSpec;
+use super::group::{EvalContext, Group, GroupReport, PersistedGroup};
+use super::persist::AlertStateStore;
+use super::status::RulesView;
+use crate::promql::QueryLimits;
+use crate::store::{Labels, Store, now_ms};
+
+type GaugeVec = GenericGaugeVec<AtomicF64>;
+
+/// What all groups share.
+#[derive(Clone, Debug, Default)]
+pub struct EngineSettings {
+    /// `$externalLabels`.
+    pub external_labels: Labels,
+    /// `$externalURL`.
+    pub external_url: String,
+    /// Most samples one rule's query may load.
+    pub query_max_samples: usize,
+    /// Longest one rule's query may run.
+    pub query_timeout: Duration,
+}
+
+/// Why the manager could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error("cannot register rule metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+struct Metrics {
+    last_duration: GaugeVec,
+    interval: GaugeVec,
+    last_eval_ts: GaugeVec,
+    rules: IntGaugeVec,
+    last_samples: IntGaugeVec,
+    evaluations: IntCounterVec,
+    failures: IntCounterVec,
+    iterations: IntCounterVec,
+    missed: IntCounterVec,
+    duration: Histogram,
+    persist_failures: prometheus::IntCounter,
+}
+
+impl Metrics {
+    fn new(r: &Registry) -> Result<Metrics, prometheus::Error> {
+        let g = |name: &str, help: &str| GaugeVec::new(Opts::new(name, help), &["rule_group"]);
+        let ig = |name: &str, help: &str| IntGaugeVec::new(Opts::new(name, help), &["rule_group"]);
+        let c = |name: &str, help: &str| IntCounterVec::new(Opts::new(name, help), &["rule_group"]);
+        let m = Metrics {
+            last_duration: g(
+                "vitals_rule_group_last_duration_seconds",
+                "How long the last evaluation of the rule group took.",
+            )?,
+            interval: g(
+                "vitals_rule_group_interval_seconds",
+                "The rule group's evaluation interval.",
+            )?,
+            last_eval_ts: g(
+                "vitals_rule_group_last_evaluation_timestamp_seconds",
+                "When the rule group was last evaluated (the evaluation timestamp).",
+            )?,
+            rules: ig("vitals_rule_group_rules", "Rules in the group.")?,
+            last_samples: ig(
+                "vitals_rule_group_last_evaluation_samples",
+                "Samples the last evaluation of the group wrote back.",
+            )?,
+            evaluations: c(
+                "vitals_rule_evaluations_total",
+                "Rule evaluations, per group.",
+            )?,
+            failures: c(
+                "vitals_rule_evaluation_failures_total",
+                "Rule evaluations that failed, per group.",
+            )?,
+            iterations: c(
+                "vitals_rule_group_iterations_total",
+                "Scheduled evaluations of the group, run or missed.",
+            )?,
+            missed: c(
+                "vitals_rule_group_iterations_missed_total",
+                "Scheduled evaluations skipped because the previous one overran.",
+            )?,
+            duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "vitals_rule_group_duration_seconds",
+                    "Time taken by rule group evaluations.",
+                )
+                .buckets(vec![
+                    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+                ]),
+            )?,
+            persist_failures: prometheus::IntCounter::new(
+                "vitals_rule_state_persist_failures_total",
+                "Times alert state could not be saved to storage.path.",
+            )?,
+        };
+        r.register(Box::new(m.last_duration.clone()))?;
+        r.register(Box::new(m.interval.clone()))?;
+        r.register(Box::new(m.last_eval_ts.clone()))?;
+        r.register(Box::new(m.rules.clone()))?;
+        r.register(Box::new(m.last_samples.clone()))?;
+        r.register(Box::new(m.evaluations.clone()))?;
+        r.register(Box::new(m.failures.clone()))?;
+        r.register(Box::new(m.iterations.clone()))?;
+        r.register(Box::new(m.missed.clone()))?;
+        r.register(Box::new(m.duration.clone()))?;
+        r.register(Box::new(m.persist_failures.clone()))?;
+        Ok(m)
+    }
+
+    fn forget(&self, key: &str) {
+        let _ = self.last_duration.remove_label_values(&[key]);
+        let _ = self.interval.remove_label_values(&[key]);
+        let _ = self.last_eval_ts.remove_label_values(&[key]);
+        let _ = self.rules.remove_label_values(&[key]);
+        let _ = self.last_samples.remove_label_values(&[key]);
+        let _ = self.evaluations.remove_label_values(&[key]);
+        let _ = self.failures.remove_label_values(&[key]);
+        let _ = self.iterations.remove_label_values(&[key]);
+        let _ = self.missed.remove_label_values(&[key]);
+    }
+}
+
+struct Shared {
+    store: Arc<Store>,
+    state: Option<AlertStateStore>,
+    view: RulesView,
+    metrics: Metrics,
+    settings: Mutex<Arc<EngineSettings>>,
+}
+
+struct Running {
+    fingerprint: String,
+    group: Arc<Mutex<Group>>,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// What a reload changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ApplyStats {
+    pub added: usize,
+    pub removed: usize,
+    pub changed: usize,
+    pub unchanged: usize,
+}
+
+/// Runs the rule groups.
+pub struct RuleManager {
+    shared: Arc<Shared>,
+    running: Mutex<Vec<(String, Running)>>,
+    /// State read at start, handed to each group the first time it is created.
+    restored: Mutex<HashMap<String, PersistedGroup>>,
+}
+
+impl RuleManager {
+    /// A manager with no groups; `state` (when given) is read now and restored into groups
+    /// as [`RuleManager::apply`] creates them.
+    pub fn new(
+        store: Arc<Store>,
+        state: Option<AlertStateStore>,
+        registry: &Registry,
+        view: RulesView,
+        settings: EngineSettings,
+    ) -> Result<RuleManager, ManagerError> {
+        let restored = match state.as_ref().map(AlertStateStore::load_all) {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "Cannot read saved alert state; alerts start from scratch.");
+                HashMap::new()
+            }
+            None => HashMap::new(),
+        };
+        if !restored.is_empty() {
+            tracing::info!(
+                groups = restored.len(),
+                "Alert state restored from storage."
+            );
+        }
+        Ok(RuleManager {
+            shared: Arc::new(Shared {
+                store,
+                state,
+                view,
+                metrics: Metrics::new(registry)?,
+                settings: Mutex::new(Arc::new(settings)),
+            }),
+            running: Mutex::new(Vec::new()),
+            restored: Mutex::new(restored),
+        })
+    }
+
+    /// Replaces the settings (external labels and URL, query limits) for later evaluations.
+    pub fn set_settings(&self, settings: EngineSettings) {
+        *self.shared.settings.lock() = Arc::new(settings);
+    }
+
+    /// Runs exactly `specs`: new groups start, removed ones stop (their series end with stale
+    /// markers), changed ones restart with their rules' alert state carried over, unchanged
+    /// ones keep running untouched. Must be called inside the tokio runtime.
+    pub fn apply(&self, specs: Vec<GroupSpec>) -> ApplyStats {
+        let mut stats = ApplyStats::default();
+        let mut running = self.running.lock();
+        let mut old: HashMap<String, Running> = running.drain(..).collect();
+        let mut next = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let key = spec.key();
+            let fingerprint = spec.fingerprint();
+            if let Some(r) = old.remove(&key) {
+                if r.fingerprint == fingerprint {
+                    stats.unchanged += 1;
+                    next.push((key, r));
+                    continue;
+                }
+                stats.changed += 1;
+                r.cancel.cancel();
+                r.task.abort();
+                let mut group = Group::new(spec);
+                group.copy_state_from(&mut r.group.lock());
+                next.push((key.clone(), self.start(key, fingerprint, group)));
+            } else {
+                stats.added += 1;
+                let mut group = Group::new(spec);
+                if let Some(saved) = self.restored.lock().remove(&key) {
+                    group.restore(&saved);
+                }
+                next.push((key.clone(), self.start(key, fingerprint, group)));
+            }
+        }
+        for (key, r) in old {
+            stats.removed += 1;
+            r.cancel.cancel();
+            r.task.abort();
+            r.group.lock().end_series(&self.shared.store, now_ms());
+            self.shared.metrics.forget(&key);
+            if let Some(state) = &self.shared.state
+                && let Err(e) = state.save(&key, &Vec::new())
+            {
+                tracing::warn!(group = %key, error = %e, "Cannot drop the saved state of a removed rule group.");
+            }
+        }
+        self.shared.view.publish(super::status::RulesSnapshot {
+            groups: next.iter().map(|(_, r)| r.group.lock().status()).collect(),
+        });
+        *running = next;
+        stats
+    }
+
+    fn start(&self, key: String, fingerprint: String, group: Group) -> Running {
+        let m = &self.shared.metrics;
+        let interval_ms = group.spec().interval_ms.max(1);
+        m.interval
+            .with_label_values(&[&key])
+            .set(interval_ms as f64 / 1000.0);
+        m.rules
+            .with_label_values(&[&key])
+            .set(i64::try_from(group.spec().rules.len()).unwrap_or(i64::MAX));
+        let group = Arc::new(Mutex::new(group));
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run_group(
+            self.shared.clone(),
+            key,
+            group.clone(),
+            cancel.clone(),
+        ));
+        Running {
+            fingerprint,
+            group,
+            cancel,
+            task,
+        }
+    }
+
+    /// Stops every group, letting an evaluation in progress finish (its state is saved).
+    pub async fn stop(&self) {
+        let tasks: Vec<_> = {
+            let mut running = self.running.lock();
+            running
+                .drain(..)
+                .map(|(_, r)| {
+                    r.cancel.cancel();
+                    r.task
+                })
+                .collect()
+        };
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// Group count.
+    pub fn groups(&self) -> usize {
+        self.running.lock().len()
+    }
+}
+
+/// The evaluation offset of a group within its interval: stable across restarts.
+fn offset_ms(key: &str, interval_ms: i64) -> i64 {
+    let h = foldhash::fast::FixedState::with_seed(0x7669_7461_6c73).hash_one(key);
+    (h % interval_ms.max(1) as u64) as i64
+}
+
+/// The first evaluation instant after `now`: `k * interval + offset`.
+fn next_instant(now: i64, interval_ms: i64, offset: i64) -> i64 {
+    let base = now - offset;
+    let k = base.div_euclid(interval_ms) + 1;
+    k * interval_ms + offset
+}
+
+async fn run_group(
+    shared: Arc<Shared>,
+    key: String,
+    group: Arc<Mutex<Group>>,
+    cancel: CancellationToken,
+) {
+    let (interval_ms, query_offset) = {
+        let g = group.lock();
+        (g.spec().interval_ms.max(1), g.spec().query_offset_ms)
+    };
+    let offset = offset_ms(&key, interval_ms);
+    let mut next = next_instant(now_ms(), interval_ms, offset);
+    let mut last_saved: Option<Vec<u8>> = None;
+    loop {
+        let wait = Duration::from_millis(u64::try_from(next - now_ms()).unwrap_or(0));
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let ts = next - query_offset;
+        let (s, g, k) = (shared.clone(), group.clone(), key.clone());
+        let prev = last_saved.take();
+        let done = tokio::task::spawn_blocking(move || evaluate(&s, &g, &k, ts, prev)).await;
+        match done {
+            Ok(saved) => last_saved = saved,
+            Err(e) => {
+                tracing::error!(group = %key, error = %e, "A rule group evaluation panicked.")
+            }
+        }
+        let m = &shared.metrics;
+        m.iterations.with_label_values(&[&key]).inc();
+        next += interval_ms;
+        let now = now_ms();
+        if next <= now {
+            let missed = (now - next) / interval_ms + 1;
+            next += missed * interval_ms;
+            m.missed
+                .with_label_values(&[&key])
+                .inc_by(u64::try_from(missed).unwrap_or(0));
+            m.iterations
+                .with_label_values(&[&key])
+                .inc_by(u64::try_from(missed).unwrap_or(0));
+            tracing::warn!(group = %key, missed, "A rule group evaluation overran its interval; skipping the missed evaluations.");
+        }
+    }
+}
+
+/// One evaluation on the blocking pool: evaluate, publish, count, log, save. Returns the
+/// saved state's bytes (to skip saving when nothing changed next time).
+fn evaluate(
+    shared: &Shared,
+    group: &Mutex<Group>,
+    key: &str,
+    ts: i64,
+    prev_saved: Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    let settings = shared.settings.lock().clone();
+    let started = Instant::now();
+    let ctx = EvalContext {
+        store: &shared.store,
+        external_labels: &settings.external_labels,
+        external_url: &settings.external_url,
+        limits: QueryLimits {
+            max_samples: settings.query_max_samples,
+            deadline: Some(started + settings.query_timeout),
+        },
+    };
+    let mut g = group.lock();
+    let report = g.eval(&ctx, ts);
+    let status = g.status();
+    let persisted = g.persist();
+    drop(g);
+    shared.view.publish_group(status);
+    let m = &shared.metrics;
+    m.last_duration
+        .with_label_values(&[key])
+        .set(report.seconds);
+    m.last_eval_ts
+        .with_label_values(&[key])
+        .set(ts as f64 / 1000.0);
+    m.last_samples
+        .with_label_values(&[key])
+        .set(i64::try_from(report.samples_written).unwrap_or(i64::MAX));
+    m.duration.observe(report.seconds);
+    let rules = group.lock().spec().rules.len();
+    m.evaluations
+        .with_label_values(&[key])
+        .inc_by(u64::try_from(rules).unwrap_or(0));
+    log_report(key, &report);
+    m.failures
+        .with_label_values(&[key])
+        .inc_by(u64::try_from(report.failures.len()).unwrap_or(0));
+    let state = shared.state.as_ref()?;
+    let bytes = serde_json::to_vec(&persisted).ok()?;
+    if prev_saved.as_deref() == Some(bytes.as_slice()) {
+        return Some(bytes);
+    }
+    match state.save(key, &persisted) {
+        Ok(()) => Some(bytes),
+        Err(e) => {
+            m.persist_failures.inc();
+            tracing::error!(group = %key, error = %e, "Cannot save alert state; a restart now would lose it.");
+            None
+        }
+    }
+}
+
+fn log_report(key: &str, report: &GroupReport) {
+    for (rule, error) in &report.failures {
+        tracing::warn!(group = %key, rule = %rule, error = %error, "A rule failed to evaluate.");
+    }
+    for (rule, t) in &report.transitions {
+        let labels = t.labels.to_string();
+        let summary = t.annotations.get("summary").unwrap_or("");
+        match t.to {
+            InstanceState::Pending => {
+                tracing::info!(alertname = %rule, labels = %labels, value = t.value, "Alert is pending.")
+            }
+            InstanceState::Firing => {
+                tracing::warn!(alertname = %rule, labels = %labels, value = t.value, summary, "Alert is firing.")
+            }
+            InstanceState::Inactive => {
+                tracing::info!(alertname = %rule, labels = %labels, summary, "Alert resolved.")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_are_aligned_and_stable() {
+        let off = offset_ms("f;g", 15_000);
+        assert!((0..15_000).contains(&off));
+        assert_eq!(off, offset_ms("f;g", 15_000));
+        let n = next_instant(1_000_000, 15_000, off);
+        assert!(n > 1_000_000 && n <= 1_015_000);
+        assert_eq!((n - off) % 15_000, 0);
+        assert_eq!(next_instant(n, 15_000, off), n + 15_000);
+    }
+}
