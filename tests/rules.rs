@@ -124,3 +124,165 @@ fn an_invalid_rule_file_stops_the_start_with_its_position() {
         out.stderr
     );
 }
+
+fn otlp_json(now_ns: u128, requests: u64, errors: u64, depth: f64) -> String {
+    format!(
+        r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"checkout"}}}}]}},"scopeMetrics":[{{"metrics":[
+{{"name":"queue.depth","gauge":{{"dataPoints":[{{"asDouble":{depth},"timeUnixNano":"{now_ns}"}}]}}}},
+{{"name":"requests","sum":{{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[
+ {{"asInt":"{ok}","timeUnixNano":"{now_ns}","attributes":[{{"key":"code","value":{{"stringValue":"200"}}}}]}},
+ {{"asInt":"{errors}","timeUnixNano":"{now_ns}","attributes":[{{"key":"code","value":{{"stringValue":"500"}}}}]}}]}}}}]}}]}}]}}"#,
+        ok = requests - errors
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_fire_from_otlp_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        r#"groups:
+  - name: otlp
+    interval: 500ms
+    rules:
+      - alert: HighErrorRate
+        expr: sum by (job) (rate(requests_total{code="500"}[1m])) / sum by (job) (rate(requests_total[1m])) > 0.05
+        labels: {severity: critical}
+        annotations: {summary: "{{ $labels.job }} errors at {{ $value }}"}
+      - alert: QueueDeep
+        expr: queue_depth > 10
+        labels: {severity: warning}
+"#,
+    )
+    .expect("write rules");
+    let v = Vitals::start_in(
+        dir,
+        "server: {listen: \"127.0.0.1:0\"}\notlp: {grpc_listen: \"\", http_listen: \"127.0.0.1:0\"}\nrules: {files: [\"rules.yml\"]}\n",
+        &[],
+    );
+    let (_, http) = v.otlp_addrs();
+    let url = format!("http://{}/v1/metrics", http.expect("otlp http"));
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut i = 0u64;
+    loop {
+        i += 1;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos();
+        // 10% of requests fail: the error-rate alert must fire.
+        let body = otlp_json(now, i * 100, i * 10, 42.0);
+        let r = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("post");
+        assert!(
+            r.status().is_success(),
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+        let text = v.metrics().await;
+        let high = find_sample(
+            &text,
+            "ALERTS",
+            &[
+                ("alertname", "HighErrorRate"),
+                ("job", "checkout"),
+                ("alertstate", "firing"),
+            ],
+        );
+        let deep = find_sample(
+            &text,
+            "ALERTS",
+            &[("alertname", "QueueDeep"), ("alertstate", "firing")],
+        );
+        if high == Some(1.0) && deep == Some(1.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alerts never fired:\n{text}\n{:?}",
+            v.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let firing = v.log_events("Alert is firing.");
+    let high = firing
+        .iter()
+        .find(|e| e["alertname"] == "HighErrorRate")
+        .expect("HighErrorRate logged");
+    assert!(
+        high["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("checkout errors at 0.")),
+        "{high}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_swaps_rules_keeps_state_and_ends_removed_series() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules.yml");
+    let v = start(dir);
+    v.wait_for_sample(
+        "ALERTS",
+        &[("alertname", "TargetDown"), ("alertstate", "firing")],
+        |x| x == 1.0,
+    )
+    .await;
+    // Same group, TargetDown changed (a new label), the recording rule replaced.
+    std::fs::write(
+        &rules,
+        RULES
+            .replace("probe:success:min", "probe:success:max")
+            .replace("min by", "max by")
+            .replace("{severity: critical}", "{severity: critical, team: infra}"),
+    )
+    .expect("rewrite");
+    v.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = v.metrics().await;
+        let new_record = find_sample(&text, "probe:success:max", &[("probe", "closed")]);
+        let old_record = find_sample(&text, "probe:success:min", &[]);
+        let relabelled = find_sample(
+            &text,
+            "ALERTS",
+            &[
+                ("alertname", "TargetDown"),
+                ("team", "infra"),
+                ("alertstate", "firing"),
+            ],
+        );
+        assert!(
+            find_sample(
+                &text,
+                "ALERTS",
+                &[("team", "infra"), ("alertstate", "pending")]
+            )
+            .is_none()
+                || relabelled.is_none(),
+            "{text}"
+        );
+        if new_record == Some(0.0) && old_record.is_none() && relabelled.is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reload not applied:\n{text}\n{:?}",
+            v.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reloaded = v.log_events("Configuration reloaded.");
+    assert!(
+        reloaded[0]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("rule groups: 0 added, 0 removed, 1 changed")),
+        "{reloaded:?}"
+    );
+}

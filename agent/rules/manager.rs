@@ -240,7 +240,11 @@ impl RuleManager {
                 r.cancel.cancel();
                 r.task.abort();
                 let mut group = Group::new(spec);
-                group.copy_state_from(&mut r.group.lock());
+                let mut previous = r.group.lock();
+                group.copy_state_from(&mut previous);
+                // Series of rules that did not carry over (removed or renamed) end now.
+                previous.end_series(&self.shared.store, now_ms());
+                drop(previous);
                 next.push((key.clone(), self.start(key, fingerprint, group)));
             } else {
                 stats.added += 1;
