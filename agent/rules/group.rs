@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
+use promql_parser::parser::Expr;
+
 use super::alert::{AlertTable, Candidate, PersistedAlert, Transition};
 use super::file::{GroupSpec, RuleKindSpec, RuleSpec};
 use super::status::{ActiveAlert, GroupStatus, RuleHealth, RuleKind, RuleStatus};
@@ -58,6 +60,9 @@ pub struct GroupReport {
 pub struct Group {
     spec: GroupSpec,
     rules: Vec<Rule>,
+    /// Per rule: true when it neither reads a series another rule of the group records nor
+    /// records one another rule reads, so it may run concurrently with the others.
+    independent: Vec<bool>,
     last_eval: Option<i64>,
     eval_seconds: f64,
 }
@@ -81,9 +86,11 @@ impl Group {
                 written: BTreeSet::new(),
             })
             .collect();
+        let independent = independent_rules(&spec.rules);
         Group {
             spec,
             rules,
+            independent,
             last_eval: None,
             eval_seconds: 0.0,
         }
@@ -145,27 +152,59 @@ impl Group {
         }
     }
 
-    /// Evaluates every rule in order at `ts` (ms), writing results to the store.
+    /// Evaluates every rule at `ts` (ms), writing results to the store. Rules that depend on
+    /// each other run in file order; independent ones run concurrently on up to
+    /// [`MAX_CONCURRENT_RULES`] threads (as Prometheus 3 does), which gives the same results.
     pub fn eval(&mut self, ctx: &EvalContext<'_>, ts: i64) -> GroupReport {
         let started = Instant::now();
-        let mut report = GroupReport::default();
         let limit = self.spec.limit;
-        for rule in &mut self.rules {
-            let rule_started = Instant::now();
-            let result = eval_rule(rule, ctx, ts, limit, &mut report);
-            rule.last_eval = Some(ts);
-            rule.eval_seconds = rule_started.elapsed().as_secs_f64();
-            match result {
-                Ok(()) => {
-                    rule.health = RuleHealth::Ok;
-                    rule.last_error = None;
-                }
-                Err(e) => {
-                    rule.health = RuleHealth::Err;
-                    report.failures.push((rule.spec.name.clone(), e.clone()));
-                    rule.last_error = Some(e);
-                }
+        let (mut parallel, mut serial): (Vec<&mut Rule>, Vec<&mut Rule>) = (Vec::new(), Vec::new());
+        for (rule, ind) in self.rules.iter_mut().zip(&self.independent) {
+            if *ind {
+                parallel.push(rule);
+            } else {
+                serial.push(rule);
             }
+        }
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(MAX_CONCURRENT_RULES);
+        let mut report = if threads > 1 && parallel.len() >= 2 * threads {
+            let chunk = parallel.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = parallel
+                    .chunks_mut(chunk)
+                    .map(|rules| {
+                        scope.spawn(move || {
+                            let mut r = GroupReport::default();
+                            for rule in rules.iter_mut() {
+                                eval_one(rule, ctx, ts, limit, &mut r);
+                            }
+                            r
+                        })
+                    })
+                    .collect();
+                let mut merged = GroupReport::default();
+                for h in handles {
+                    match h.join() {
+                        Ok(r) => merged.merge(r),
+                        Err(_) => merged
+                            .failures
+                            .push(("<group>".into(), "a rule evaluation thread panicked".into())),
+                    }
+                }
+                merged
+            })
+        } else {
+            let mut r = GroupReport::default();
+            for rule in parallel {
+                eval_one(rule, ctx, ts, limit, &mut r);
+            }
+            r
+        };
+        for rule in serial {
+            eval_one(rule, ctx, ts, limit, &mut report);
         }
         self.last_eval = Some(ts);
         self.eval_seconds = started.elapsed().as_secs_f64();
@@ -223,6 +262,122 @@ impl Group {
             .flat_map(|r| r.alerts.active())
             .collect()
     }
+}
+
+/// Most threads one group evaluation uses for independent rules (Prometheus 3's
+/// `--rules.max-concurrent-rule-evals` default).
+pub const MAX_CONCURRENT_RULES: usize = 4;
+
+impl GroupReport {
+    fn merge(&mut self, other: GroupReport) {
+        self.failures.extend(other.failures);
+        self.transitions.extend(other.transitions);
+        self.samples_written += other.samples_written;
+    }
+}
+
+fn eval_one(
+    rule: &mut Rule,
+    ctx: &EvalContext<'_>,
+    ts: i64,
+    limit: usize,
+    report: &mut GroupReport,
+) {
+    let started = Instant::now();
+    let result = eval_rule(rule, ctx, ts, limit, report);
+    rule.last_eval = Some(ts);
+    rule.eval_seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(()) => {
+            rule.health = RuleHealth::Ok;
+            rule.last_error = None;
+        }
+        Err(e) => {
+            rule.health = RuleHealth::Err;
+            report.failures.push((rule.spec.name.clone(), e.clone()));
+            rule.last_error = Some(e);
+        }
+    }
+}
+
+/// Metric names an expression reads; `None` when a selector could match any name.
+fn metric_names(e: &Expr, out: &mut Option<BTreeSet<String>>) {
+    if out.is_none() {
+        return;
+    }
+    match e {
+        Expr::VectorSelector(vs) => selector_name(vs, out),
+        Expr::MatrixSelector(ms) => selector_name(&ms.vs, out),
+        Expr::Aggregate(a) => {
+            metric_names(&a.expr, out);
+            if let Some(p) = &a.param {
+                metric_names(p, out);
+            }
+        }
+        Expr::Unary(u) => metric_names(&u.expr, out),
+        Expr::Binary(b) => {
+            metric_names(&b.lhs, out);
+            metric_names(&b.rhs, out);
+        }
+        Expr::Paren(p) => metric_names(&p.expr, out),
+        Expr::Subquery(sq) => metric_names(&sq.expr, out),
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                metric_names(a, out);
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+        Expr::Extension(_) => *out = None,
+    }
+}
+
+fn selector_name(vs: &promql_parser::parser::VectorSelector, out: &mut Option<BTreeSet<String>>) {
+    let by_matcher = vs.matchers.matchers.iter().find_map(|m| {
+        (m.name == METRIC_NAME && matches!(m.op, promql_parser::label::MatchOp::Equal))
+            .then(|| m.value.clone())
+    });
+    match (vs.name.clone().or(by_matcher), out.as_mut()) {
+        (Some(n), Some(names)) if vs.matchers.or_matchers.is_empty() => {
+            names.insert(n);
+        }
+        _ => *out = None,
+    }
+}
+
+/// Which rules may run concurrently: those that read no metric another rule of the group
+/// records (templates' `query` calls are not analysed: a rule using one is kept in order),
+/// and whose own recorded metric no other rule reads.
+fn independent_rules(rules: &[RuleSpec]) -> Vec<bool> {
+    let reads: Vec<Option<BTreeSet<String>>> = rules
+        .iter()
+        .map(|r| {
+            let mut names = Some(BTreeSet::new());
+            metric_names(&r.expr, &mut names);
+            let uses_query = r.labels.iter().any(|(_, t)| t.source().contains("query"))
+                || matches!(&r.kind, RuleKindSpec::Alert { annotations, .. }
+                    if annotations.iter().any(|(_, t)| t.source().contains("query")));
+            if uses_query { None } else { names }
+        })
+        .collect();
+    let recorded: Vec<Option<&str>> = rules
+        .iter()
+        .map(|r| (!r.is_alert()).then_some(r.name.as_str()))
+        .collect();
+    let reads_of = |i: usize, name: &str| match &reads[i] {
+        None => true,
+        Some(set) => set.contains(name),
+    };
+    (0..rules.len())
+        .map(|i| {
+            let depends = recorded
+                .iter()
+                .enumerate()
+                .any(|(j, n)| j != i && n.is_some_and(|n| reads_of(i, n)));
+            let depended_on =
+                recorded[i].is_some_and(|n| (0..rules.len()).any(|j| j != i && reads_of(j, n)));
+            !depends && !depended_on
+        })
+        .collect()
 }
 
 /// The rule's expression at `ts` as a vector (a scalar becomes one sample without labels).
@@ -419,4 +574,167 @@ fn with_name(labels: &Labels, name: &str) -> Labels {
             .map(|l| (l.name.clone(), l.value.clone()))
             .chain(std::iter::once((METRIC_NAME.into(), name.into()))),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::file::{LoadOptions, parse_text};
+    use crate::rules::status::AlertState;
+    use crate::store::{StoreConfig, is_stale_marker};
+    use std::time::Duration;
+
+    fn store() -> Store {
+        Store::new(
+            StoreConfig {
+                retention: Duration::from_secs(86_400),
+                stale_after: Duration::from_secs(86_400),
+                max_series: 100_000,
+            },
+            &prometheus::Registry::new(),
+        )
+        .unwrap()
+    }
+
+    fn group(text: &str) -> Group {
+        Group::new(
+            parse_text(text, "t.yml", &LoadOptions::default())
+                .unwrap()
+                .remove(0),
+        )
+    }
+
+    fn ctx(store: &Store) -> EvalContext<'_> {
+        static EMPTY: std::sync::OnceLock<Labels> = std::sync::OnceLock::new();
+        EvalContext {
+            store,
+            external_labels: EMPTY.get_or_init(Labels::default),
+            external_url: "",
+            limits: QueryLimits::default(),
+        }
+    }
+
+    fn up(store: &Store, job: &str, t: i64, v: f64) {
+        store
+            .append(&Labels::new([("__name__", "up"), ("job", job)]), t, v)
+            .unwrap();
+    }
+
+    #[test]
+    fn dependency_analysis_keeps_recording_chains_in_order() {
+        let g = group(
+            "groups:\n  - name: g\n    rules:\n      - record: job:up:sum\n        expr: sum(up)\n      - alert: A\n        expr: job:up:sum == 0\n      - alert: B\n        expr: up == 0\n      - alert: C\n        expr: '{__name__=~\"u.\"} == 0'\n",
+        );
+        // The recorder and its reader are ordered; B reads only `up`; C could read anything.
+        assert_eq!(g.independent, vec![false, false, true, false]);
+    }
+
+    #[test]
+    fn a_recording_rule_feeds_a_later_alert_in_the_same_evaluation() {
+        let s = store();
+        let mut g = group(
+            "groups:\n  - name: g\n    rules:\n      - record: job:up:sum\n        expr: sum by (job) (up)\n        labels: {src: rule}\n      - alert: AllDown\n        expr: job:up:sum == 0\n        labels: {severity: page}\n",
+        );
+        up(&s, "a", 0, 0.0);
+        let r = g.eval(&ctx(&s), 1000);
+        assert!(r.failures.is_empty(), "{:?}", r.failures);
+        let alerts = g.alerts_of("AllDown");
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].state, AlertState::Firing);
+        assert_eq!(
+            alerts[0].labels,
+            Labels::new([
+                ("alertname", "AllDown"),
+                ("job", "a"),
+                ("severity", "page"),
+                ("src", "rule")
+            ])
+        );
+        let recorded = s.select(
+            &[crate::store::LabelMatcher::new(
+                "__name__",
+                crate::store::MatchOp::Equal,
+                "job:up:sum",
+            )
+            .unwrap()],
+            0,
+            2000,
+        );
+        assert_eq!(recorded[0].labels.get("src"), Some("rule"));
+    }
+
+    #[test]
+    fn series_that_disappear_end_with_a_stale_marker() {
+        let s = store();
+        let mut g =
+            group("groups:\n  - name: g\n    rules:\n      - alert: Down\n        expr: up == 0\n");
+        up(&s, "a", 0, 0.0);
+        g.eval(&ctx(&s), 1000);
+        up(&s, "a", 2000, 1.0);
+        g.eval(&ctx(&s), 3000);
+        let alerts = s.select(
+            &[
+                crate::store::LabelMatcher::new("__name__", crate::store::MatchOp::Equal, "ALERTS")
+                    .unwrap(),
+            ],
+            0,
+            5000,
+        );
+        assert_eq!(alerts.len(), 1);
+        let samples = &alerts[0].samples;
+        assert_eq!(samples[0].v, 1.0);
+        assert!(is_stale_marker(samples[1].v), "{samples:?}");
+    }
+
+    #[test]
+    fn errors_are_reported_per_rule_and_the_rest_still_run() {
+        let s = store();
+        up(&s, "a", 0, 0.0);
+        up(&s, "b", 0, 0.0);
+        let mut g = group(
+            "groups:\n  - name: g\n    rules:\n      - record: dup\n        expr: up * 0\n      - alert: Down\n        expr: up == 0\n",
+        );
+        let r = g.eval(&ctx(&s), 1000);
+        // `up * 0` drops the name: both series become `dup{job=...}`, distinct; fine.
+        assert!(r.failures.is_empty(), "{:?}", r.failures);
+        let mut g = group(
+            "groups:\n  - name: g\n    rules:\n      - record: dup\n        expr: sum without (job) (up) or vector(1)\n      - alert: Down\n        expr: up == 0\n        labels: {job: x}\n",
+        );
+        let r = g.eval(&ctx(&s), 1000);
+        assert_eq!(r.failures.len(), 1, "{:?}", r.failures);
+        assert_eq!(r.failures[0].0, "Down");
+        assert!(
+            r.failures[0].1.contains("same labelset"),
+            "{:?}",
+            r.failures
+        );
+        let st = g.status();
+        assert_eq!(st.rules[0].health, RuleHealth::Ok);
+        assert_eq!(st.rules[1].health, RuleHealth::Err);
+    }
+
+    #[test]
+    fn concurrent_and_serial_evaluation_agree() {
+        let s = store();
+        for j in 0..40 {
+            up(&s, &format!("j{j}"), 0, (j % 2) as f64);
+        }
+        let mut text = String::from("groups:\n  - name: g\n    rules:\n");
+        for j in 0..40 {
+            text.push_str(&format!(
+                "      - alert: A{j}\n        expr: up{{job=\"j{j}\"}} == 0\n"
+            ));
+        }
+        let mut par = group(&text);
+        assert!(par.independent.iter().all(|x| *x));
+        let mut ser = group(&text);
+        ser.independent.iter_mut().for_each(|x| *x = false);
+        par.eval(&ctx(&s), 1000);
+        ser.eval(&ctx(&s), 1000);
+        for j in 0..40 {
+            let name = format!("A{j}");
+            assert_eq!(par.alerts_of(&name), ser.alerts_of(&name));
+            assert_eq!(par.alerts_of(&name).len(), (j + 1) % 2);
+        }
+    }
 }
