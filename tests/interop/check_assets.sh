@@ -9,7 +9,10 @@
 # helm here, so they are only checked for balanced actions); the vitals.yaml embedded in the
 # manifests and the chart passes `vitals check config` (VITALS_BIN, target/*/vitals or PATH;
 # without a binary only its top-level keys are checked); `promtool check rules` and `promtool test rules`
-# pass; the Dockerfile runs as a non-root user. Exits non-zero on the first failing group.
+# pass on rules/, every alert there has a severity, summary, description and a runbook_url to
+# its own section of docs/runbooks.md, and is unit-tested; the differential suite's rule files
+# (tests/promtool/rules/) pass `promtool check rules`; the Dockerfile runs as a non-root user.
+# Exits non-zero when any group failed.
 set -euo pipefail
 
 cd "$(git rev-parse --show-toplevel 2>/dev/null || pwd)"
@@ -227,6 +230,62 @@ step "rules: promtool test rules"
 test_files=(rules/*_test.yml rules/*_test.yaml)
 if [ ${#test_files[@]} -eq 0 ]; then bad "no rule tests in rules/"
 elif ! promtool test rules "${test_files[@]}"; then bad "promtool test rules"; fi
+
+# Every shipped rule file has its unit tests beside it; every alert carries a severity and the
+# summary / description / runbook_url annotations, its runbook_url points at its own section
+# of docs/runbooks.md, and that section exists; every alert is tested at least once.
+step "rules: alert metadata, runbooks and test coverage"
+if [ ${#rule_files[@]} -gt 0 ] && ! "$PYTHON" - "${rule_files[@]}" <<'PY'
+import os, re, sys, yaml
+base = "https://github.com/vitals-dev/vitals/blob/main/docs/runbooks.md#"
+runbooks = open("docs/runbooks.md").read() if os.path.exists("docs/runbooks.md") else ""
+anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
+           for h in re.findall(r"^#+ (.+)$", runbooks, re.M)}
+problems, seen = [], {}
+for f in sys.argv[1:]:
+    test = f.rsplit(".", 1)[0] + "_test.yml"
+    if not os.path.exists(test):
+        problems.append(f"{f}: no unit tests ({test} is missing)")
+        tested = set()
+    else:
+        t = yaml.safe_load(open(test)) or {}
+        tested = {a.get("alertname") for g in t.get("tests", []) for a in g.get("alert_rule_test", [])}
+    for g in (yaml.safe_load(open(f)) or {}).get("groups", []):
+        for r in g.get("rules", []):
+            name = r.get("alert")
+            if not name:
+                continue
+            where = f"{f}: alert {name}"
+            if name in seen:
+                problems.append(f"{where}: name also used in {seen[name]}")
+            seen[name] = f
+            if not r.get("labels", {}).get("severity") in ("critical", "warning", "info"):
+                problems.append(f"{where}: labels.severity must be critical, warning or info")
+            ann = r.get("annotations", {})
+            for key in ("summary", "description", "runbook_url"):
+                if not ann.get(key):
+                    problems.append(f"{where}: no annotations.{key}")
+            if ann.get("runbook_url") and ann["runbook_url"] != base + name.lower():
+                problems.append(f"{where}: runbook_url should be {base + name.lower()}")
+            if name.lower() not in anchors:
+                problems.append(f"{where}: docs/runbooks.md has no section '{name}'")
+            if name not in tested:
+                problems.append(f"{where}: never tested in {test}")
+for p in problems:
+    print(f"FAIL: {p}", file=sys.stderr)
+print(f"{len(seen)} alerts checked")
+sys.exit(1 if problems else 0)
+PY
+then bad "rules: alert metadata"; fi
+
+# The differential suite's own rule files (tests/promtool/rules/) must be valid too; its
+# verdicts against vitals are checked by rules_differential.sh.
+step "rules: promtool check rules (differential suite)"
+suite_rules=(tests/promtool/rules/*.yml)
+if [ ${#suite_rules[@]} -eq 0 ]; then bad "no rule files in tests/promtool/rules/"
+elif ! promtool check rules "${suite_rules[@]}" >"$tmp/suite_rules.log" 2>&1; then
+  cat "$tmp/suite_rules.log" >&2; bad "promtool check rules tests/promtool/rules/*.yml"
+else echo "ok   ${#suite_rules[@]} rule files in tests/promtool/rules/"; fi
 
 # ---- Dockerfile (no hadolint here) ----------------------------------------------------------
 step "Dockerfile"
