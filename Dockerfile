@@ -32,6 +32,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/usr/local/bin/vitals /usr/local/bin/vitals
 COPY config/vitals.yaml /etc/vitals/vitals.yaml
+COPY rules/*.yml /etc/vitals/rules/
+ENV VITALS_RULES=/etc/vitals/rules/*.yml
 # Durable state (alert state, silences, the notification outbox) lives here; it must be
 # writable by the non-root user, so the directory is created in the build stage and chowned.
 COPY --from=build --chown=65532:65532 /out/var/lib/vitals /var/lib/vitals

@@ -559,7 +559,7 @@ impl LoadedConfig {
             errors.sort_by_key(|e| e.position);
             return Err(ConfigErrors(errors));
         }
-        let rules = load_rules(&config.rules)?;
+        let rules = load_rules(&config.rules, origin == EMBEDDED_NAME)?;
         match listen {
             Some(listen) => Ok(LoadedConfig {
                 origin: origin.to_string(),
@@ -579,8 +579,13 @@ impl LoadedConfig {
 }
 
 /// Loads every rule file `rules.files` names; their errors keep their own file and position.
-fn load_rules(rules: &RulesConfig) -> Result<Vec<crate::rules::file::GroupSpec>, ConfigErrors> {
-    use crate::rules::file::{LoadOptions, RuleErrors, expand_patterns, load_files};
+/// The embedded default configuration falls back to the built-in copies of the shipped rules
+/// when its patterns match no file.
+fn load_rules(
+    rules: &RulesConfig,
+    embedded: bool,
+) -> Result<Vec<crate::rules::file::GroupSpec>, ConfigErrors> {
+    use crate::rules::file::{LoadOptions, RuleErrors, expand_patterns, load_files, parse_text};
     let convert = |e: RuleErrors| {
         ConfigErrors(
             e.0.into_iter()
@@ -602,6 +607,13 @@ fn load_rules(rules: &RulesConfig) -> Result<Vec<crate::rules::file::GroupSpec>,
         default_interval_ms: i64::try_from(rules.evaluation_interval.get().as_millis())
             .unwrap_or(i64::MAX),
     };
+    if files.is_empty() && embedded {
+        let mut groups = Vec::new();
+        for (name, text) in crate::rules::EMBEDDED_RULES {
+            groups.extend(parse_text(text, name, &opts).map_err(convert)?);
+        }
+        return Ok(groups);
+    }
     load_files(&files, &opts).map_err(convert)
 }
 

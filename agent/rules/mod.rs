@@ -14,3 +14,24 @@ pub mod manager;
 pub mod persist;
 pub mod status;
 pub mod template;
+
+/// The shipped rule files (`rules/*.yml`), built in: the embedded default configuration
+/// loads these when `rules/` is not there to read (a binary run away from its checkout).
+pub const EMBEDDED_RULES: [(&str, &str); 4] = [
+    (
+        "<embedded>/rules/probes.yml",
+        include_str!("../../rules/probes.yml"),
+    ),
+    (
+        "<embedded>/rules/otlp.yml",
+        include_str!("../../rules/otlp.yml"),
+    ),
+    (
+        "<embedded>/rules/spanmetrics.yml",
+        include_str!("../../rules/spanmetrics.yml"),
+    ),
+    (
+        "<embedded>/rules/cloudwatch.yml",
+        include_str!("../../rules/cloudwatch.yml"),
+    ),
+];

@@ -221,14 +221,14 @@ PY
 step "rules: promtool check rules"
 rule_files=()
 for f in rules/*.yml rules/*.yaml; do
-  case "$f" in *_test.yml|*_test.yaml) ;; *) rule_files+=("$f") ;; esac
+  rule_files+=("$f")
 done
 if [ ${#rule_files[@]} -eq 0 ]; then bad "no rule files in rules/"
 elif ! promtool check rules "${rule_files[@]}"; then bad "promtool check rules"; fi
 
 step "rules: promtool test rules"
-test_files=(rules/*_test.yml rules/*_test.yaml)
-if [ ${#test_files[@]} -eq 0 ]; then bad "no rule tests in rules/"
+test_files=(rules/tests/*_test.yml)
+if [ ${#test_files[@]} -eq 0 ]; then bad "no rule tests in rules/tests/"
 elif ! promtool test rules "${test_files[@]}"; then bad "promtool test rules"; fi
 
 # Every shipped rule file has its unit tests beside it; every alert carries a severity and the
@@ -243,7 +243,7 @@ anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
            for h in re.findall(r"^#+ (.+)$", runbooks, re.M)}
 problems, seen = [], {}
 for f in sys.argv[1:]:
-    test = f.rsplit(".", 1)[0] + "_test.yml"
+    test = os.path.join(os.path.dirname(f), "tests", os.path.basename(f).rsplit(".", 1)[0] + "_test.yml")
     if not os.path.exists(test):
         problems.append(f"{f}: no unit tests ({test} is missing)")
         tested = set()

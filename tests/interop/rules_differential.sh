@@ -5,7 +5,7 @@
 #
 #   VITALS_BIN=target/debug/vitals tests/interop/rules_differential.sh
 #
-# - tests/promtool/*.yml and rules/*_test.yml must pass both `promtool test rules F` and
+# - tests/promtool/*.yml and rules/tests/*_test.yml must pass both `promtool test rules F` and
 #   `$VITALS_BIN test rules F` (exit 0);
 # - tests/promtool/must_fail/*.yml are deliberately wrong: both must exit 1 (a crash, a usage
 #   error or a hang is not a failing verdict);
@@ -43,7 +43,7 @@ verdict() {
 }
 
 shopt -s nullglob
-pass_files=(tests/promtool/*.yml rules/*_test.yml)
+pass_files=(tests/promtool/*.yml rules/tests/*_test.yml)
 fail_files=(tests/promtool/must_fail/*.yml)
 [ ${#pass_files[@]} -gt 0 ] || { echo "rules_differential: no test files found" >&2; exit 2; }
 [ ${#fail_files[@]} -gt 0 ] || { echo "rules_differential: no must_fail files found" >&2; exit 2; }
