@@ -177,6 +177,10 @@ async fn run(source: ConfigSource, mut cfg: LoadedConfig) -> anyhow::Result<()> 
         cfg.config.server.api_token.clone(),
         reload_tx,
     )?;
+    state.set_query_limits(
+        cfg.config.server.query_timeout.get(),
+        cfg.config.server.query_max_samples,
+    );
     let server = Server::bind(cfg.listen, state.clone()).await?;
     let listen = server.local_addr().unwrap_or(cfg.listen);
 
@@ -307,6 +311,7 @@ impl Reloader {
                 _ = hangup => None,
             };
             let result = self.reload();
+            self.state.record_reload(result.is_ok());
             match &result {
                 Ok(summary) => tracing::info!(summary = %summary, "Configuration reloaded."),
                 Err(errors) => {
@@ -347,6 +352,9 @@ impl Reloader {
         }
         self.state
             .set_api_token(new.config.server.api_token.clone());
+        let server = &new.config.server;
+        self.state
+            .set_query_limits(server.query_timeout.get(), server.query_max_samples);
         let targets = new.probes.len();
         let stats = self.prober.apply(std::mem::take(&mut new.probes));
         let mut summary = format!(
