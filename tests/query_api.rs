@@ -140,6 +140,30 @@ async fn instant_and_range_queries_answer_in_prometheus_json() {
         )
     );
 
+    // Clients that accept gzip (Grafana's and promtool's do) get the same answer compressed.
+    let r = reqwest::Client::new()
+        .get(vitals.url(&format!(
+            "/api/v1/query_range?query=room_temp&start={}&end={}&step=1",
+            secs(base),
+            secs(last)
+        )))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("GET gzip");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    let gz = r.bytes().await.expect("body");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text)
+        .expect("gunzip");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        v["data"]["result"][0]["values"].as_array().map(Vec::len),
+        Some(((last - base) / 1000 + 1) as usize),
+        "{text}"
+    );
+
     // RFC 3339 time, POST form, scalar result.
     let (status, v) = post_form(
         &vitals,

@@ -46,7 +46,8 @@ assert isinstance(v, list) and len(v) == 1, v
 assert v[0]["metric"]["probe"] == "self" and v[0]["value"][1] == "1", v
 PY
 
-sleep 2
+# The window starts after the first probe sample (taken before the instant query above).
+sleep 3
 end=$(date +%s); start=$((end - 2))
 promtool query range --start="$start" --end="$end" --step=1s "$url" 'probe_success{probe="self"}' >"$work/out" 2>&1 || fail "range query failed"
 grep -qF "$series =>" "$work/out" || fail "range query did not print the series"

@@ -3,10 +3,12 @@
 //! It owns parameter parsing ([`params`]), Prometheus's JSON ([`json`]), its error shapes
 //! ([`error`]) and the endpoints: `query`, `query_range`, `series`, `labels`,
 //! `label/<name>/values`, `metadata`, `query_exemplars`, `format_query`, `rules`, `alerts`
-//! and `status/{buildinfo,flags,runtimeinfo}`. Queries run on the blocking pool (never on the
+//! and `status/{buildinfo,flags,runtimeinfo}`, gzip-compressed for clients that accept it
+//! ([`compress`]). Queries run on the blocking pool (never on the
 //! async workers the probes and the rule engine share) under the configured timeout. It only
 //! reads the store and the rule engine's published snapshot.
 
+mod compress;
 mod error;
 pub mod json;
 mod params;
@@ -57,6 +59,7 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/status/flags", get(flags))
         .route("/status/runtimeinfo", get(runtimeinfo))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(compress::layer))
 }
 
 /// Limits of one query.
