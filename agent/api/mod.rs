@@ -72,6 +72,8 @@ pub struct ApiState {
     started_ms: i64,
     /// Whether the last configuration reload worked, and when the configuration last loaded.
     last_reload: Mutex<(bool, i64)>,
+    /// Slots for queries evaluating at once (see [`query::MAX_CONCURRENT_QUERIES`]).
+    query_gate: Arc<tokio::sync::Semaphore>,
 }
 
 /// Query timeout until [`ApiState::set_query_limits`] is called (Prometheus's default).
@@ -108,6 +110,7 @@ impl ApiState {
             query_max_samples: AtomicUsize::new(DEFAULT_QUERY_MAX_SAMPLES),
             started_ms: now_ms(),
             last_reload: Mutex::new((true, now_ms())),
+            query_gate: Arc::new(tokio::sync::Semaphore::new(query::MAX_CONCURRENT_QUERIES)),
         }))
     }
 

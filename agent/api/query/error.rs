@@ -74,10 +74,12 @@ impl QueryError {
 
     /// The answer when a query ran past its timeout (Prometheus's `ErrQueryTimeout`).
     pub fn timeout() -> Self {
-        Self::new(
-            ErrorType::Timeout,
-            "query timed out in expression evaluation",
-        )
+        Self::timeout_in("expression evaluation")
+    }
+
+    /// A timeout in a named stage (`query queue`, `expression evaluation`).
+    pub fn timeout_in(stage: &str) -> Self {
+        Self::new(ErrorType::Timeout, format!("query timed out in {stage}"))
     }
 
     /// An engine error. Parse and range-shape errors are the client's (`bad_data`); anything

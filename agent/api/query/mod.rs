@@ -39,6 +39,9 @@ use params::{MAX_TIME_MS, MIN_TIME_MS, Params, parse_duration_ns, parse_matchers
 
 /// Prometheus's cap on the points of one range-query series.
 const MAX_POINTS: i128 = 11_000;
+/// Queries evaluated at once (Prometheus's `--query.max-concurrency` default); more wait
+/// for a slot, within their timeout.
+pub const MAX_CONCURRENT_QUERIES: usize = 20;
 /// Largest request body read (a long `match[]` list fits many times over).
 const MAX_BODY_BYTES: usize = 8 << 20;
 
@@ -292,8 +295,10 @@ fn parse_query(text: &str) -> Result<Expr, QueryError> {
     crate::promql::parse(text).map_err(QueryError::from_engine)
 }
 
-/// Runs `f` on the blocking pool; past `timeout` the answer is Prometheus's timeout error.
+/// Runs `f` on the blocking pool once one of the [`MAX_CONCURRENT_QUERIES`] slots is free;
+/// past `timeout` (waiting included) the answer is Prometheus's timeout error.
 async fn run_blocking<T: Send + 'static>(
+    state: &ApiState,
     timeout: Duration,
     what: &str,
     f: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
@@ -302,8 +307,22 @@ async fn run_blocking<T: Send + 'static>(
         // An expired deadline (`timeout=0`): Prometheus times the query out before it starts.
         return Err(QueryError::timeout());
     }
-    let task = tokio::task::spawn_blocking(f);
-    match tokio::time::timeout(timeout, task).await {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let gate = state.query_gate.clone().acquire_owned();
+    let permit = match tokio::time::timeout_at(deadline, gate).await {
+        Err(_) => {
+            tracing::warn!(query = what, timeout = ?timeout, "A query timed out waiting for a free query slot.");
+            return Err(QueryError::timeout_in("query queue"));
+        }
+        Ok(Err(e)) => return Err(QueryError::internal(format!("the query gate failed: {e}"))),
+        Ok(Ok(p)) => p,
+    };
+    // The slot stays taken until the evaluation ends, even when its answer came too late.
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f()
+    });
+    match tokio::time::timeout_at(deadline, task).await {
         Err(_) => {
             tracing::warn!(query = what, timeout = ?timeout, "A query timed out.");
             Err(QueryError::timeout())
@@ -334,7 +353,7 @@ async fn query_inner(state: Arc<ApiState>, req: Request) -> Result<Response, Que
     };
     let store = state.store.clone();
     let shown = text.clone();
-    let body = run_blocking(timeout, &shown, move || {
+    let body = run_blocking(&state, timeout, &shown, move || {
         let expr = parse_query(&text)?;
         let value = evaluate(&store, &expr, Eval::Instant { t }, lookback_ms, limits)
             .map_err(QueryError::from_engine)?;
@@ -386,7 +405,7 @@ async fn query_range_inner(state: Arc<ApiState>, req: Request) -> Result<Respons
     };
     let store = state.store.clone();
     let shown = text.clone();
-    let body = run_blocking(timeout, &shown, move || {
+    let body = run_blocking(&state, timeout, &shown, move || {
         let expr = parse_query(&text)?;
         let documented = match expr.value_type() {
             ValueType::Vector | ValueType::Scalar => None,
@@ -498,7 +517,7 @@ async fn series_inner(state: Arc<ApiState>, req: Request) -> Result<Response, Qu
     let sets = parse_matchers(&selectors).map_err(|e| QueryError::invalid_param("match[]", e))?;
     let store = state.store.clone();
     let timeout = state.query_timeout();
-    let (body, warnings) = run_blocking(timeout, "series", move || {
+    let (body, warnings) = run_blocking(&state, timeout, "series", move || {
         let mut list = matching_series(&store, &sets, start, end);
         let warnings = truncated(limit, list.len());
         if !warnings.is_empty() {
@@ -566,7 +585,7 @@ async fn labels(State(state): State<Arc<ApiState>>, req: Request) -> Response {
                 sets,
             } = LabelQuery::from_params(&p)?;
             let store = state.store.clone();
-            let names = run_blocking(state.query_timeout(), "labels", move || {
+            let names = run_blocking(&state, state.query_timeout(), "labels", move || {
                 if sets.is_empty() {
                     return Ok(store.label_names());
                 }
@@ -604,7 +623,7 @@ async fn label_values(
                 sets,
             } = LabelQuery::from_params(&p)?;
             let store = state.store.clone();
-            let values = run_blocking(state.query_timeout(), "label values", move || {
+            let values = run_blocking(&state, state.query_timeout(), "label values", move || {
                 if sets.is_empty() {
                     return Ok(store.label_values(&name));
                 }

@@ -482,3 +482,21 @@ fn a_large_matrix_encodes_in_one_pass() {
     assert_eq!(v["result"].as_array().map(Vec::len), Some(10_000));
     assert_eq!(v["result"][9_999]["values"][9], serde_json::json!([9, "9"]));
 }
+
+#[tokio::test]
+async fn queries_wait_for_a_free_slot_within_their_timeout() {
+    let st = state();
+    let held = st
+        .query_gate
+        .clone()
+        .acquire_many_owned(MAX_CONCURRENT_QUERIES as u32)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, v) =
+        json(query(State(st.clone()), get("/query?query=1&timeout=50ms")).await).await;
+    assert_eq!(status, 503);
+    assert_eq!(v["error"], "query timed out in query queue");
+    drop(held);
+    let (status, _) = json(query(State(st), get("/query?query=1&timeout=5s")).await).await;
+    assert_eq!(status, 200);
+}
