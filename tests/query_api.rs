@@ -375,6 +375,34 @@ async fn rules_alerts_status_and_exemplars_are_valid_for_grafana() {
     assert_eq!(v["data"]["reloadConfigSuccess"], true, "{v}");
     assert_eq!(v["data"]["storageRetention"], "15m");
 
+    // Browsers (Grafana's direct access) get Prometheus's default CORS answers.
+    let client = reqwest::Client::new();
+    let r = client
+        .request(reqwest::Method::OPTIONS, vitals.url("/api/v1/query"))
+        .header("origin", "http://grafana.example")
+        .send()
+        .await
+        .expect("OPTIONS");
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        r.headers()["access-control-allow-methods"],
+        "GET, POST, OPTIONS"
+    );
+    let r = client
+        .get(vitals.url("/api/v1/labels"))
+        .header("origin", "http://grafana.example")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let r = client
+        .get(vitals.url("/api/v1/labels"))
+        .send()
+        .await
+        .expect("GET");
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+
     let (status, v) = post_form(&vitals, "/api/v1/query_exemplars", "query=room_temp").await;
     assert_eq!(status, 200);
     assert_eq!(v, json!({"status": "success", "data": []}));

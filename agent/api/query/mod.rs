@@ -63,6 +63,34 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/status/runtimeinfo", get(runtimeinfo))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(compress::layer))
+        .layer(axum::middleware::from_fn(cors))
+}
+
+/// Prometheus's default CORS (`--web.cors.origin='.*'`): a request with an `Origin` gets the
+/// CORS headers and any origin is allowed; a preflight `OPTIONS` is answered 204.
+async fn cors(req: Request, next: axum::middleware::Next) -> Response {
+    let has_origin = req.headers().contains_key(header::ORIGIN);
+    let mut resp = if req.method() == Method::OPTIONS {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(req).await
+    };
+    if has_origin {
+        let h = resp.headers_mut();
+        for (name, value) in [
+            (
+                "access-control-allow-headers",
+                "Accept, Authorization, Content-Type, Origin",
+            ),
+            ("access-control-allow-methods", "GET, POST, OPTIONS"),
+            ("access-control-expose-headers", "Date"),
+            ("vary", "Origin"),
+            ("access-control-allow-origin", "*"),
+        ] {
+            h.insert(name, axum::http::HeaderValue::from_static(value));
+        }
+    }
+    resp
 }
 
 /// Limits of one query.
