@@ -95,9 +95,9 @@ async fn cors(req: Request, next: axum::middleware::Next) -> Response {
 
 /// Limits of one query.
 #[derive(Clone, Copy, Debug)]
-pub struct QueryLimits {
-    pub max_samples: usize,
-    pub deadline: Instant,
+struct QueryLimits {
+    max_samples: usize,
+    deadline: Instant,
 }
 
 /// What to evaluate.
@@ -118,10 +118,11 @@ fn evaluate(
     // limits: Engine::with_limits(crate::promql::QueryLimits { max_samples: limits.max_samples,
     // deadline: Some(limits.deadline) }) once merged. Until then the deadline is enforced by
     // the caller's timeout around the blocking task, and the sample limit not at all.
-    let QueryLimits {
-        max_samples: _,
-        deadline: _,
-    } = limits;
+    tracing::debug!(
+        max_samples = limits.max_samples,
+        time_left = ?limits.deadline.saturating_duration_since(Instant::now()),
+        "Evaluating a query."
+    );
     let mut engine = Engine::new(store);
     if let Some(ms) = lookback_ms {
         engine = engine.with_lookback_ms(ms);
