@@ -15,7 +15,6 @@ use vitals::api::{RELOAD_QUEUE, ReloadRequest};
 use vitals::config::{ConfigErrors, EMBEDDED_DEFAULT, EMBEDDED_NAME, LoadedConfig};
 use vitals::rules::manager::{EngineSettings, RuleManager};
 use vitals::rules::persist::AlertStateStore;
-use vitals::rules::status::RulesView;
 use vitals::shutdown::{Stage, stop_in_order};
 use vitals::sources::otlp::OtlpReceiver;
 use vitals::sources::probe::Prober;
@@ -174,13 +173,16 @@ async fn run(source: ConfigSource, mut cfg: LoadedConfig) -> anyhow::Result<()> 
         &registry,
     )?);
     let (reload_tx, reload_rx) = mpsc::channel(RELOAD_QUEUE);
-    let rules_view = RulesView::default();
     let state = ApiState::new(
         store.clone(),
         registry.clone(),
         cfg.config.server.api_token.clone(),
         reload_tx,
     )?;
+    state.set_query_limits(
+        cfg.config.server.query_timeout.get(),
+        cfg.config.server.query_max_samples,
+    );
     let server = Server::bind(cfg.listen, state.clone()).await?;
     let listen = server.local_addr().unwrap_or(cfg.listen);
 
@@ -216,7 +218,7 @@ async fn run(source: ConfigSource, mut cfg: LoadedConfig) -> anyhow::Result<()> 
             store.clone(),
             Some(AlertStateStore::new(durable.clone())),
             &registry,
-            rules_view.clone(),
+            state.rules_view(),
             engine_settings(&cfg),
         )
         .context("starting the rule engine")?,
@@ -322,8 +324,8 @@ fn engine_settings(cfg: &LoadedConfig) -> EngineSettings {
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         ),
         external_url: r.external_url.clone(),
-        query_max_samples: 50_000_000,
-        query_timeout: Duration::from_secs(120),
+        query_max_samples: cfg.config.server.query_max_samples,
+        query_timeout: cfg.config.server.query_timeout.get(),
     }
 }
 
@@ -354,6 +356,7 @@ impl Reloader {
                 _ = hangup => None,
             };
             let result = self.reload();
+            self.state.record_reload(result.is_ok());
             match &result {
                 Ok(summary) => tracing::info!(summary = %summary, "Configuration reloaded."),
                 Err(errors) => {
@@ -394,6 +397,9 @@ impl Reloader {
         }
         self.state
             .set_api_token(new.config.server.api_token.clone());
+        let server = &new.config.server;
+        self.state
+            .set_query_limits(server.query_timeout.get(), server.query_max_samples);
         self.rules.set_settings(engine_settings(&new));
         let groups = self.rules.apply(std::mem::take(&mut new.rules));
         let targets = new.probes.len();

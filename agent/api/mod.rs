@@ -2,16 +2,18 @@
 //!
 //! It owns the listener on `server.listen` and its routes: `/health` (liveness), `/ready`
 //! (config loaded and every listener bound), `/metrics` (the store's series plus the agent's
-//! own metrics) and the status page at `/`. Later: the Prometheus query API and the
-//! Alertmanager silence API. It only reads the store.
+//! own metrics), the status page at `/` and the Prometheus HTTP API under `/api/v1` (see
+//! [`query`]). Later: the Alertmanager silence API. It only reads the store and the rule
+//! engine's published state.
 
 pub mod exposition;
+pub mod query;
 mod status_page;
 pub mod tls_listener;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use axum::Router;
@@ -19,13 +21,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use prometheus::{Histogram, HistogramOpts, Registry};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Secret;
+use crate::rules::status::RulesView;
 use crate::store::{Store, now_ms};
 use exposition::Format;
 
@@ -59,7 +62,24 @@ pub struct ApiState {
     render_duration: Histogram,
     api_token: RwLock<Secret>,
     reload: mpsc::Sender<ReloadRequest>,
+    /// Where the rule engine publishes what `/api/v1/rules` and `/api/v1/alerts` show.
+    rules: RulesView,
+    /// `server.query_timeout`, in ms (see [`ApiState::set_query_limits`]).
+    query_timeout_ms: AtomicU64,
+    /// `server.query_max_samples`.
+    query_max_samples: AtomicUsize,
+    /// When this state was made (the process start, for `/api/v1/status/runtimeinfo`).
+    started_ms: i64,
+    /// Whether the last configuration reload worked, and when the configuration last loaded.
+    last_reload: Mutex<(bool, i64)>,
+    /// Slots for queries evaluating at once (see [`query::MAX_CONCURRENT_QUERIES`]).
+    query_gate: Arc<tokio::sync::Semaphore>,
 }
+
+/// Query timeout until [`ApiState::set_query_limits`] is called (Prometheus's default).
+pub const DEFAULT_QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// Sample limit until [`ApiState::set_query_limits`] is called (Prometheus's default).
+pub const DEFAULT_QUERY_MAX_SAMPLES: usize = 50_000_000;
 
 impl ApiState {
     /// `api_token` guards mutating calls (empty: none); `reload` is where `/-/reload`
@@ -85,7 +105,27 @@ impl ApiState {
             render_duration,
             api_token: RwLock::new(api_token),
             reload,
+            rules: RulesView::default(),
+            query_timeout_ms: AtomicU64::new(DEFAULT_QUERY_TIMEOUT.as_millis() as u64),
+            query_max_samples: AtomicUsize::new(DEFAULT_QUERY_MAX_SAMPLES),
+            started_ms: now_ms(),
+            last_reload: Mutex::new((true, now_ms())),
+            query_gate: Arc::new(tokio::sync::Semaphore::new(query::MAX_CONCURRENT_QUERIES)),
         }))
+    }
+
+    /// The view the rule engine publishes its snapshots into.
+    pub fn rules_view(&self) -> RulesView {
+        self.rules.clone()
+    }
+
+    /// Records the outcome of a configuration reload (for `/api/v1/status/runtimeinfo`).
+    pub fn record_reload(&self, ok: bool) {
+        let mut last = self.last_reload.lock();
+        last.0 = ok;
+        if ok {
+            last.1 = now_ms();
+        }
     }
 
     /// Replaces the API token (after a reload).
@@ -158,6 +198,7 @@ fn router(state: Arc<ApiState>) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/-/reload", post(reload))
+        .nest("/api/v1", query::routes())
         .with_state(state)
 }
 

@@ -187,6 +187,15 @@ pub struct ServerConfig {
     /// How long shutdown may take before the remaining stages are abandoned.
     #[serde(default = "defaults::shutdown_grace")]
     pub shutdown_grace: PromDuration,
+    /// Longest a query of the Prometheus API (`/api/v1/query`, `/api/v1/query_range`, …) may
+    /// run before it is answered with a timeout error (Prometheus's `--query.timeout`); a
+    /// request's own `timeout` parameter can only shorten it.
+    #[serde(default = "defaults::query_timeout")]
+    pub query_timeout: PromDuration,
+    /// Most samples one query may hold in memory at once before it fails (Prometheus's
+    /// `--query.max-samples`).
+    #[serde(default = "defaults::query_max_samples")]
+    pub query_max_samples: usize,
 }
 
 /// `storage:`
@@ -350,6 +359,12 @@ mod defaults {
     pub fn shutdown_grace() -> PromDuration {
         Duration::from_secs(10).into()
     }
+    pub fn query_timeout() -> PromDuration {
+        Duration::from_secs(120).into()
+    }
+    pub fn query_max_samples() -> usize {
+        50_000_000
+    }
     pub fn storage_path() -> PathBuf {
         PathBuf::from("./data")
     }
@@ -420,6 +435,8 @@ impl Default for ServerConfig {
             api_token: Secret::default(),
             api_token_file: None,
             shutdown_grace: defaults::shutdown_grace(),
+            query_timeout: defaults::query_timeout(),
+            query_max_samples: defaults::query_max_samples(),
         }
     }
 }
@@ -713,6 +730,18 @@ fn validate(
         errors.push(FieldError::new(
             "server.shutdown_grace",
             "must be longer than 0s",
+        ));
+    }
+    if server.query_timeout.get().is_zero() {
+        errors.push(FieldError::new(
+            "server.query_timeout",
+            "must be longer than 0s",
+        ));
+    }
+    if server.query_max_samples == 0 {
+        errors.push(FieldError::new(
+            "server.query_max_samples",
+            "must be at least 1",
         ));
     }
 

@@ -540,6 +540,39 @@ impl Store {
         out
     }
 
+    /// Labels of the series matching all `matchers` that have a sample in `mint..=maxt`,
+    /// sorted: [`Store::select`] without copying the samples out (`/api/v1/series`).
+    pub fn series_labels(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Vec<Labels> {
+        let mut out = Vec::new();
+        if mint > maxt {
+            return out;
+        }
+        let mut resolved = Resolved::new(matchers, &self.interner.read());
+        if resolved.empty {
+            return out;
+        }
+        let mut buf = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.read();
+            let interner = self.interner.read();
+            if interner.generation() != resolved.generation {
+                resolved = Resolved::new(matchers, &interner);
+            }
+            for slot in resolved.candidates(&shard) {
+                let Some(s) = shard.series(slot) else {
+                    continue;
+                };
+                buf.clear();
+                s.samples_in(mint, maxt, &mut buf);
+                if !buf.is_empty() {
+                    out.push(labels_of(s, &interner));
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
     /// Label names held by live series, sorted.
     pub fn label_names(&self) -> Vec<String> {
         self.interner.read().label_names()
