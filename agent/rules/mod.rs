@@ -12,3 +12,4 @@ pub mod file;
 pub mod group;
 pub mod status;
 pub mod template;
+pub mod unittest;
