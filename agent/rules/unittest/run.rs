@@ -79,6 +79,16 @@ pub fn run_group(tg: &TestGroup, index: usize, fc: &FileContext<'_>) -> Vec<Stri
         _ => fc.eval_interval_ms,
     };
     let tp = format!("tests[{index}]");
+    let mint = match super::spec::parse_start_timestamp(&tg.start_timestamp) {
+        Ok(t) => t,
+        Err(e) => {
+            return vec![
+                fc.parsed
+                    .error_at(&format!("{tp}.start_timestamp"), e)
+                    .to_string(),
+            ];
+        }
+    };
 
     // Input series: a later definition of the same series replaces an earlier one.
     let mut series: BTreeMap<Labels, Vec<Option<f64>>> = BTreeMap::new();
@@ -114,6 +124,7 @@ pub fn run_group(tg: &TestGroup, index: usize, fc: &FileContext<'_>) -> Vec<Stri
                 let t = i64::try_from(i)
                     .ok()
                     .and_then(|i| i.checked_mul(interval_ms))
+                    .and_then(|d| d.checked_add(mint))
                     .unwrap_or(i64::MAX);
                 samples.push((t, labels, *v));
             }
@@ -190,7 +201,8 @@ pub fn run_group(tg: &TestGroup, index: usize, fc: &FileContext<'_>) -> Vec<Stri
     let mut errs = Vec::new();
     let mut next_sample = 0;
     let mut pending_checks = alert_tests.iter().peekable();
-    let mut ts = 0i64;
+    let max_t = mint.saturating_add(max_t);
+    let mut ts = mint;
     while ts <= max_t {
         while let Some(&(t, labels, v)) = samples.get(next_sample) {
             if t > ts {
@@ -215,7 +227,8 @@ pub fn run_group(tg: &TestGroup, index: usize, fc: &FileContext<'_>) -> Vec<Stri
             return errs;
         }
         while let Some(&(&t, cases)) = pending_checks.peek() {
-            if !(ts <= t && t < ts.saturating_add(fc.eval_interval_ms)) {
+            let since = ts - mint;
+            if !(since <= t && t < since.saturating_add(fc.eval_interval_ms)) {
                 break;
             }
             for &i in cases.iter() {
@@ -232,7 +245,7 @@ pub fn run_group(tg: &TestGroup, index: usize, fc: &FileContext<'_>) -> Vec<Stri
     }
 
     for e in &tg.promql_expr_test {
-        if let Some(failure) = check_expr(e, &store, fc.fuzzy) {
+        if let Some(failure) = check_expr(e, &store, mint, fc.fuzzy) {
             errs.push(failure);
         }
     }
@@ -338,19 +351,20 @@ fn samples_string(s: &[(Labels, f64)]) -> String {
         .join(", ")
 }
 
-fn check_expr(e: &ExprTest, store: &Store, fuzzy: bool) -> Option<String> {
+fn check_expr(e: &ExprTest, store: &Store, mint: i64, fuzzy: bool) -> Option<String> {
     let time = model_duration(ms(e.eval_time.get()));
     let head = format!("    expr: {}, time: {time}", go_quote(&e.expr));
-    let mut got = match Engine::new(store).instant(&e.expr, ms(e.eval_time.get())) {
-        Ok(Value::Vector(v)) => v,
-        Ok(Value::Scalar(_, v)) => vec![(Labels::default(), v)],
-        Ok(_) => {
-            return Some(format!(
-                "{head}, err: rule result is not a vector or scalar"
-            ));
-        }
-        Err(err) => return Some(format!("{head}, err: {err}")),
-    };
+    let mut got =
+        match Engine::new(store).instant(&e.expr, mint.saturating_add(ms(e.eval_time.get()))) {
+            Ok(Value::Vector(v)) => v,
+            Ok(Value::Scalar(_, v)) => vec![(Labels::default(), v)],
+            Ok(_) => {
+                return Some(format!(
+                    "{head}, err: rule result is not a vector or scalar"
+                ));
+            }
+            Err(err) => return Some(format!("{head}, err: {err}")),
+        };
     let mut exp = Vec::with_capacity(e.exp_samples.len());
     for s in &e.exp_samples {
         let labels = parse_metric(&s.labels).map_err(|err| err.to_string());

@@ -50,6 +50,91 @@ pub struct TestGroup {
     pub external_url: String,
     #[serde(default, deserialize_with = "scalar_string")]
     pub name: String,
+    /// Where the test clock starts: Unix seconds (`1609459200`, `1.5`) or RFC 3339
+    /// (`2021-01-01T00:00:00Z`); default the Unix epoch. Samples and evaluations start here,
+    /// and `eval_time`s count from here.
+    #[serde(default, deserialize_with = "scalar_string")]
+    pub start_timestamp: String,
+}
+
+/// Parses `start_timestamp` as promtool does: a float number of Unix seconds, else an
+/// RFC 3339 timestamp; milliseconds since the epoch. Empty is 0.
+pub fn parse_start_timestamp(s: &str) -> Result<i64, String> {
+    if s.is_empty() {
+        return Ok(0);
+    }
+    let err = || format!("cannot parse {s:?} to a valid timestamp");
+    if let Ok(secs) = s.parse::<f64>() {
+        let ms = secs * 1000.0;
+        if !ms.is_finite() || ms.abs() > 9.0e15 {
+            return Err(err());
+        }
+        return Ok(ms.trunc() as i64);
+    }
+    parse_rfc3339(s).ok_or_else(err)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` to milliseconds since the epoch.
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = s.get(from..from + len)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let frac = format!("{:0<3}", &s[start..i.min(start + 3)]);
+        millis = frac.parse().ok()?;
+    }
+    let offset_min = match b.get(i) {
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && b[i + 3] == b':' => {
+            let (h, m) = (num(i + 1, 2)?, num(i + 4, 2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let o = h * 60 + m;
+            if *sign == b'-' { -o } else { o }
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_min * 60;
+    Some(secs * 1000 + millis)
 }
 
 /// `input_series[]`.
@@ -259,6 +344,36 @@ mod tests {
         assert_eq!(t.external_labels["region"], "eu");
         assert_eq!(t.alert_rule_test[0].exp_alerts[0].exp_labels["code"], "500");
         assert_eq!(t.promql_expr_test[0].exp_samples[0].value, 0.0);
+    }
+
+    #[test]
+    fn start_timestamps_as_promtool_reads_them() {
+        assert_eq!(parse_start_timestamp(""), Ok(0));
+        assert_eq!(parse_start_timestamp("1609459200"), Ok(1_609_459_200_000));
+        assert_eq!(parse_start_timestamp("1.5"), Ok(1500));
+        assert_eq!(
+            parse_start_timestamp("2021-01-01T00:00:00Z"),
+            Ok(1_609_459_200_000)
+        );
+        assert_eq!(parse_start_timestamp("1970-01-01T00:00:01.25Z"), Ok(1250));
+        assert_eq!(
+            parse_start_timestamp("2021-01-01T02:00:00+02:00"),
+            Ok(1_609_459_200_000)
+        );
+        assert_eq!(parse_start_timestamp("1969-12-31T23:59:59Z"), Ok(-1000));
+        assert_eq!(
+            parse_start_timestamp("2024-02-29T12:00:00Z"),
+            Ok(1_709_208_000_000)
+        );
+        for bad in [
+            "yesterday",
+            "2021-01-01",
+            "2021-13-01T00:00:00Z",
+            "2021-01-01T00:00:00",
+            "1e300",
+        ] {
+            assert!(parse_start_timestamp(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

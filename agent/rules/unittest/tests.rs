@@ -325,3 +325,72 @@ fn check_rules_counts_rules_and_prints_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn samples_are_written_only_as_the_test_clock_reaches_them() {
+    // As promtool's lazy loader: evaluations stop at the last eval_time (1m), so the sample
+    // at 2m is never written and `offset -1m` at 1m finds the 1m sample.
+    let r = run(
+        &Dir::new(),
+        "tests:\n  - interval: 1m\n    input_series:\n      - series: 'x'\n        values: '1 2 3 4'\n    promql_expr_test:\n      - expr: x offset -1m\n        eval_time: 1m\n        exp_samples:\n          - labels: 'x'\n            value: 2\n",
+    );
+    assert!(r.passed(), "{:#?}", r.failures);
+}
+
+#[test]
+fn start_timestamp_moves_the_test_clock() {
+    let r = run(
+        &Dir::new(),
+        r#"
+rule_files: [rules.yml]
+tests:
+  - interval: 1m
+    start_timestamp: 1000
+    input_series:
+      - series: 'up{job="a", instance="x"}'
+        values: '0x10'
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: InstanceDown
+        exp_alerts:
+          - exp_labels: {severity: page, job: a, instance: x}
+            exp_annotations: {summary: "x down"}
+    promql_expr_test:
+      - expr: time()
+        eval_time: 1m
+        exp_samples: [{labels: '{}', value: 1060}]
+      - expr: timestamp(up)
+        eval_time: 1m
+        exp_samples: [{labels: '{instance="x", job="a"}', value: 1060}]
+  - start_timestamp: "2021-01-01T00:00:00Z"
+    promql_expr_test:
+      - expr: time()
+        exp_samples: [{labels: '{}', value: 1609459200}]
+  - start_timestamp: soon
+"#,
+    );
+    assert_eq!(r.failures.len(), 1, "{:#?}", r.failures);
+    assert!(
+        r.failures[0].contains("tests[2].start_timestamp: cannot parse \"soon\""),
+        "{}",
+        r.failures[0]
+    );
+}
+
+#[test]
+fn fuzzy_compare_forgives_the_last_bit_only() {
+    let dir = Dir::new();
+    let test = |fuzzy: bool, value: &str| {
+        let t = dir.write(
+            "t.yml",
+            &format!(
+                "fuzzy_compare: {fuzzy}\ntests:\n  - promql_expr_test:\n      - expr: '0.1 + 0.2'\n        exp_samples: [{{labels: '{{}}', value: {value}}}]\n"
+            ),
+        );
+        test_file(&t, &TestOptions::default()).passed()
+    };
+    assert!(!test(false, "0.3"));
+    assert!(test(true, "0.3"));
+    assert!(test(false, "0.30000000000000004"));
+    assert!(!test(true, "0.31"));
+}
