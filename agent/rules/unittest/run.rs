@@ -12,7 +12,7 @@ use super::format::{
 };
 use super::series::{parse_metric, parse_values};
 use super::spec::{ExprTest, ParsedFile, TestGroup};
-use crate::promql::{Engine, QueryLimits, Value};
+use crate::promql::{Engine, PromqlError, QueryLimits, Value};
 use crate::rules::file::{LoadOptions, load_files};
 use crate::rules::group::{EvalContext, Group};
 use crate::rules::status::AlertState;
@@ -99,7 +99,10 @@ pub fn run_group(tg: &TestGroup, index: usize, fc: &FileContext<'_>) -> Vec<Stri
             Err(e) => {
                 return vec![
                     fc.parsed
-                        .error_at(&format!("{sp}.series"), format!("{:?}: {e}", s.series))
+                        .error_at(
+                            &format!("{sp}.series"),
+                            format!("{}: {e}", go_quote(&s.series)),
+                        )
                         .to_string(),
                 ];
             }
@@ -363,11 +366,19 @@ fn check_expr(e: &ExprTest, store: &Store, mint: i64, fuzzy: bool) -> Option<Str
                     "{head}, err: rule result is not a vector or scalar"
                 ));
             }
+            Err(PromqlError::Parse { message, .. }) => {
+                return Some(format!("{head}, err: parse error: {message}"));
+            }
             Err(err) => return Some(format!("{head}, err: {err}")),
         };
     let mut exp = Vec::with_capacity(e.exp_samples.len());
     for s in &e.exp_samples {
-        let labels = parse_metric(&s.labels).map_err(|err| err.to_string());
+        // An empty `labels` is the empty label set (a scalar's), as promtool reads it.
+        let labels = if s.labels.trim().is_empty() {
+            Ok(Labels::default())
+        } else {
+            parse_metric(&s.labels).map_err(|err| err.to_string())
+        };
         let labels = labels.and_then(|l| {
             if s.histogram.is_empty() {
                 Ok(l)

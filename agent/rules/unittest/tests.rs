@@ -71,6 +71,11 @@ tests:
         exp_samples:
           - labels: '{}'
             value: 2
+      - expr: 'vector(3)'
+        eval_time: 0m
+        exp_samples:
+          - labels: ''
+            value: 3
 "#,
     );
     assert!(r.passed(), "{:#?}", r.failures);
@@ -129,9 +134,15 @@ tests:
         exp_samples:
           - labels: 'up{job=a}'
             value: 3
+      - expr: 'up{'
+        eval_time: 1m
 "#,
     );
-    assert_eq!(r.failures.len(), 3, "{:#?}", r.failures);
+    assert_eq!(r.failures.len(), 4, "{:#?}", r.failures);
+    assert_eq!(
+        r.failures[3],
+        "    expr: \"up{\", time: 1m, err: parse error: unexpected end of input inside braces"
+    );
     assert_eq!(
         r.failures[0],
         "    expr: \"up\", time: 1m,\n        exp: {__name__=\"up\", job=\"a\"} 3E+00\n        got: {__name__=\"up\", job=\"a\"} 2E+00"
