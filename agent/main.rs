@@ -62,6 +62,24 @@ enum Command {
         #[command(subcommand)]
         what: CheckCommand,
     },
+    /// Unit testing.
+    Test {
+        #[command(subcommand)]
+        what: TestCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TestCommand {
+    /// Run Prometheus rule unit tests (promtool's test file format); exit 1 if any fails.
+    Rules {
+        /// Unit-test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Only run test groups whose name matches this regular expression (repeatable).
+        #[arg(long)]
+        run: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -71,6 +89,12 @@ enum CheckCommand {
         /// The file (default: config/vitals.yaml if present, else the embedded default).
         #[arg(env = "VITALS_CONFIG")]
         path: Option<PathBuf>,
+    },
+    /// Validate Prometheus rule files; every error is printed with file:line:col.
+    Rules {
+        /// Rule files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -123,6 +147,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Check {
+            what: CheckCommand::Rules { files },
+        } => check_rules(&files),
+        Command::Test {
+            what: TestCommand::Rules { files, run },
+        } => test_rules(&files, &run),
         Command::Run { config } => {
             let source = ConfigSource::pick(config);
             let cfg = match source.load() {
@@ -157,6 +187,39 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// `vitals check rules FILE...`.
+fn check_rules(files: &[PathBuf]) -> ExitCode {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    match vitals::rules::unittest::check_rule_files(files, &mut out, &mut err) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("cannot write the report: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `vitals test rules FILE...`.
+fn test_rules(files: &[PathBuf], run: &[String]) -> ExitCode {
+    let opts = match vitals::rules::unittest::TestOptions::new(run) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("invalid --run pattern: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    match vitals::rules::unittest::test_files(files, &opts, &mut out, &mut err) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("cannot write the report: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod manager;
 pub mod persist;
 pub mod status;
 pub mod template;
+pub mod unittest;
 
 /// The shipped rule files (`rules/*.yml`), built in: the embedded default configuration
 /// loads these when `rules/` is not there to read (a binary run away from its checkout).
