@@ -61,11 +61,41 @@ async fn alerts_fire_from_probe_data_and_stay_firing_across_kill_9() {
     let firing = v.log_events("Alert is firing.");
     assert_eq!(firing.len(), 1, "{:?}", v.logs());
     assert_eq!(firing[0]["summary"], "closed is down");
+    // The query API and the status page show it.
+    let alerts: serde_json::Value = v.get_json("/api/v1/alerts").await;
+    let a = &alerts["data"]["alerts"][0];
+    assert_eq!(a["labels"]["alertname"], "TargetDown", "{alerts}");
+    assert_eq!(a["state"], "firing");
+    assert_eq!(a["annotations"]["summary"], "closed is down");
+    let rules: serde_json::Value = v.get_json("/api/v1/rules?type=alert").await;
+    let g = &rules["data"]["groups"][0];
+    assert_eq!(g["name"], "probes", "{rules}");
+    assert_eq!(g["rules"][0]["name"], "TargetDown");
+    assert_eq!(g["rules"][0]["health"], "ok");
+    assert_eq!(g["rules"][0]["state"], "firing");
+    let q: serde_json::Value = v.get_json("/api/v1/query?query=ALERTS").await;
+    assert_eq!(
+        q["data"]["result"][0]["metric"]["alertstate"], "firing",
+        "{q}"
+    );
+    let page = reqwest::get(v.url("/"))
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        page.contains("1 firing, 0 pending") && page.contains("TargetDown"),
+        "{page}"
+    );
 
     // kill -9: no shutdown path runs. The restarted daemon must resume firing, with the
     // same activation time, and never show the alert pending again.
     let dir = v.kill();
     let v = start(dir);
+    // Restored before the first evaluation: the API shows it firing at once.
+    let alerts: serde_json::Value = v.get_json("/api/v1/alerts").await;
+    assert_eq!(alerts["data"]["alerts"][0]["state"], "firing", "{alerts}");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let text = v.metrics().await;

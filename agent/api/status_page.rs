@@ -1,5 +1,6 @@
-//! The status page at `/`: every probe with its state, last duration and status code, as
-//! Gatus shows it, rendered from the store.
+//! The status page at `/`: the active alerts (from the rule engine's snapshot), then every
+//! probe with its state, last duration and status code, as Gatus shows it, rendered from the
+//! store.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -9,6 +10,7 @@ use axum::extract::State;
 use axum::response::Html;
 
 use super::{ApiState, html};
+use crate::rules::status::AlertState;
 use crate::store::now_ms;
 
 #[derive(Default)]
@@ -71,8 +73,70 @@ table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px soli
                 .unwrap_or_default(),
         );
     }
-    out.push_str("</table></body></html>");
+    out.push_str("</table>");
+    alerts(&state, &mut out);
+    out.push_str("</body></html>");
     html(out)
+}
+
+/// The pending and firing alerts, firing first.
+fn alerts(state: &ApiState, out: &mut String) {
+    let snapshot = state.rules.get();
+    let mut active: Vec<_> = snapshot.alerts().collect();
+    active.sort_by_key(|a| (a.state != AlertState::Firing, a.active_at_ms));
+    let firing = active
+        .iter()
+        .filter(|a| a.state == AlertState::Firing)
+        .count();
+    let _ = write!(
+        out,
+        "<h2>Alerts</h2><p>{} firing, {} pending, from {} rule groups. \
+<a href=\"/api/v1/alerts\">/api/v1/alerts</a></p>",
+        firing,
+        active.len() - firing,
+        snapshot.groups.len()
+    );
+    if active.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<table><tr><th>alert</th><th>state</th><th>since</th><th>labels</th><th>summary</th></tr>",
+    );
+    let now = now_ms();
+    for a in active {
+        let class = if a.state == AlertState::Firing {
+            "down"
+        } else {
+            ""
+        };
+        let labels: Vec<String> = a
+            .labels
+            .iter()
+            .filter(|l| &*l.name != "alertname")
+            .map(|l| format!("{}={}", l.name, l.value))
+            .collect();
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td class={class}>{}</td><td>{} ago</td><td>{}</td><td>{}</td></tr>",
+            escape(a.labels.get("alertname").unwrap_or_default()),
+            a.state.as_str(),
+            format_age(now.saturating_sub(a.active_at_ms)),
+            escape(&labels.join(", ")),
+            escape(a.annotations.get("summary").unwrap_or_default()),
+        );
+    }
+    out.push_str("</table>");
+}
+
+/// A duration in ms as `3d 4h`, `5m 2s` or `12s`.
+fn format_age(ms: i64) -> String {
+    let s = ms / 1000;
+    match s {
+        s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+        s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{}m {}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
 }
 
 /// Seconds as milliseconds, with a decimal below 10 ms (loopback probes take well under 1 ms).

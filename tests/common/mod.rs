@@ -149,6 +149,17 @@ impl Vitals {
             .collect()
     }
 
+    /// GET `path` and parse the body as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let text = reqwest::get(self.url(path))
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+    }
+
     /// GET /metrics as text.
     pub async fn metrics(&self) -> String {
         reqwest::get(self.url("/metrics"))
