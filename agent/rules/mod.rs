@@ -8,3 +8,4 @@
 //! persistence of alert state under `storage.path`. What it shows of itself is in [`status`].
 
 pub mod status;
+pub mod template;
