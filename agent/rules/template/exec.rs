@@ -13,7 +13,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use regex::Regex;
 
-use super::QuerySample;
+use super::QueryFn;
 use super::funcs::{CallCtx, Func, Param, accepts};
 use super::parse::{Arg, Branch, Cmd, Node, Num, Pipe, Trees};
 use super::value::{ROOT_TYPE, RootData, Value};
@@ -37,7 +37,7 @@ pub(crate) enum Flow {
 pub(crate) struct State<'a> {
     pub trees: &'a Trees,
     pub root: RootData<'a>,
-    pub query: Option<&'a dyn Fn(&str) -> Result<Vec<QuerySample>, String>>,
+    pub query: Option<&'a QueryFn<'a>>,
     pub regexes: &'a Mutex<HashMap<String, Arc<Regex>>>,
     pub vars: Vec<(&'a str, Value<'a>)>,
     pub out: String,
@@ -458,7 +458,7 @@ impl<'a> State<'a> {
                     }
                     "Unix" => {
                         want(0)?;
-                        Value::Int(t.unix_seconds() as i64)
+                        Value::Int(t.unix_seconds())
                     }
                     "UnixMilli" => {
                         want(0)?;
@@ -615,7 +615,7 @@ pub(crate) fn execute<'a>(
     trees: &'a Trees,
     name: &'a str,
     root: RootData<'a>,
-    query: Option<&'a dyn Fn(&str) -> Result<Vec<QuerySample>, String>>,
+    query: Option<&'a QueryFn<'a>>,
     regexes: &'a Mutex<HashMap<String, Arc<Regex>>>,
     dot: Value<'a>,
     capacity: usize,

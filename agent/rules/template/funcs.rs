@@ -12,10 +12,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use regex::Regex;
 
-use super::QuerySample;
 use super::gofmt::{self, GoTime};
 use super::printf::sprintf;
 use super::value::{RootData, Value};
+use super::{QueryFn, QuerySample};
 
 macro_rules! funcs {
     ($($variant:ident => $name:literal),* $(,)?) => {
@@ -118,7 +118,7 @@ pub(crate) fn accepts(p: Param, v: &Value<'_>) -> bool {
 /// What a function call can reach besides its arguments.
 pub(crate) struct CallCtx<'r, 'a> {
     pub root: &'r RootData<'a>,
-    pub query: Option<&'r dyn Fn(&str) -> Result<Vec<QuerySample>, String>>,
+    pub query: Option<&'r QueryFn<'r>>,
     pub regexes: &'r Mutex<HashMap<String, Arc<Regex>>>,
 }
 
@@ -387,9 +387,7 @@ fn slice<'a>(item: &Value<'a>, idx: &[Value<'a>]) -> Result<Value<'a>, String> {
         Value::Nil => return Err("slice of untyped nil".into()),
         Value::Str(s) => {
             if idx.len() > 2 {
-                return Err(format!(
-                    "invalid slice index: cannot 3-index slice a string"
-                ));
+                return Err("invalid slice index: cannot 3-index slice a string".to_string());
             }
             s.len()
         }

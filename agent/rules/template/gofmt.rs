@@ -88,11 +88,12 @@ fn fmt_f(out: &mut String, neg: bool, digs: &Digits, prec: usize) {
     }
 }
 
-fn special(v: f64, plus: bool) -> Option<&'static str> {
+/// strconv's spelling of the non-finite values.
+fn special(v: f64) -> Option<&'static str> {
     if v.is_nan() {
         Some("NaN")
     } else if v == f64::INFINITY {
-        Some(if plus { "+Inf" } else { "+Inf" })
+        Some("+Inf")
     } else if v == f64::NEG_INFINITY {
         Some("-Inf")
     } else {
@@ -102,7 +103,7 @@ fn special(v: f64, plus: bool) -> Option<&'static str> {
 
 /// `strconv.FormatFloat(v, 'g', prec, 64)`; `prec` None is the shortest representation.
 pub(crate) fn format_g(v: f64, prec: Option<usize>, upper: bool) -> String {
-    if let Some(s) = special(v, false) {
+    if let Some(s) = special(v) {
         return s.to_string();
     }
     let neg = v.is_sign_negative();
@@ -144,7 +145,7 @@ pub(crate) fn format_g(v: f64, prec: Option<usize>, upper: bool) -> String {
 
 /// `strconv.FormatFloat(v, 'e', prec, 64)`.
 pub(crate) fn format_e(v: f64, prec: usize, upper: bool) -> String {
-    if let Some(s) = special(v, false) {
+    if let Some(s) = special(v) {
         return s.to_string();
     }
     let digs = digits_from_exp(&format!("{:.*e}", prec, v.abs()));
@@ -155,7 +156,7 @@ pub(crate) fn format_e(v: f64, prec: usize, upper: bool) -> String {
 
 /// `strconv.FormatFloat(v, 'f', prec, 64)`.
 pub(crate) fn format_f(v: f64, prec: usize) -> String {
-    if let Some(s) = special(v, false) {
+    if let Some(s) = special(v) {
         return s.to_string();
     }
     let s = format!("{:.*}", prec, v.abs());
@@ -169,7 +170,7 @@ pub(crate) fn format_f(v: f64, prec: usize) -> String {
 /// `%x` of a float: Go's hexadecimal mantissa form, `-0x1.8p+01`, shortest digits unless a
 /// precision is given.
 pub(crate) fn format_hex_float(v: f64, prec: Option<usize>, upper: bool) -> String {
-    if let Some(s) = special(v, false) {
+    if let Some(s) = special(v) {
         return s.to_string();
     }
     let neg = v.is_sign_negative();
@@ -454,7 +455,11 @@ impl GoTime {
                 let _ = write!(out, "{:02}", c.hour);
                 i += n;
             } else if let Some(n) = take("03") {
-                let h = if c.hour % 12 == 0 { 12 } else { c.hour % 12 };
+                let h = if c.hour.is_multiple_of(12) {
+                    12
+                } else {
+                    c.hour % 12
+                };
                 let _ = write!(out, "{h:02}");
                 i += n;
             } else if let Some(n) = take("04") {
@@ -510,7 +515,11 @@ impl GoTime {
                 let _ = write!(out, "{}", c.day);
                 i += n;
             } else if let Some(n) = take("3") {
-                let h = if c.hour % 12 == 0 { 12 } else { c.hour % 12 };
+                let h = if c.hour.is_multiple_of(12) {
+                    12
+                } else {
+                    c.hour % 12
+                };
                 let _ = write!(out, "{h}");
                 i += n;
             } else if let Some(n) = take("4") {

@@ -418,14 +418,7 @@ fn check_terminator(src: &str, p: usize) -> Result<(), LexError> {
     let rest = &src[p..];
     match rest.chars().next() {
         None => Ok(()),
-        Some(c)
-            if matches!(
-                c,
-                ' ' | '\t' | '\r' | '\n' | '.' | ',' | '|' | ':' | ')' | '('
-            ) =>
-        {
-            Ok(())
-        }
+        Some(' ' | '\t' | '\r' | '\n' | '.' | ',' | '|' | ':' | ')' | '(') => Ok(()),
         Some(_) if rest.starts_with(RIGHT) => Ok(()),
         Some(c) => Err(LexError {
             pos: p,
@@ -475,14 +468,14 @@ fn lex_number(src: &str, start: usize) -> Result<usize, LexError> {
         accept_run(&mut p, b"0123456789_");
     }
     accept(&mut p, b"i");
-    if let Some(c) = src[p..].chars().next() {
-        if is_alnum(c) {
-            let end = p + c.len_utf8();
-            return Err(LexError {
-                pos: start,
-                msg: format!("bad number syntax: {}", gofmt::quote(&src[start..end])),
-            });
-        }
+    if let Some(c) = src[p..].chars().next()
+        && is_alnum(c)
+    {
+        let end = p + c.len_utf8();
+        return Err(LexError {
+            pos: start,
+            msg: format!("bad number syntax: {}", gofmt::quote(&src[start..end])),
+        });
     }
     Ok(p)
 }

@@ -57,6 +57,9 @@ pub struct QuerySample {
     pub value: f64,
 }
 
+/// The `query` callback's type.
+pub(crate) type QueryFn<'a> = dyn Fn(&str) -> Result<Vec<QuerySample>, String> + 'a;
+
 /// What a template renders with.
 pub struct TemplateData<'a> {
     /// The alert's labels (`__name__` excluded by the caller).
@@ -66,6 +69,7 @@ pub struct TemplateData<'a> {
     pub value: f64,
     /// Runs a PromQL instant query for the `query` function; None: `query` fails with a
     /// clear error.
+    #[allow(clippy::type_complexity)]
     pub query: Option<&'a dyn Fn(&str) -> Result<Vec<QuerySample>, String>>,
 }
 

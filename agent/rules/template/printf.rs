@@ -388,12 +388,11 @@ impl Printer<'_, '_> {
             }
             'U' => {
                 let mut s = format!("U+{:04X}", i);
-                if self.f.sharp {
-                    if let Some(c) = u32::try_from(i).ok().and_then(char::from_u32) {
-                        if gofmt::is_print(c) {
-                            let _ = write!(s, " '{c}'");
-                        }
-                    }
+                if self.f.sharp
+                    && let Some(c) = u32::try_from(i).ok().and_then(char::from_u32)
+                    && gofmt::is_print(c)
+                {
+                    let _ = write!(s, " '{c}'");
                 }
                 return self.pad(&s);
             }
@@ -410,20 +409,23 @@ impl Printer<'_, '_> {
         };
         // Precision is the minimum number of digits; with the 0 flag and a width, the width is.
         let mut prec: Option<usize> = self.f.prec;
-        if prec.is_none() && self.f.zero && !self.f.minus {
-            if let Some(w) = self.f.wid {
-                let sign = usize::from(neg || self.f.plus || self.f.space);
-                prec = Some(w.saturating_sub(sign));
-            }
+        if prec.is_none()
+            && self.f.zero
+            && !self.f.minus
+            && let Some(w) = self.f.wid
+        {
+            let sign = usize::from(neg || self.f.plus || self.f.space);
+            prec = Some(w.saturating_sub(sign));
         }
-        if let Some(p) = self.f.prec {
-            if p == 0 && u == 0 {
-                let saved = self.f.zero;
-                self.f.zero = false;
-                self.pad("");
-                self.f.zero = saved;
-                return;
-            }
+        if let Some(p) = self.f.prec
+            && p == 0
+            && u == 0
+        {
+            let saved = self.f.zero;
+            self.f.zero = false;
+            self.pad("");
+            self.f.zero = saved;
+            return;
         }
         let mut prefix = String::new();
         if self.f.sharp {
@@ -495,13 +497,14 @@ impl Printer<'_, '_> {
             return;
         }
         if self.f.plus || !num.starts_with('+') {
-            if self.f.zero && !self.f.minus {
-                if let Some(w) = self.f.wid.filter(|&w| w > num.len()) {
-                    self.out.push_str(&num[..1]);
-                    self.out.extend(std::iter::repeat_n('0', w - num.len()));
-                    self.out.push_str(&num[1..]);
-                    return;
-                }
+            if self.f.zero
+                && !self.f.minus
+                && let Some(w) = self.f.wid.filter(|&w| w > num.len())
+            {
+                self.out.push_str(&num[..1]);
+                self.out.extend(std::iter::repeat_n('0', w - num.len()));
+                self.out.push_str(&num[1..]);
+                return;
             }
             self.pad(&num);
             return;
