@@ -139,34 +139,12 @@ impl<'a> State<'a> {
     fn walk_range(&mut self, dot: &Value<'a>, b: &'a Branch) -> EResult<()> {
         let val = self.eval_pipe(dot, &b.pipe)?;
         let mark = self.vars.len();
-        let items: Vec<(Value<'a>, Value<'a>)> = match &val {
-            Value::List(l) => l
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (Value::Int(i as i64), v.clone()))
-                .collect(),
-            Value::Vector(v) => v
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (Value::Int(i as i64), Value::Sample(s.clone())))
-                .collect(),
-            Value::Labels(_) | Value::SampleLabels(_) => val
-                .label_map()
-                .map(|l| {
-                    l.iter()
-                        .map(|x| {
-                            (
-                                Value::str(x.name.to_string()),
-                                Value::str(x.value.to_string()),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            Value::Map(m) => m
-                .iter()
-                .map(|(k, v)| (Value::str(k.clone()), v.clone()))
-                .collect(),
+        let len: usize = match &val {
+            Value::List(l) => l.len(),
+            Value::Vector(v) => v.len(),
+            Value::Labels(l) => l.len(),
+            Value::SampleLabels(smp) => smp.labels.len(),
+            Value::Map(m) => m.len(),
             Value::Int(n) => {
                 if b.pipe.decl.len() > 1 {
                     return Err(self.err(
@@ -175,11 +153,9 @@ impl<'a> State<'a> {
                         format!("can't use {n} to iterate over more than one variable"),
                     ));
                 }
-                (0..*n.max(&0))
-                    .map(|i| (Value::Int(i), Value::Int(i)))
-                    .collect()
+                usize::try_from(*n).unwrap_or(0)
             }
-            Value::Nil => Vec::new(),
+            Value::Nil => 0,
             other => {
                 return Err(self.err(
                     b.pipe.pos,
@@ -188,13 +164,14 @@ impl<'a> State<'a> {
                 ));
             }
         };
-        if items.is_empty() {
+        if len == 0 {
             if let Some(e) = &b.else_list {
                 self.walk_list(dot, e)?;
             }
             return Ok(());
         }
-        for (index, elem) in items {
+        for i in 0..len {
+            let (index, elem) = range_item(&val, i);
             let decl = &b.pipe.decl;
             if !decl.is_empty() {
                 if b.pipe.is_assign {
@@ -415,9 +392,10 @@ impl<'a> State<'a> {
                 "Value" => Value::Float(s.value),
                 _ => return Err(cant("*template.sample")),
             },
-            Value::Labels(_) | Value::SampleLabels(_) => {
-                let v = recv.label_map().and_then(|l| l.get(name)).unwrap_or("");
-                Value::Str(Cow::Owned(v.to_string()))
+            // A missing key is the zero value of `string` (missingkey=zero).
+            Value::Labels(l) => Value::Str(Cow::Borrowed(l.get(name).unwrap_or(""))),
+            Value::SampleLabels(s) => {
+                Value::Str(Cow::Owned(s.labels.get(name).unwrap_or("").to_string()))
             }
             Value::Map(m) => m
                 .iter()
@@ -596,6 +574,37 @@ impl<'a> State<'a> {
             return Err(self.err(a.pos(), a.describe(), type_msg(p, &v)));
         }
         Ok(v)
+    }
+}
+
+/// The `i`th (index, element) pair of a range over `val` (maps in key order).
+fn range_item<'a>(val: &Value<'a>, i: usize) -> (Value<'a>, Value<'a>) {
+    let idx = Value::Int(i as i64);
+    match val {
+        Value::List(l) => (idx, l.get(i).cloned().unwrap_or(Value::Nil)),
+        Value::Vector(v) => (
+            idx,
+            v.get(i).map_or(Value::Nil, |s| Value::Sample(s.clone())),
+        ),
+        Value::Labels(l) => match l.as_slice().get(i) {
+            Some(x) => (
+                Value::Str(Cow::Borrowed(&*x.name)),
+                Value::Str(Cow::Borrowed(&*x.value)),
+            ),
+            None => (Value::Nil, Value::Nil),
+        },
+        Value::SampleLabels(smp) => match smp.labels.as_slice().get(i) {
+            Some(x) => (
+                Value::str(x.name.to_string()),
+                Value::str(x.value.to_string()),
+            ),
+            None => (Value::Nil, Value::Nil),
+        },
+        Value::Map(m) => match m.get(i) {
+            Some((k, v)) => (Value::str(k.clone()), v.clone()),
+            None => (Value::Nil, Value::Nil),
+        },
+        _ => (idx.clone(), idx),
     }
 }
 

@@ -236,8 +236,8 @@ impl<'a> CallCtx<'_, 'a> {
             Func::SafeHtml => a[0].clone(),
             Func::Match => Value::Bool(self.regex(s(&a[0]))?.is_match(s(&a[1]))),
             Func::Title => Value::Str(title(s(&a[0])).into()),
-            Func::ToUpper => Value::Str(s(&a[0]).to_uppercase().into()),
-            Func::ToLower => Value::Str(s(&a[0]).to_lowercase().into()),
+            Func::ToUpper => Value::Str(to_upper(s(&a[0])).into()),
+            Func::ToLower => Value::Str(to_lower(s(&a[0])).into()),
             Func::GraphLink => {
                 Value::Str(format!("/graph?g0.expr={}&g0.tab=0", query_escape(s(&a[0]))).into())
             }
@@ -574,6 +574,27 @@ pub(crate) fn query_escape(s: &str) -> String {
 
 // --- Prometheus functions ---------------------------------------------------------------------
 
+/// `strings.ToUpper`: Go maps rune by rune (`unicode.ToUpper`), so a letter whose full
+/// upper case is several characters (`ß` → `SS`) stays as it is.
+fn to_upper(s: &str) -> String {
+    s.chars().map(upper_rune).collect()
+}
+
+fn upper_rune(c: char) -> char {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// `strings.ToLower`, rune by rune; `İ` lowers to `i` as in Go.
+fn to_lower(s: &str) -> String {
+    s.chars()
+        .map(|c| c.to_lowercase().next().unwrap_or(c))
+        .collect()
+}
+
 /// `strings.Title`: upper-cases the first letter of each word.
 fn title(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -594,7 +615,7 @@ fn title(s: &str) -> String {
             prev.is_whitespace()
         };
         if prev_sep && !sep {
-            out.extend(c.to_uppercase());
+            out.push(upper_rune(c));
         } else {
             out.push(c);
         }

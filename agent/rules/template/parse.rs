@@ -429,7 +429,7 @@ impl<'s> Parser<'s> {
                         // `{{else if}}` inside `with` (or vice versa): Go reads the keyword as
                         // the start of an `{{else}}` pipeline, which is an error.
                         let t = self.next_non_space();
-                        return Err(unexpected(&t, "else"));
+                        return Err(unexpected(&t, "input"));
                     }
                     let (elist, end) = self.item_list()?;
                     match end {

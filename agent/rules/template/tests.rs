@@ -104,6 +104,10 @@ fn golden_basic() {
     assert_eq!(run("{{ \"aa bb CC\" | toUpper }}"), "AA BB CC");
     assert_eq!(run("{{ \"aA bB CC\" | toLower }}"), "aa bb cc");
     assert_eq!(
+        run("{{ \"straße İ\" | toUpper }} {{ \"İ\" | toLower }} {{ \"ßa x_y-z\" | title }}"),
+        "STRAßE İ i ßa X_y-Z"
+    );
+    assert_eq!(
         run("{{ match \"a+\" \"aa\" }} {{ match \"a+\" \"b\" }}"),
         "true false"
     );
