@@ -43,6 +43,9 @@ pub(crate) struct State<'a> {
     pub out: String,
     pub depth: usize,
     pub tmpl: &'a str,
+    /// The node most recently evaluated: Go reports some failures (a field on the result of
+    /// a parenthesised pipeline) at this node rather than at the failing one.
+    pub last: Option<&'a Arg>,
 }
 
 type EResult<T> = Result<T, ExecError>;
@@ -103,10 +106,18 @@ impl<'a> State<'a> {
                 r?;
             }
             Node::Template { pos, name, pipe } => {
+                let describe = || match pipe {
+                    Some(p) => format!(
+                        "{{{{template {} {}}}}}",
+                        super::gofmt::quote(name),
+                        p.describe()
+                    ),
+                    None => format!("{{{{template {}}}}}", super::gofmt::quote(name)),
+                };
                 let Some(tree) = self.trees.get(name.as_str()) else {
                     return Err(self.err(
                         *pos,
-                        format!("{{{{template {}}}}}", super::gofmt::quote(name)),
+                        describe(),
                         format!("template {} not defined", super::gofmt::quote(name)),
                     ));
                 };
@@ -117,7 +128,7 @@ impl<'a> State<'a> {
                 if self.depth >= MAX_DEPTH {
                     return Err(self.err(
                         *pos,
-                        format!("{{{{template {}}}}}", super::gofmt::quote(name)),
+                        describe(),
                         format!("exceeded maximum template depth ({MAX_DEPTH})"),
                     ));
                 }
@@ -254,13 +265,15 @@ impl<'a> State<'a> {
         fin: Option<Value<'a>>,
     ) -> EResult<Value<'a>> {
         let first = &cmd.args[0];
+        self.last = Some(first);
         match first {
             Arg::Field { idents, pos } => {
                 self.eval_chain(dot, dot.clone(), idents, first, *pos, cmd, fin)
             }
-            Arg::Chain { node, fields, pos } => {
+            Arg::Chain { node, fields, .. } => {
                 let recv = self.eval_arg(dot, node)?;
-                self.eval_chain(dot, recv, fields, first, *pos, cmd, fin)
+                let at = self.last.unwrap_or(first);
+                self.eval_chain(dot, recv, fields, at, at.pos(), cmd, fin)
             }
             Arg::Variable { name, fields, pos } => {
                 let v = self.var(name, *pos)?;
@@ -285,6 +298,7 @@ impl<'a> State<'a> {
 
     /// Evaluates one argument node to a value (an untyped constant becomes `int`/`float64`).
     fn eval_arg(&mut self, dot: &Value<'a>, arg: &'a Arg) -> EResult<Value<'a>> {
+        self.last = Some(arg);
         match arg {
             Arg::Dot { .. } => Ok(dot.clone()),
             Arg::Nil { .. } => Ok(Value::Nil),
@@ -310,10 +324,11 @@ impl<'a> State<'a> {
                 }
                 Ok(v)
             }
-            Arg::Chain { node, fields, pos } => {
+            Arg::Chain { node, fields, .. } => {
                 let mut v = self.eval_arg(dot, node)?;
+                let at = self.last.unwrap_or(arg);
                 for f in fields {
-                    v = self.field(v, f, arg, *pos, &[])?;
+                    v = self.field(v, f, at, at.pos(), &[])?;
                 }
                 Ok(v)
             }
@@ -638,6 +653,7 @@ pub(crate) fn execute<'a>(
         out: String::with_capacity(capacity),
         depth: 0,
         tmpl: name,
+        last: None,
     };
     if let Some(tree) = trees.get(name) {
         st.walk_list(&dot, tree)?;

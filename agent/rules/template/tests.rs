@@ -184,6 +184,15 @@ fn golden_query() {
             .as_deref(),
         Ok("a:11: b:21: ")
     );
+    // Go reports a field on a parenthesised pipeline at the last node it evaluated.
+    let e = r("{{ (query \"missing\").banana }}", Vec::new()).unwrap_err();
+    assert_eq!(
+        e,
+        format!(
+            "error executing template test: template: test:1:{}: executing \"test\" at <\"missing\">: can't evaluate field banana in type template.queryResult",
+            c(10)
+        )
+    );
     let e = r("{{ query \"missing\" | first }}", Vec::new()).unwrap_err();
     assert_eq!(
         e,
