@@ -18,8 +18,9 @@ use super::funcs::{CallCtx, Func, Param, accepts};
 use super::parse::{Arg, Branch, Cmd, Node, Num, Pipe, Trees};
 use super::value::{ROOT_TYPE, RootData, Value};
 
-/// Deepest `{{template}}` nesting allowed (Go allows 100000; a Rust stack does not).
-const MAX_DEPTH: usize = 100;
+/// Deepest nesting of `{{template}}` calls and control-structure bodies together (Go allows
+/// 100000 template calls on its growable stacks; a render runs on a fixed thread stack).
+const MAX_DEPTH: usize = 300;
 
 pub(crate) struct ExecError {
     pub pos: usize,
@@ -71,6 +72,27 @@ impl<'a> State<'a> {
     }
 
     fn walk(&mut self, dot: &Value<'a>, node: &'a Node) -> EResult<Flow> {
+        let (pos, ctx) = match node {
+            Node::If(b) => (b.pipe.pos, "if"),
+            Node::With(b) => (b.pipe.pos, "with"),
+            Node::Range(b) => (b.pipe.pos, "range"),
+            Node::Template { pos, .. } => (*pos, "template"),
+            _ => return self.walk_node(dot, node),
+        };
+        if self.depth >= MAX_DEPTH {
+            return Err(self.err(
+                pos,
+                format!("{{{{{ctx}}}}}"),
+                format!("exceeded maximum template depth ({MAX_DEPTH})"),
+            ));
+        }
+        self.depth += 1;
+        let r = self.walk_node(dot, node);
+        self.depth -= 1;
+        r
+    }
+
+    fn walk_node(&mut self, dot: &Value<'a>, node: &'a Node) -> EResult<Flow> {
         match node {
             Node::Text(t) => self.out.push_str(t),
             Node::Action(pipe) => {
@@ -125,18 +147,9 @@ impl<'a> State<'a> {
                     Some(p) => self.eval_pipe(dot, p)?,
                     None => Value::Nil,
                 };
-                if self.depth >= MAX_DEPTH {
-                    return Err(self.err(
-                        *pos,
-                        describe(),
-                        format!("exceeded maximum template depth ({MAX_DEPTH})"),
-                    ));
-                }
                 let saved_vars = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
                 let saved_tmpl = std::mem::replace(&mut self.tmpl, name.as_str());
-                self.depth += 1;
                 let r = self.walk_list(&new_dot, tree);
-                self.depth -= 1;
                 self.tmpl = saved_tmpl;
                 self.vars = saved_vars;
                 r?;

@@ -23,7 +23,9 @@
 //! Complex and hexadecimal-float literals, `\x`/octal escapes of non-ASCII bytes, `call`,
 //! `now`, `toDuration`, `tmpl` (HTML mode only), and methods on `*time.Time` other than
 //! `Format`, `String`, `Unix`, `UnixMilli`, `UTC`, `Local`, `Year` fail at parse or execution
-//! with a message naming the construct. `{{template}}` nesting stops at 100 levels (a render runs on a worker thread's stack).
+//! with a message naming the construct. Control structures and parentheses nest at most 100 levels in a template's text, and
+//! `{{template}}` calls and control bodies at most 300 levels while rendering (Go's limits are
+//! higher; a render runs on a worker thread's fixed stack).
 //! Printing a `queryResult` shows each sample as `&{...}` where Go prints pointer addresses.
 
 #![forbid(unsafe_code)]
@@ -76,7 +78,7 @@ pub struct TemplateData<'a> {
 /// A template that failed to parse or to render. The texts are Prometheus's own
 /// (`error parsing template NAME: ...`, `error executing template NAME: ...`), so a caller
 /// reproducing Prometheus writes `<error expanding template: {err}>`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     /// A syntax error; `line` and `column` (1-based) point into the text given to
     /// [`Template::parse`].

@@ -176,6 +176,9 @@ impl Pipe {
     }
 }
 
+/// Deepest nesting of `if`/`range`/`with`/`block` and parentheses a template may have.
+pub(crate) const MAX_NESTING: usize = 100;
+
 /// The parsed templates: the top-level one under the template's name, plus every `define`
 /// and `block`.
 pub(crate) type Trees = HashMap<String, Vec<Node>>;
@@ -185,6 +188,9 @@ struct Parser<'s> {
     i: usize,
     vars: Vec<String>,
     range_depth: usize,
+    /// Nesting of control structures, blocks and parentheses (bounded: the parser and the
+    /// evaluator recurse on it).
+    depth: usize,
     trees: Trees,
 }
 
@@ -196,6 +202,7 @@ pub(crate) fn parse(name: &str, toks: Vec<Token<'_>>) -> PResult<Trees> {
         i: 0,
         vars: vec!["$".into()],
         range_depth: 0,
+        depth: 0,
         trees: HashMap::new(),
     };
     let mut root = Vec::new();
@@ -390,10 +397,24 @@ impl<'s> Parser<'s> {
         Ok(Item::Else(pos, None))
     }
 
+    /// Enters one level of nesting at `pos`, refusing to go past [`MAX_NESTING`].
+    fn enter(&mut self, pos: usize) -> PResult<()> {
+        if self.depth >= MAX_NESTING {
+            return Err(err(
+                pos,
+                format!("template nesting exceeds {MAX_NESTING} levels"),
+            ));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
     fn control(&mut self, context: &str) -> PResult<Branch> {
+        self.enter(self.peek().pos)?;
         let nvars = self.vars.len();
         let result = self.control_inner(context);
         self.vars.truncate(nvars);
+        self.depth -= 1;
         result
     }
 
@@ -472,6 +493,13 @@ impl<'s> Parser<'s> {
     }
 
     fn block_control(&mut self, pos: usize) -> PResult<Node> {
+        self.enter(pos)?;
+        let result = self.block_control_inner(pos);
+        self.depth -= 1;
+        result
+    }
+
+    fn block_control_inner(&mut self, pos: usize) -> PResult<Node> {
         const CONTEXT: &str = "block clause";
         let t = self.next_non_space();
         let name = match t.kind {
@@ -753,8 +781,10 @@ impl<'s> Parser<'s> {
                 }
             }
             Kind::LeftParen => {
-                let pipe = self.pipeline("parenthesized pipeline", Kind::RightParen)?;
-                Arg::Pipe(Box::new(pipe))
+                self.enter(pos)?;
+                let pipe = self.pipeline("parenthesized pipeline", Kind::RightParen);
+                self.depth -= 1;
+                Arg::Pipe(Box::new(pipe?))
             }
             Kind::String | Kind::RawString => Arg::Str {
                 pos,

@@ -683,7 +683,7 @@ fn exec_errors_name_position_and_node() {
         "{e}"
     );
     let e = run_err("{{ define \"r\" }}{{ template \"r\" }}{{ end }}{{ template \"r\" }}");
-    assert!(e.contains("exceeded maximum template depth (100)"), "{e}");
+    assert!(e.contains("exceeded maximum template depth (300)"), "{e}");
     let e = run_err("{{ reReplaceAll \"(\" \"\" \"x\" }}");
     assert!(
         e.contains("error calling reReplaceAll: regexp: Compile(\"(\")"),
@@ -718,6 +718,34 @@ fn parse_errors_name_line_and_column() {
         run_err("{{ define \"a\" }}x{{ end }}{{ define \"a\" }}y{{ end }}")
             .contains("multiple definition")
     );
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let parens = format!("{{{{ {}1{} }}}}", "(".repeat(10_000), ")".repeat(10_000));
+    assert!(run_err(&parens).contains("template nesting exceeds 100 levels"));
+    let ifs = format!(
+        "{}x{}",
+        "{{ if true }}".repeat(10_000),
+        "{{ end }}".repeat(10_000)
+    );
+    assert!(run_err(&ifs).contains("template nesting exceeds 100 levels"));
+    let ok = format!("{}x{}", "{{ if true }}".repeat(50), "{{ end }}".repeat(50));
+    assert_eq!(run(&ok), "x");
+    // Recursion through a nested body counts every level.
+    let deep = format!(
+        "{{{{ define \"r\" }}}}{}{{{{ template \"r\" }}}}{}{{{{ end }}}}{{{{ template \"r\" }}}}",
+        "{{ if true }}".repeat(90),
+        "{{ end }}".repeat(90)
+    );
+    assert!(run_err(&deep).contains("exceeded maximum template depth (300)"));
+}
+
+#[test]
+fn template_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Template>();
+    check::<TemplateError>();
 }
 
 #[test]
