@@ -378,7 +378,7 @@ impl<'a> State<'a> {
         }
         let has_args = !args.is_empty();
         let last = &idents[n - 1];
-        if has_args && !matches!(recv, Value::Time(_)) {
+        if has_args && !matches!(recv, Value::Time(_) | Value::Duration(_)) {
             let msg = match recv {
                 Value::Labels(_) | Value::SampleLabels(_) | Value::Map(_) => {
                     format!("{last} is not a method but has arguments")
@@ -470,7 +470,7 @@ impl<'a> State<'a> {
                         want(0)?;
                         Value::Int(t.nanos.div_euclid(1_000_000) as i64)
                     }
-                    "UTC" | "Local" => {
+                    "UTC" => {
                         want(0)?;
                         recv.clone()
                     }
@@ -479,6 +479,26 @@ impl<'a> State<'a> {
                         Value::Int(t.civil().year)
                     }
                     _ => return Err(cant("*time.Time")),
+                }
+            }
+            Value::Duration(d) => {
+                if !args.is_empty() {
+                    return Err(self.err(
+                        pos,
+                        node.describe(),
+                        format!("wrong number of args for {name}: want 0 got {}", args.len()),
+                    ));
+                }
+                let d = *d;
+                match name {
+                    "String" => Value::Str(super::gofmt::duration_string(d).into()),
+                    "Hours" => Value::Float(d as f64 / 3.6e12),
+                    "Minutes" => Value::Float(d as f64 / 6e10),
+                    "Seconds" => Value::Float(d as f64 / 1e9),
+                    "Milliseconds" => Value::Int(d / 1_000_000),
+                    "Microseconds" => Value::Int(d / 1_000),
+                    "Nanoseconds" => Value::Int(d),
+                    _ => return Err(cant("*time.Duration")),
                 }
             }
             other => return Err(cant(other.type_name())),

@@ -41,7 +41,7 @@ funcs! {
     SortByLabel => "sortByLabel", StripPort => "stripPort", StripDomain => "stripDomain",
     Humanize => "humanize", Humanize1024 => "humanize1024",
     HumanizeDuration => "humanizeDuration", HumanizePercentage => "humanizePercentage",
-    HumanizeTimestamp => "humanizeTimestamp", ToTime => "toTime",
+    HumanizeTimestamp => "humanizeTimestamp", ToTime => "toTime", ToDuration => "toDuration",
     PathPrefix => "pathPrefix", ExternalUrl => "externalURL", ParseDuration => "parseDuration",
 }
 
@@ -99,7 +99,8 @@ impl Func {
             | Func::HumanizeDuration
             | Func::HumanizePercentage
             | Func::HumanizeTimestamp
-            | Func::ToTime => (&[Any], None),
+            | Func::ToTime
+            | Func::ToDuration => (&[Any], None),
             Func::PathPrefix | Func::ExternalUrl => (&[], None),
         }
     }
@@ -289,6 +290,17 @@ impl<'a> CallCtx<'_, 'a> {
                     ));
                 }
                 Value::Time(float_to_time(v)?)
+            }
+            Func::ToDuration => {
+                let secs = to_float(&a[0])?;
+                let ns = secs * 1e9;
+                if !ns.is_finite() || ns > i64::MAX as f64 || ns < i64::MIN as f64 {
+                    return Err(format!(
+                        "{} seconds cannot be represented as a duration",
+                        gofmt::format_g(secs, None, false)
+                    ));
+                }
+                Value::Duration(ns as i64)
             }
             Func::PathPrefix => Value::Str(url_path(self.root.external_url).to_string().into()),
             Func::ExternalUrl => Value::Str(Cow::Borrowed(self.root.external_url)),
@@ -673,6 +685,7 @@ fn to_float(v: &Value<'_>) -> Result<f64, String> {
     match v {
         Value::Float(f) => Ok(*f),
         Value::Int(i) => Ok(*i as f64),
+        Value::Duration(d) => Ok(*d as f64 / 1e9),
         Value::Str(s) => parse_float(s),
         other => Err(format!("can't convert {} to float", other.type_name())),
     }

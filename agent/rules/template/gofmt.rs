@@ -563,3 +563,68 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
 }
+
+/// `time.Duration.String()`: `1h2m3.5s`, `1.5ms`, `0s`.
+pub(crate) fn duration_string(d: i64) -> String {
+    let neg = d < 0;
+    let mut u = d.unsigned_abs();
+    if u == 0 {
+        return "0s".to_string();
+    }
+    // Built right to left, as Go does.
+    let mut out: Vec<char> = Vec::new();
+    let frac = |out: &mut Vec<char>, v: u64, prec: u32| -> u64 {
+        let mut v = v;
+        let mut printed = false;
+        for _ in 0..prec {
+            let digit = v % 10;
+            printed = printed || digit != 0;
+            if printed {
+                out.push(char::from(b'0' + digit as u8));
+            }
+            v /= 10;
+        }
+        if printed {
+            out.push('.');
+        }
+        v
+    };
+    let int = |out: &mut Vec<char>, v: u64| {
+        for c in v.to_string().chars().rev() {
+            out.push(c);
+        }
+    };
+    if u < 1_000_000_000 {
+        out.push('s');
+        let prec = if u < 1_000 {
+            out.push('n');
+            0
+        } else if u < 1_000_000 {
+            out.push('µ');
+            3
+        } else {
+            out.push('m');
+            6
+        };
+        u = frac(&mut out, u, prec);
+        int(&mut out, u);
+    } else {
+        out.push('s');
+        u = frac(&mut out, u, 9);
+        int(&mut out, u % 60);
+        u /= 60;
+        if u > 0 {
+            out.push('m');
+            int(&mut out, u % 60);
+            u /= 60;
+            if u > 0 {
+                out.push('h');
+                int(&mut out, u);
+            }
+        }
+    }
+    if neg {
+        out.push('-');
+    }
+    out.iter().rev().collect()
+}

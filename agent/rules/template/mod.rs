@@ -21,9 +21,11 @@
 //!
 //! # Deliberate limits (each is an explicit error, never silent output)
 //! Complex and hexadecimal-float literals, `\x`/octal escapes of non-ASCII bytes, `call`,
-//! `now`, `toDuration`, `tmpl` (HTML mode only), and methods on `*time.Time` other than
-//! `Format`, `String`, `Unix`, `UnixMilli`, `UTC`, `Local`, `Year` fail at parse or execution
-//! with a message naming the construct. Control structures and parentheses nest at most 100 levels in a template's text, and
+//! `now` (it needs the evaluation time, which [`TemplateData`] does not carry), `tmpl` (HTML
+//! mode only), methods on `*time.Time` other than `Format`, `String`, `Unix`, `UnixMilli`,
+//! `UTC`, `Year`, and methods on `*time.Duration` other than `String`, `Hours`, `Minutes`,
+//! `Seconds`, `Milliseconds`, `Microseconds`, `Nanoseconds` fail at parse or execution with a
+//! message naming the construct. Control structures and parentheses nest at most 100 levels in a template's text, and
 //! `{{template}}` calls and control bodies at most 300 levels while rendering (Go's limits are
 //! higher; a render runs on a worker thread's fixed stack).
 //! Printing a `queryResult` shows each sample as `&{...}` where Go prints pointer addresses.

@@ -106,7 +106,7 @@ pub(crate) fn sprintf(format: &str, args: &[Value<'_>], root: &RootData<'_>) -> 
                 if after_index {
                     good_arg_num = false;
                 }
-                p.f.wid = Some(n);
+                p.f.wid = n;
                 i += w;
             }
         }
@@ -152,7 +152,8 @@ pub(crate) fn sprintf(format: &str, args: &[Value<'_>], root: &RootData<'_>) -> 
             } else {
                 let (n, w) = parse_num(&b[i..]);
                 i += w;
-                p.f.prec = Some(n);
+                // `%.f` is precision 0; an over-large precision is ignored.
+                p.f.prec = if w == 0 { Some(0) } else { n };
             }
         }
         if !after_index && i < end && b[i] == b'[' {
@@ -209,25 +210,32 @@ pub(crate) fn sprintf(format: &str, args: &[Value<'_>], root: &RootData<'_>) -> 
     p.out
 }
 
-fn parse_num(b: &[u8]) -> (usize, usize) {
+/// Go's `parsenum`: the number at the start of `b` and the bytes it spans. A number over a
+/// million is consumed but ignored (`tooLarge`), as in Go.
+fn parse_num(b: &[u8]) -> (Option<usize>, usize) {
     let mut n: usize = 0;
     let mut w = 0;
+    let mut too_large = false;
     while w < b.len() && b[w].is_ascii_digit() {
         if n > 1_000_000 {
-            // Go treats absurd widths as "no number"; cap so padding stays bounded.
-            return (0, 0);
+            too_large = true;
+        } else {
+            n = n * 10 + (b[w] - b'0') as usize;
         }
-        n = n * 10 + (b[w] - b'0') as usize;
         w += 1;
     }
-    (n, w)
+    if w == 0 || too_large || n > 1_000_000 {
+        return (None, w);
+    }
+    (Some(n), w)
 }
 
 /// `[n]` at the start of `b`: the zero-based argument index and the bytes consumed.
 fn parse_arg_index(b: &[u8], nargs: usize) -> Option<(usize, usize)> {
     let close = b.iter().position(|&c| c == b']')?;
     let (n, w) = parse_num(&b[1..close]);
-    if w == 0 || w != close - 1 || n == 0 || n > nargs {
+    let n = n?;
+    if w != close - 1 || n == 0 || n > nargs {
         return None;
     }
     Some((n - 1, close + 1))
@@ -301,6 +309,13 @@ impl Printer<'_, '_> {
             Value::Time(t) => match verb {
                 'v' | 's' | 'x' | 'X' | 'q' => {
                     let s = t.go_string();
+                    self.fmt_str(&s, verb, a)
+                }
+                _ => self.bad_verb(a, verb),
+            },
+            Value::Duration(d) => match verb {
+                'v' | 's' | 'x' | 'X' | 'q' => {
+                    let s = gofmt::duration_string(*d);
                     self.fmt_str(&s, verb, a)
                 }
                 _ => self.bad_verb(a, verb),

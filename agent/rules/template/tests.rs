@@ -419,6 +419,30 @@ fn golden_timestamps() {
         run("{{ 1657155181 | toTime }}"),
         "2022-07-07 00:53:01 +0000 UTC"
     );
+    assert!(
+        run_err("{{ (0 | toTime).Local }}")
+            .contains("can't evaluate field Local in type *time.Time")
+    );
+}
+
+#[test]
+fn durations() {
+    assert_eq!(
+        run(
+            "{{ 0 | toDuration }} {{ 1.5 | toDuration }} {{ 3723.5 | toDuration }} {{ 0.0015 | toDuration }} {{ 0.0000015 | toDuration }} {{ 0.000000015 | toDuration }} {{ -90 | toDuration }}"
+        ),
+        // 0.000000015 * 1e9 is 14.999999999999998, truncated like Go's conversion.
+        "0s 1.5s 1h2m3.5s 1.5ms 1.5µs 14ns -1m30s"
+    );
+    assert_eq!(
+        run("{{ (90 | toDuration).Minutes }} {{ (\"2\" | toDuration).Milliseconds }}"),
+        "1.5 2000"
+    );
+    assert_eq!(run("{{ 90 | toDuration | humanizeDuration }}"), "1m 30s");
+    assert_eq!(
+        run("{{ printf \"%s|%v\" (toDuration 1) (toDuration 60) }}"),
+        "1s|1m0s"
+    );
 }
 
 // --- Alert data and Go semantics ---------------------------------------------------------------
@@ -502,6 +526,7 @@ fn printf_verbs() {
     assert_eq!(p(r#""%""#), "%!(NOVERB)");
     assert_eq!(p(r#""%[2]d %[1]d" 1 2"#), "2 1");
     assert_eq!(p(r#""%*d" 5 1"#), "    1");
+    assert_eq!(p(r#""%99999999d|%.f" 7 2.5"#), "7|2");
     assert_eq!(
         p(r#""%.3g|%.10g|%g" 1234.5678 1234.5678 100000.0"#),
         "1.23e+03|1234.5678|100000"

@@ -33,6 +33,8 @@ pub(crate) enum Value<'a> {
     Sample(Rc<QuerySample>),
     /// `*time.Time` (UTC), from `toTime`.
     Time(GoTime),
+    /// `*time.Duration` in nanoseconds, from `toDuration`.
+    Duration(i64),
     /// A list of values (`[]interface{}`); only tests build one as dot.
     #[cfg_attr(not(test), allow(dead_code))]
     List(Rc<Vec<Value<'a>>>),
@@ -68,6 +70,7 @@ impl<'a> Value<'a> {
             Value::Vector(_) => "template.queryResult",
             Value::Sample(_) => "*template.sample",
             Value::Time(_) => "*time.Time",
+            Value::Duration(_) => "*time.Duration",
             Value::List(_) => "[]interface {}",
             Value::Root => ROOT_TYPE,
         }
@@ -95,7 +98,7 @@ impl<'a> Value<'a> {
             Value::Map(m) => !m.is_empty(),
             Value::Vector(v) => !v.is_empty(),
             Value::List(l) => !l.is_empty(),
-            Value::Sample(_) | Value::Time(_) | Value::Root => true,
+            Value::Sample(_) | Value::Time(_) | Value::Duration(_) | Value::Root => true,
         }
     }
 
@@ -145,6 +148,7 @@ impl<'a> Value<'a> {
             }
             Value::Sample(s) => write_sample(out, s, true),
             Value::Time(t) => out.push_str(&t.go_string()),
+            Value::Duration(d) => out.push_str(&gofmt::duration_string(*d)),
             Value::List(l) => {
                 out.push('[');
                 for (i, v) in l.iter().enumerate() {
