@@ -514,13 +514,8 @@ impl<'a> State<'a> {
         cmd: &'a Cmd,
         fin: Option<Value<'a>>,
     ) -> EResult<Value<'a>> {
+        // A command's position is its first word's, here the function name's.
         self.call_with(dot, func, name, pos, &cmd.args, cmd.describe(), fin)
-            .map_err(|mut e| {
-                if e.pos == usize::MAX {
-                    e.pos = cmd.pos;
-                }
-                e
-            })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -597,7 +592,7 @@ impl<'a> State<'a> {
             regexes: self.regexes,
         };
         ctx.call(func, vals)
-            .map_err(|m| self.err(usize::MAX, cmd_ctx, format!("error calling {name}: {m}")))
+            .map_err(|m| self.err(pos, cmd_ctx, format!("error calling {name}: {m}")))
     }
 
     fn eval_typed_arg(&mut self, dot: &Value<'a>, a: &'a Arg, p: Param) -> EResult<Value<'a>> {

@@ -144,13 +144,12 @@ impl<'a> CallCtx<'_, 'a> {
             return Ok(re.clone());
         }
         let re = Arc::new(Regex::new(pattern).map_err(|e| {
+            let detail = e.to_string();
+            let reason = detail.lines().last().unwrap_or("invalid pattern").trim();
+            let reason = reason.strip_prefix("error: ").unwrap_or(reason);
             format!(
-                "error parsing regexp: {}",
-                e.to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or("invalid pattern")
-                    .trim()
+                "error parsing regexp: {reason}: {}",
+                go_regexp_quote(pattern)
             )
         })?);
         if cache.len() >= 256 {
@@ -231,7 +230,7 @@ impl<'a> CallCtx<'_, 'a> {
             Func::ReReplaceAll => {
                 let re = self
                     .regex(s(&a[0]))
-                    .map_err(|e| format!("regexp: Compile({}): {e}", gofmt::quote(s(&a[0]))))?;
+                    .map_err(|e| format!("regexp: Compile({}): {e}", go_regexp_quote(s(&a[0]))))?;
                 Value::Str(re.replace_all(s(&a[2]), s(&a[1])).into_owned().into())
             }
             Func::SafeHtml => a[0].clone(),
@@ -306,6 +305,16 @@ impl<'a> CallCtx<'_, 'a> {
             Func::ExternalUrl => Value::Str(Cow::Borrowed(self.root.external_url)),
             Func::ParseDuration => Value::Float(parse_duration(s(&a[0]))?),
         })
+    }
+}
+
+/// The `regexp` package's quoting of a pattern in messages: backquoted when possible.
+fn go_regexp_quote(p: &str) -> String {
+    let backquotable = !p.contains('`') && p.chars().all(|c| c == '\t' || !c.is_control());
+    if backquotable {
+        format!("`{p}`")
+    } else {
+        gofmt::quote(p)
     }
 }
 

@@ -711,7 +711,7 @@ fn exec_errors_name_position_and_node() {
     assert!(e.contains("exceeded maximum template depth (300)"), "{e}");
     let e = run_err("{{ reReplaceAll \"(\" \"\" \"x\" }}");
     assert!(
-        e.contains("error calling reReplaceAll: regexp: Compile(\"(\")"),
+        e.contains("error calling reReplaceAll: regexp: Compile(`(`): error parsing regexp: unclosed group: `(`"),
         "{e}"
     );
 }
