@@ -77,14 +77,16 @@ pub struct TemplateData<'a> {
     pub query: Option<&'a dyn Fn(&str) -> Result<Vec<QuerySample>, String>>,
 }
 
-/// A template that failed to parse or to render. The texts are Prometheus's own
-/// (`error parsing template NAME: ...`, `error executing template NAME: ...`), so a caller
-/// reproducing Prometheus writes `<error expanding template: {err}>`.
+/// A template that failed to parse or to render, in Prometheus's words. A parse error reads
+/// like Prometheus's rule-file check (`template: NAME:LINE:COL: ...`; a caller adds
+/// `annotation "summary": ` in front); a render error reads like its expander
+/// (`error executing template NAME: ...`), so a caller reproducing Prometheus writes the
+/// annotation as `<error expanding template: {err}>`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     /// A syntax error; `line` and `column` (1-based) point into the text given to
     /// [`Template::parse`].
-    #[error("error parsing template {name}: template: {name}:{line}:{column}: {message}")]
+    #[error("template: {name}:{line}:{column}: {message}")]
     Parse {
         name: String,
         line: usize,

@@ -126,7 +126,7 @@ fn golden_non_ascii_space_is_rejected() {
     let e = run_err("{{\u{a0}}}");
     assert_eq!(
         e,
-        "error parsing template test: template: test:1:3: unrecognized character in action: U+00A0"
+        "template: test:1:3: unrecognized character in action: U+00A0"
     );
 }
 
@@ -183,6 +183,22 @@ fn golden_query() {
         r("{{ range query \"metric\" | sortByLabel \"instance\" }}{{.Labels.instance}}:{{.Value}}: {{end}}", two)
             .as_deref(),
         Ok("a:11: b:21: ")
+    );
+    assert_eq!(
+        r("{{ query \"x\" | first }}|{{ printf \"%v\" (query \"x\" | first) }}|{{ (query \"x\" | first).Labels }}", one.clone()).as_deref(),
+        Ok("{map[__name__:metric instance:a] 11}|&{map[__name__:metric instance:a] 11}|map[__name__:metric instance:a]")
+    );
+    assert_eq!(
+        r("{{ range $i, $s := query \"x\" }}{{ $i }}:{{ $s.Value }}:{{ label \"instance\" $s }}{{ end }} {{ len (query \"x\") }} {{ (index (query \"x\") 0).Value }}", one.clone()).as_deref(),
+        Ok("0:11:a 1 11")
+    );
+    assert_eq!(
+        r(
+            "{{ with query \"x\" }}{{ . | first | value | humanize }}{{ else }}none{{ end }}",
+            Vec::new()
+        )
+        .as_deref(),
+        Ok("none")
     );
     // Go reports a field on a parenthesised pipeline at the last node it evaluated.
     let e = r("{{ (query \"missing\").banana }}", Vec::new()).unwrap_err();
@@ -418,6 +434,16 @@ fn golden_timestamps() {
     assert_eq!(
         run("{{ 1657155181 | toTime }}"),
         "2022-07-07 00:53:01 +0000 UTC"
+    );
+    assert_eq!(
+        run(
+            r#"{{ (1435065584.128 | toTime).Format "2006-01-02T15:04:05.000Z07:00" }} {{ (1435065584.128 | toTime).Format "January 2, 2006 3:04PM MST .999" }}"#
+        ),
+        "2015-06-23T13:19:44.128Z June 23, 2015 1:19PM UTC .128"
+    );
+    assert_eq!(
+        run("{{ (1435065584.128 | toTime).Unix }} {{ (1435065584.128 | toTime).UnixMilli }}"),
+        "1435065584 1435065584128"
     );
     assert!(
         run_err("{{ (0 | toTime).Local }}")
@@ -719,15 +745,9 @@ fn exec_errors_name_position_and_node() {
 #[test]
 fn parse_errors_name_line_and_column() {
     let e = run_err("ok\n  {{ foo }}");
-    assert_eq!(
-        e,
-        "error parsing template test: template: test:2:6: function \"foo\" not defined"
-    );
+    assert_eq!(e, "template: test:2:6: function \"foo\" not defined");
     let e = run_err("{{ $nope }}");
-    assert_eq!(
-        e,
-        "error parsing template test: template: test:1:4: undefined variable \"$nope\""
-    );
+    assert_eq!(e, "template: test:1:4: undefined variable \"$nope\"");
     assert!(run_err("{{ end }}").contains("unexpected {{end}}"));
     assert!(run_err("{{ if true }}x").contains("unexpected EOF"));
     assert!(run_err("{{ else }}").contains("unexpected {{else}}"));
