@@ -842,3 +842,93 @@ proptest! {
         prop_assert_eq!(s.parse::<f64>().unwrap(), v);
     }
 }
+
+/// Annotations as they appear in widely used rule sets (node-exporter and kubernetes mixins,
+/// awesome-prometheus-alerts), with the output Prometheus gives for them.
+#[test]
+fn real_world_annotations() {
+    let l = Labels::new([
+        ("instance", "node1:9100"),
+        ("job", "node"),
+        ("device", "/dev/sda1"),
+        ("namespace", "prod"),
+        ("pod", "api-0"),
+        ("container", "app"),
+        ("reason", "CrashLoopBackOff"),
+        ("cluster", "eu1"),
+    ]);
+    let e = Labels::default();
+    let data = |v: f64| TemplateData {
+        labels: &l,
+        external_labels: &e,
+        external_url: URL,
+        value: v,
+        query: None,
+    };
+    let r = |t: &str, v: f64| {
+        Template::parse("__alert_X", t)
+            .and_then(|t| t.render(&data(v)))
+            .unwrap()
+    };
+    assert_eq!(
+        r(
+            "Filesystem on {{ $labels.device }} at {{ $labels.instance }} has only {{ printf \"%.2f\" $value }}% available space left.",
+            4.56789
+        ),
+        "Filesystem on /dev/sda1 at node1:9100 has only 4.57% available space left."
+    );
+    assert_eq!(
+        r(
+            "{{ $value | humanizePercentage }} of the {{ $labels.job }}/{{ $labels.namespace }} targets in {{ $labels.namespace }} namespace are down.",
+            0.25
+        ),
+        "25% of the node/prod targets in prod namespace are down."
+    );
+    assert_eq!(
+        r(
+            "Pod {{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }}) is in waiting state (reason: \"{{ $labels.reason }}\"){{ with $labels.cluster -}} on cluster {{ . }}{{- end }}.",
+            1.0
+        ),
+        // ` -}}` eats the space after it, as in Go.
+        "Pod prod/api-0 (app) is in waiting state (reason: \"CrashLoopBackOff\")on cluster eu1."
+    );
+    assert_eq!(
+        r(
+            "Container {{ $labels.container }} restarted {{ printf \"%.0f\" $value }} times{{ with $labels.nope }} on {{ . }}{{ end }}.",
+            3.0
+        ),
+        "Container app restarted 3 times."
+    );
+    assert_eq!(
+        r(
+            "Host out of memory (instance {{ $labels.instance }})\n  VALUE = {{ $value }}\n  LABELS = {{ $labels }}",
+            9.5
+        ),
+        "Host out of memory (instance node1:9100)\n  VALUE = 9.5\n  LABELS = map[cluster:eu1 container:app device:/dev/sda1 instance:node1:9100 job:node namespace:prod pod:api-0 reason:CrashLoopBackOff]"
+    );
+    assert_eq!(
+        r(
+            "{{ $value | humanize }}B free, {{ $value | humanize1024 }}iB",
+            123456789.0
+        ),
+        "123.5MB free, 117.7MiiB"
+    );
+    assert_eq!(
+        r("uptime {{ $value | humanizeDuration }}", 93784.0),
+        "uptime 1d 2h 3m 4s"
+    );
+    assert_eq!(
+        r(
+            "{{ if ne $labels.job \"info\" }}page{{ end }} {{ $value }}",
+            1e-7
+        ),
+        "page 1e-07"
+    );
+    assert_eq!(
+        r(
+            "{{ $externalURL }}{{ graphLink \"rate(errors_total[5m]) > 0.1\" }}",
+            0.0
+        ),
+        format!("{URL}/graph?g0.expr=rate%28errors_total%5B5m%5D%29+%3E+0.1&g0.tab=0")
+    );
+}
