@@ -10,6 +10,10 @@ use super::value::{RootData, Value};
 #[derive(Default, Clone, Copy)]
 struct Flags {
     sharp: bool,
+    /// `%#v`: Go-syntax representation.
+    sharp_v: bool,
+    /// `%+v`: struct field names.
+    plus_v: bool,
     zero: bool,
     plus: bool,
     minus: bool,
@@ -187,6 +191,12 @@ pub(crate) fn sprintf(format: &str, args: &[Value<'_>], root: &RootData<'_>) -> 
             let _ = write!(p.out, "%!{verb}(MISSING)");
             continue;
         }
+        if verb == 'v' {
+            p.f.sharp_v = p.f.sharp;
+            p.f.sharp = false;
+            p.f.plus_v = p.f.plus;
+            p.f.plus = false;
+        }
         p.print_arg(&args[arg_num], verb);
         arg_num += 1;
     }
@@ -290,6 +300,10 @@ impl Printer<'_, '_> {
     }
 
     fn print_arg(&mut self, a: &Value<'_>, verb: char) {
+        if self.f.sharp_v && verb == 'v' {
+            let s = go_syntax(a, self.root, 0);
+            return self.pad(&s);
+        }
         match a {
             Value::Nil => match verb {
                 'v' | 'T' => self.pad("<nil>"),
@@ -320,13 +334,93 @@ impl Printer<'_, '_> {
                 }
                 _ => self.bad_verb(a, verb),
             },
-            other => match verb {
-                'v' | 's' => {
-                    let s = other.to_v_string(self.root);
-                    self.pad(&s)
+            other => self.print_composite(other, verb, 0),
+        }
+    }
+
+    /// Go's `printValue` for maps, slices and structs: the verb applies to each element.
+    fn print_composite(&mut self, v: &Value<'_>, verb: char, depth: usize) {
+        let labels = |p: &mut Self, l: &crate::store::Labels| {
+            p.out.push_str("map[");
+            for (i, x) in l.iter().enumerate() {
+                if i > 0 {
+                    p.out.push(' ');
                 }
-                _ => self.bad_verb(a, verb),
-            },
+                p.print_arg(&Value::str(&*x.name), verb);
+                p.out.push(':');
+                p.print_arg(&Value::str(&*x.value), verb);
+            }
+            p.out.push(']');
+        };
+        match v {
+            Value::Labels(l) => labels(self, l),
+            Value::SampleLabels(smp) => labels(self, &smp.labels),
+            Value::Map(m) => {
+                self.out.push_str("map[");
+                for (i, (k, val)) in m.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(' ');
+                    }
+                    self.print_arg(&Value::str(k.as_str()), verb);
+                    self.out.push(':');
+                    self.print_arg(val, verb);
+                }
+                self.out.push(']');
+            }
+            Value::List(l) => {
+                self.out.push('[');
+                for (i, val) in l.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(' ');
+                    }
+                    self.print_arg(val, verb);
+                }
+                self.out.push(']');
+            }
+            Value::Vector(vec) => {
+                self.out.push('[');
+                for (i, smp) in vec.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(' ');
+                    }
+                    self.print_composite(&Value::Sample(smp.clone()), verb, depth + 1);
+                }
+                self.out.push(']');
+            }
+            Value::Sample(smp) => {
+                self.out.push_str("&{");
+                if self.f.plus_v {
+                    self.out.push_str("Labels:");
+                }
+                labels(self, &smp.labels);
+                self.out.push(' ');
+                if self.f.plus_v {
+                    self.out.push_str("Value:");
+                }
+                self.print_arg(&Value::Float(smp.value), verb);
+                self.out.push('}');
+            }
+            Value::Root => {
+                let root = self.root;
+                self.out.push('{');
+                let names = ["Labels:", "ExternalLabels:", "ExternalURL:", "Value:"];
+                for (i, name) in names.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(' ');
+                    }
+                    if self.f.plus_v {
+                        self.out.push_str(name);
+                    }
+                    match i {
+                        0 => labels(self, root.labels),
+                        1 => labels(self, root.external_labels),
+                        2 => self.print_arg(&Value::str(root.external_url), verb),
+                        _ => self.print_arg(&Value::Float(root.value), verb),
+                    }
+                }
+                self.out.push('}');
+            }
+            other => self.bad_verb(other, verb),
         }
     }
 
@@ -526,5 +620,88 @@ impl Printer<'_, '_> {
         }
         let s = num[1..].to_string();
         self.pad(&s);
+    }
+}
+
+/// `%#v`: the value in Go syntax.
+fn go_syntax(v: &Value<'_>, root: &RootData<'_>, depth: usize) -> String {
+    let labels = |l: &crate::store::Labels| {
+        let parts: Vec<String> = l
+            .iter()
+            .map(|x| format!("{}:{}", gofmt::quote(&x.name), gofmt::quote(&x.value)))
+            .collect();
+        format!("map[string]string{{{}}}", parts.join(", "))
+    };
+    let sample = |s: &super::QuerySample| {
+        format!(
+            "&template.sample{{Labels:{}, Value:{}}}",
+            labels(&s.labels),
+            gofmt::format_g(s.value, None, false)
+        )
+    };
+    match v {
+        Value::Nil if depth == 0 => "<nil>".into(),
+        Value::Nil => "interface {}(nil)".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => gofmt::format_g(*f, None, false),
+        Value::Str(s) => gofmt::quote(s),
+        Value::Labels(l) => labels(l),
+        Value::SampleLabels(s) => labels(&s.labels),
+        Value::Map(m) => {
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(k, val)| format!("{}:{}", gofmt::quote(k), go_syntax(val, root, depth + 1)))
+                .collect();
+            format!("map[string]interface {{}}{{{}}}", parts.join(", "))
+        }
+        Value::List(l) => {
+            let parts: Vec<String> = l
+                .iter()
+                .map(|val| go_syntax(val, root, depth + 1))
+                .collect();
+            format!("[]interface {{}}{{{}}}", parts.join(", "))
+        }
+        Value::Vector(vec) => {
+            let parts: Vec<String> = vec.iter().map(|s| sample(s)).collect();
+            format!("template.queryResult{{{}}}", parts.join(", "))
+        }
+        Value::Sample(s) => sample(s),
+        Value::Time(t) => {
+            let c = t.civil();
+            const MONTHS: [&str; 12] = [
+                "January",
+                "February",
+                "March",
+                "April",
+                "May",
+                "June",
+                "July",
+                "August",
+                "September",
+                "October",
+                "November",
+                "December",
+            ];
+            format!(
+                "time.Date({}, time.{}, {}, {}, {}, {}, {}, time.UTC)",
+                c.year,
+                MONTHS[(c.month as usize).saturating_sub(1) % 12],
+                c.day,
+                c.hour,
+                c.minute,
+                c.second,
+                c.nano
+            )
+        }
+        Value::Duration(d) => d.to_string(),
+        Value::Root => format!(
+            "{}{{Labels:{}, ExternalLabels:{}, ExternalURL:{}, Value:{}}}",
+            super::value::ROOT_TYPE,
+            labels(root.labels),
+            labels(root.external_labels),
+            gofmt::quote(root.external_url),
+            gofmt::format_g(root.value, None, false)
+        ),
     }
 }

@@ -564,6 +564,30 @@ fn printf_verbs() {
     );
     assert_eq!(p(r#""%x" 1.0"#), "0x1p+00");
     assert_eq!(run("{{ printf \"%6.2f%%\" 12.3456 }}"), " 12.35%");
+    // `%+v` names struct fields and does not sign numbers; verbs apply inside composites.
+    assert_eq!(p(r#""%+v %+d" 1.5 2"#), "1.5 +2");
+    assert_eq!(
+        p(r#""%d" $labels"#),
+        "map[%!d(string=instance):%!d(string=a:9090) %!d(string=job):%!d(string=api) %!d(string=severity):%!d(string=page)]"
+    );
+    assert_eq!(
+        p(r#""%+v" $"#),
+        format!(
+            "{{Labels:map[instance:a:9090 job:api severity:page] ExternalLabels:map[cluster:eu1] ExternalURL:{URL} Value:1.5}}"
+        )
+    );
+    assert_eq!(
+        p(r#""%#v %#v %#v" "a" 1.0 $externalLabels"#),
+        r#""a" 1 map[string]string{"cluster":"eu1"}"#
+    );
+    assert_eq!(
+        p(r#""%#v" (args 1 "x")"#),
+        r#"map[string]interface {}{"arg0":1, "arg1":"x"}"#
+    );
+    assert_eq!(
+        p(r#""%#v" (0 | toTime)"#),
+        "time.Date(1970, time.January, 1, 0, 0, 0, 0, time.UTC)"
+    );
 }
 
 #[test]
