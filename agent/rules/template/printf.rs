@@ -334,12 +334,13 @@ impl Printer<'_, '_> {
                 }
                 _ => self.bad_verb(a, verb),
             },
-            other => self.print_composite(other, verb, 0),
+            other => self.print_composite(other, verb),
         }
     }
 
-    /// Go's `printValue` for maps, slices and structs: the verb applies to each element.
-    fn print_composite(&mut self, v: &Value<'_>, verb: char, depth: usize) {
+    /// Go's `printValue` for maps, slices and structs: the verb applies to each element. A
+    /// sample is shown as `&{...}` even inside a query result, where Go prints its address.
+    fn print_composite(&mut self, v: &Value<'_>, verb: char) {
         let labels = |p: &mut Self, l: &crate::store::Labels| {
             p.out.push_str("map[");
             for (i, x) in l.iter().enumerate() {
@@ -383,7 +384,7 @@ impl Printer<'_, '_> {
                     if i > 0 {
                         self.out.push(' ');
                     }
-                    self.print_composite(&Value::Sample(smp.clone()), verb, depth + 1);
+                    self.print_composite(&Value::Sample(smp.clone()), verb);
                 }
                 self.out.push(']');
             }
