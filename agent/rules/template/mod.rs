@@ -25,10 +25,24 @@
 //! mode only), methods on `*time.Time` other than `Format`, `String`, `Unix`, `UnixMilli`,
 //! `UTC`, `Year`, and methods on `*time.Duration` other than `String`, `Hours`, `Minutes`,
 //! `Seconds`, `Milliseconds`, `Microseconds`, `Nanoseconds` fail at parse or execution with a
-//! message naming the construct. Control structures and parentheses nest at most 100 levels in a template's text, and
-//! `{{template}}` calls and control bodies at most 300 levels while rendering (Go's limits are
-//! higher; a render runs on a worker thread's fixed stack).
-//! Printing a `queryResult` shows each sample as `&{...}` where Go prints pointer addresses.
+//! message naming the construct. Control structures and parentheses nest at most 100 levels
+//! in a template's text, and `{{template}}` calls and control bodies at most 300 levels while
+//! rendering (Go's limits are higher; a render runs on a worker thread's fixed stack).
+//!
+//! # Known differences that are not errors
+//! - Printing a `queryResult` (or a sample inside one) shows `&{labels value}` where Go prints
+//!   pointer addresses, which no test can expect anyway.
+//! - `match` / `reReplaceAll` use the `regex` crate: RE2 syntax as in Go, but `\d`, `\w`,
+//!   `\s`, `\b` are Unicode-aware (Go: ASCII) and `\Q...\E` is a compile error.
+//! - `toUpper` / `toLower` / `title` use Rust's case tables rune by rune; they agree with Go's
+//!   except in rare Unicode corners.
+//! - Parse errors give `line:column` (1-based, in the text as written), where Go gives only
+//!   the line.
+//!
+//! `{{ $value }}` prints as Go's `%v` does, which is `strconv.FormatFloat(v, 'g', -1, 64)`:
+//! shortest round-trip digits, in exponent form when the decimal exponent is below -4 or at
+//! least 6 (`123456`, `1.234567e+06`, `1e+21`, `0.0001`, `1e-05`). The threshold of 21 belongs
+//! to Go's JSON encoder, not to `fmt`.
 
 #![forbid(unsafe_code)]
 

@@ -606,6 +606,9 @@ impl Printer<'_, '_> {
             self.f.zero = saved;
             return;
         }
+        if self.f.sharp {
+            num = sharp_float(num, verb, self.f.prec);
+        }
         if self.f.plus || !num.starts_with('+') {
             if self.f.zero
                 && !self.f.minus
@@ -622,6 +625,53 @@ impl Printer<'_, '_> {
         let s = num[1..].to_string();
         self.pad(&s);
     }
+}
+
+/// The `#` flag on a float verb (Go's `fmtFloat`): always a decimal point, and for `%g` the
+/// trailing zeros up to the precision (6 when none is given). `num` starts with its sign.
+fn sharp_float(num: String, verb: char, prec: Option<usize>) -> String {
+    let mut digits: i64 = match verb {
+        'g' | 'G' | 'x' => prec.map_or(6, |p| p as i64),
+        _ => 0,
+    };
+    let mut body: String = num.clone();
+    let mut tail = String::new();
+    let mut has_point = false;
+    let mut saw_nonzero = false;
+    for (i, c) in num.char_indices().skip(1) {
+        match c {
+            '.' => has_point = true,
+            'p' | 'P' => {
+                tail = num[i..].to_string();
+                body.truncate(i);
+                break;
+            }
+            'e' | 'E' if verb != 'x' && verb != 'X' => {
+                tail = num[i..].to_string();
+                body.truncate(i);
+                break;
+            }
+            _ => {
+                if c != '0' {
+                    saw_nonzero = true;
+                }
+                if saw_nonzero {
+                    digits -= 1;
+                }
+            }
+        }
+    }
+    if !has_point {
+        if body.len() == 2 && body.ends_with('0') {
+            digits -= 1;
+        }
+        body.push('.');
+    }
+    while digits > 0 {
+        body.push('0');
+        digits -= 1;
+    }
+    body + &tail
 }
 
 /// `%#v`: the value in Go syntax.

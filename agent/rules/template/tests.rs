@@ -567,6 +567,10 @@ fn printf_verbs() {
     // `%+v` names struct fields and does not sign numbers; verbs apply inside composites.
     assert_eq!(p(r#""%+v %+d" 1.5 2"#), "1.5 +2");
     assert_eq!(
+        p(r#""%#g|%#.3g|%#.0f|%#e|%#g" 1.5 2.0 3.0 1.0 0.0"#),
+        "1.50000|2.00|3.|1.000000e+00|0.00000"
+    );
+    assert_eq!(
         p(r#""%d" $labels"#),
         "map[%!d(string=instance):%!d(string=a:9090) %!d(string=job):%!d(string=api) %!d(string=severity):%!d(string=page)]"
     );
