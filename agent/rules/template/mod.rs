@@ -7,8 +7,8 @@
 //! `{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}`
 //! to the text and runs it with Go's `text/template` under `missingkey=zero`, with
 //! Prometheus's function map. This module does the same with its own interpreter:
-//! [`lex`] → [`parse`] → [`exec`], Go's `fmt` output in [`gofmt`] and [`printf`], the
-//! function table in [`funcs`], values in [`value`].
+//! `lex` → `parse` → `exec`, Go's `fmt` output in `gofmt` and `printf`, the function table
+//! in `funcs`, values in `value`.
 //!
 //! # Why not a crate
 //! `gtmpl` (last release 0.7.1, August 2021) is unmaintained and lacks `html`/`js` and a
