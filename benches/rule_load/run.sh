@@ -55,7 +55,8 @@ python3 "$shared/otlp_pusher.py" "http://127.0.0.1:$otlp_port/v1/metrics" 15 $((
 
 echo "warming up ${WARMUP}s (the 5m windows fill) ..."
 sleep "$WARMUP"
-metric() { curl -fsS "http://127.0.0.1:$1/metrics" | awk -v m="$2" 'index($0, m) == 1 {print $2; exit}'; }
+# The first sample whose line starts with $2 (reads the whole body: no SIGPIPE under pipefail).
+metric() { curl -fsS "http://127.0.0.1:$1/metrics" | awk -v m="$2" '!done && index($0, m) == 1 {print $2; done=1}'; }
 : > "$work/samples"
 for _ in $(seq $((WINDOW / 5))); do
   p=$(metric "$prom_port" 'prometheus_rule_group_last_duration_seconds{rule_group=')
@@ -66,8 +67,9 @@ done
 series_v=$(metric "$v_port" 'vitals_store_series ')
 series_p=$(curl -fsS "http://127.0.0.1:$prom_port/metrics" | awk '/^prometheus_tsdb_head_series / {print $2}')
 rss_p=$(rss_mib "$prom"); rss_v=$(rss_mib "$vit")
-alerts_v=$(curl -fsS "http://127.0.0.1:$v_port/metrics" | grep -c '^ALERTS{' || true)
-alerts_p=$(curl -fsS "http://127.0.0.1:$prom_port/api/v1/query?query=count(ALERTS)" | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)')
+count_alerts() { curl -fsS "http://127.0.0.1:$1/api/v1/query?query=count(ALERTS)" | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)' || echo "?"; }
+alerts_v=$(count_alerts "$v_port")
+alerts_p=$(count_alerts "$prom_port")
 python3 - "$work/samples" "$rss_p" "$rss_v" "$series_p" "$series_v" "$alerts_p" "$alerts_v" <<'PY'
 import sys, statistics as st
 rows = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 2]
