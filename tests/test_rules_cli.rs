@@ -225,3 +225,48 @@ const EXPECTED_FAIL_STDERR: &str = concat!(
     "        exp: nil\n",
     "        got: {} 1E+00\n",
 );
+
+/// The differential suite (`tests/promtool/`, checked against real promtool in the interop
+/// tier) and the shipped rules' tests, with vitals alone: every file passes, every
+/// `must_fail/` file fails, so a regression shows up without promtool installed.
+#[test]
+fn the_differential_suite_and_shipped_rule_tests_keep_their_verdicts() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let list = |dir: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(format!("{root}/{dir}"))
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+            .map(|p| p.display().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let mut pass = list("tests/promtool");
+    pass.extend(list("rules/tests"));
+    assert!(pass.len() >= 15, "{pass:?}");
+    for f in &pass {
+        let out = vitals(&["test", "rules", f]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{f}:\n{}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    let fail = list("tests/promtool/must_fail");
+    assert!(fail.len() >= 10, "{fail:?}");
+    for f in &fail {
+        let out = vitals(&["test", "rules", f]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{f}:\n{}{}",
+            out.stdout,
+            out.stderr
+        );
+        assert!(out.stderr.contains("FAILED"), "{f}:\n{}", out.stderr);
+    }
+}
