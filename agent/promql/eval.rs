@@ -1,12 +1,13 @@
 //! The tree-walking evaluator: one expression at one evaluation time.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 
-use super::{PromqlError, aggregate, binary, functions};
+use super::{PromqlError, QueryLimits, aggregate, binary, functions};
 use crate::store::{LabelMatcher, Labels, METRIC_NAME, MatchOp, Sample, Store, is_stale_marker};
 
 /// One element of an instant vector.
@@ -65,7 +66,13 @@ pub(crate) struct Evaluator<'a> {
     pub end: i64,
     pub lookback_ms: i64,
     pub subquery_step_ms: i64,
+    pub limits: QueryLimits,
+    /// Samples held for the current step of the query (see [`QueryLimits`]).
+    pub samples: Cell<usize>,
 }
+
+/// What Prometheus names the stage a timed-out query was in.
+const EVAL_STAGE: &str = "expression evaluation";
 
 pub(crate) fn duration_ms(d: &Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -87,6 +94,32 @@ fn system_time_ms(t: &SystemTime) -> i64 {
 }
 
 impl Evaluator<'_> {
+    /// Errors once the query's deadline has passed.
+    pub(crate) fn check_deadline(&self) -> Result<(), PromqlError> {
+        match self.limits.deadline {
+            Some(d) if std::time::Instant::now() >= d => {
+                Err(PromqlError::Timeout { stage: EVAL_STAGE })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts `n` more samples held, erroring past the limit.
+    pub(crate) fn add_samples(&self, n: usize) -> Result<(), PromqlError> {
+        self.reset_samples(self.samples.get().saturating_add(n))
+    }
+
+    /// Sets the samples held (at the start of a step: what earlier steps still hold).
+    pub(crate) fn reset_samples(&self, n: usize) -> Result<(), PromqlError> {
+        self.samples.set(n);
+        if n > self.limits.max_samples {
+            return Err(PromqlError::TooManySamples {
+                limit: self.limits.max_samples,
+            });
+        }
+        Ok(())
+    }
+
     /// The time a selector with `@` and `offset` reads at, for evaluation time `t`.
     fn selector_time(&self, at: &Option<AtModifier>, offset: &Option<Offset>, t: i64) -> i64 {
         let base = match at {
@@ -218,6 +251,7 @@ impl Evaluator<'_> {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<Series>, PromqlError> {
+        self.check_deadline()?;
         let sets = self.matcher_sets(vs)?;
         if sets.len() == 1 {
             return Ok(self
@@ -266,6 +300,7 @@ impl Evaluator<'_> {
                 ));
             }
         }
+        self.add_samples(out.len())?;
         Ok(out)
     }
 
@@ -289,6 +324,7 @@ impl Evaluator<'_> {
             s.samples.retain(|x| !is_stale_marker(x.v));
         }
         out.retain(|s| !s.samples.is_empty());
+        self.add_samples(out.iter().map(|s| s.samples.len()).sum())?;
         Ok(out)
     }
 
@@ -310,9 +346,16 @@ impl Evaluator<'_> {
             ts += step;
         }
         let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        // What the enclosing evaluation holds, and the subquery's points so far: each inner
+        // step's working set is released after it, its output is kept.
+        let base = self.samples.get();
+        let mut held = 0usize;
         while ts <= end {
+            self.check_deadline()?;
+            self.reset_samples(base.saturating_add(held))?;
             match self.eval(&sq.expr, ts)? {
                 Val::Vector(v) => {
+                    held = held.saturating_add(v.len());
                     for el in v {
                         merged
                             .entry(el.labels)
@@ -320,14 +363,18 @@ impl Evaluator<'_> {
                             .push(Sample { t: ts, v: el.v });
                     }
                 }
-                Val::Scalar(v) => merged
-                    .entry(Labels::default())
-                    .or_default()
-                    .push(Sample { t: ts, v }),
+                Val::Scalar(v) => {
+                    held += 1;
+                    merged
+                        .entry(Labels::default())
+                        .or_default()
+                        .push(Sample { t: ts, v })
+                }
                 other => return Err(type_err(&sq.expr, "instant vector", &other)),
             }
             ts += step;
         }
+        self.reset_samples(base.saturating_add(held))?;
         Ok(RangeArg {
             series: merged
                 .into_iter()

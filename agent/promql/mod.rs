@@ -72,6 +72,38 @@ pub enum PromqlError {
     /// The range query's start, end or step are unusable.
     #[error("invalid range query: {message}")]
     BadRange { message: String },
+    /// The query would hold more than [`QueryLimits::max_samples`] samples at once
+    /// (Prometheus's `--query.max-samples`).
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples { limit: usize },
+    /// The query ran past [`QueryLimits::deadline`]; `stage` says what it was doing.
+    #[error("query timed out in {stage}")]
+    Timeout { stage: &'static str },
+}
+
+/// Per-query resource limits (Prometheus's `--query.max-samples` and `--query.timeout`).
+///
+/// Samples are counted as Prometheus counts them: every sample a selector or subquery loads
+/// for the step being evaluated (one per series for an instant selector, every sample in the
+/// window for a range selector or subquery), plus the points of a range query's result so
+/// far. The deadline is checked at every selector and every step of a range query or
+/// subquery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Most samples one query may hold at once.
+    pub max_samples: usize,
+    /// When the query must have finished.
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl Default for QueryLimits {
+    /// No limits.
+    fn default() -> Self {
+        QueryLimits {
+            max_samples: usize::MAX,
+            deadline: None,
+        }
+    }
 }
 
 /// The result of a query.
@@ -93,6 +125,7 @@ pub struct Engine<'a> {
     store: &'a Store,
     lookback_ms: i64,
     subquery_step_ms: i64,
+    limits: QueryLimits,
 }
 
 impl<'a> Engine<'a> {
@@ -102,7 +135,14 @@ impl<'a> Engine<'a> {
             store,
             lookback_ms: DEFAULT_LOOKBACK_MS,
             subquery_step_ms: DEFAULT_SUBQUERY_STEP_MS,
+            limits: QueryLimits::default(),
         }
+    }
+
+    /// Applies `limits` to every query this engine runs.
+    pub fn with_limits(mut self, limits: QueryLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Overrides the lookback of instant selectors (must be positive).
@@ -126,6 +166,7 @@ impl<'a> Engine<'a> {
         t_ms: i64,
     ) -> Result<Value, PromqlError> {
         let ev = self.evaluator(t_ms, t_ms);
+        ev.check_deadline()?;
         Ok(match ev.eval(expr, t_ms)? {
             eval::Val::Scalar(v) => Value::Scalar(t_ms, v),
             eval::Val::Vector(v) => Value::Vector(v.into_iter().map(|e| (e.labels, e.v)).collect()),
@@ -175,14 +216,21 @@ impl<'a> Engine<'a> {
         let ev = self.evaluator(start_ms, end_ms);
         let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
         let mut t = start_ms;
+        // Points of the result so far: held until the query ends.
+        let mut held = 0usize;
         while t <= end_ms {
+            ev.check_deadline()?;
+            ev.reset_samples(held)?;
             match ev.eval(expr, t)? {
-                eval::Val::Scalar(v) => out
-                    .entry(Labels::default())
-                    .or_default()
-                    .push(Sample { t, v }),
+                eval::Val::Scalar(v) => {
+                    held += 1;
+                    out.entry(Labels::default())
+                        .or_default()
+                        .push(Sample { t, v })
+                }
                 eval::Val::Vector(vec) => {
                     labels::check_unique(&vec, expr)?;
+                    held = held.saturating_add(vec.len());
                     for e in vec {
                         out.entry(e.labels).or_default().push(Sample { t, v: e.v });
                     }
@@ -197,6 +245,7 @@ impl<'a> Engine<'a> {
             }
             t += step_ms;
         }
+        ev.reset_samples(held)?;
         Ok(Value::Matrix(out.into_iter().collect()))
     }
 
@@ -207,6 +256,8 @@ impl<'a> Engine<'a> {
             end,
             lookback_ms: self.lookback_ms,
             subquery_step_ms: self.subquery_step_ms,
+            limits: self.limits,
+            samples: std::cell::Cell::new(0),
         }
     }
 }

@@ -172,3 +172,94 @@ fn histogram_quantile_interpolates() {
     assert!((q - 1.75).abs() < 1e-12, "{q}");
     assert!(functions::bucket_quantile(0.5, vec![(1.0, 1.0)]).is_nan());
 }
+
+fn limited(s: &Store, max_samples: usize) -> Engine<'_> {
+    Engine::new(s).with_limits(QueryLimits {
+        max_samples,
+        deadline: None,
+    })
+}
+
+#[test]
+fn max_samples_counts_what_selectors_load() {
+    let s = counters();
+    // An instant selector loads one sample per series: 2.
+    assert!(limited(&s, 2).instant("req_total", 10 * MIN).is_ok());
+    let err = limited(&s, 1).instant("req_total", 10 * MIN).unwrap_err();
+    assert!(
+        matches!(err, PromqlError::TooManySamples { limit: 1 }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "query processing would load too many samples into memory in query execution"
+    );
+    // A range selector loads every sample in its window: 5 per series in (5m, 10m].
+    assert!(
+        limited(&s, 10)
+            .instant("rate(req_total[5m])", 10 * MIN)
+            .is_ok()
+    );
+    assert!(matches!(
+        limited(&s, 9).instant("rate(req_total[5m])", 10 * MIN),
+        Err(PromqlError::TooManySamples { limit: 9 })
+    ));
+    // Both sides of a binary operator are held at once.
+    assert!(matches!(
+        limited(&s, 3).instant("req_total + req_total", 10 * MIN),
+        Err(PromqlError::TooManySamples { .. })
+    ));
+}
+
+#[test]
+fn max_samples_counts_range_results_and_subqueries() {
+    let s = counters();
+    // 3 steps × 2 series: the result holds 6 points; each step loads 2 more.
+    assert!(limited(&s, 6).range("req_total", 0, 2 * MIN, MIN).is_ok());
+    assert!(matches!(
+        limited(&s, 5).range("req_total", 0, 2 * MIN, MIN),
+        Err(PromqlError::TooManySamples { limit: 5 })
+    ));
+    // `max_over_time(req_total[5m:1m])` at 10m: 5 inner steps × 2 series = 10 points.
+    let q = "max_over_time(req_total[5m:1m])";
+    assert!(limited(&s, 10).instant(q, 10 * MIN).is_ok());
+    assert!(matches!(
+        limited(&s, 9).instant(q, 10 * MIN),
+        Err(PromqlError::TooManySamples { .. })
+    ));
+    // Without limits, nothing is refused.
+    assert!(
+        Engine::new(&s)
+            .with_limits(QueryLimits::default())
+            .range(q, 0, 10 * MIN, MIN)
+            .is_ok()
+    );
+}
+
+#[test]
+fn deadline_stops_queries() {
+    let s = counters();
+    let past = std::time::Instant::now();
+    let e = Engine::new(&s).with_limits(QueryLimits {
+        max_samples: usize::MAX,
+        deadline: Some(past),
+    });
+    for r in [
+        e.instant("req_total", 10 * MIN),
+        e.instant("1 + 1", 0),
+        e.range("sum(rate(req_total[5m]))", 0, 10 * MIN, MIN),
+    ] {
+        let err = r.unwrap_err();
+        assert!(matches!(err, PromqlError::Timeout { .. }), "{err}");
+        assert_eq!(err.to_string(), "query timed out in expression evaluation");
+    }
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+    let e = Engine::new(&s).with_limits(QueryLimits {
+        max_samples: usize::MAX,
+        deadline: Some(later),
+    });
+    assert!(
+        e.range("sum(rate(req_total[5m]))", 0, 10 * MIN, MIN)
+            .is_ok()
+    );
+}
