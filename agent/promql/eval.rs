@@ -64,6 +64,8 @@ pub(crate) struct Evaluator<'a> {
     /// Start and end of the query (what `@ start()` and `@ end()` mean).
     pub start: i64,
     pub end: i64,
+    /// Step of a range query (0 for an instant query): what `step()` returns.
+    pub step: i64,
     pub lookback_ms: i64,
     pub subquery_step_ms: i64,
     pub limits: QueryLimits,

@@ -165,7 +165,7 @@ impl<'a> Engine<'a> {
         expr: &promql_parser::parser::Expr,
         t_ms: i64,
     ) -> Result<Value, PromqlError> {
-        let ev = self.evaluator(t_ms, t_ms);
+        let ev = self.evaluator(t_ms, t_ms, 0);
         ev.check_deadline()?;
         Ok(match ev.eval(expr, t_ms)? {
             eval::Val::Scalar(v) => Value::Scalar(t_ms, v),
@@ -213,7 +213,7 @@ impl<'a> Engine<'a> {
                 message: format!("more than {MAX_RANGE_STEPS} steps; use a larger step"),
             });
         }
-        let ev = self.evaluator(start_ms, end_ms);
+        let ev = self.evaluator(start_ms, end_ms, step_ms);
         let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
         let mut t = start_ms;
         // Points of the result so far: held until the query ends.
@@ -249,11 +249,12 @@ impl<'a> Engine<'a> {
         Ok(Value::Matrix(out.into_iter().collect()))
     }
 
-    fn evaluator(&self, start: i64, end: i64) -> eval::Evaluator<'a> {
+    fn evaluator(&self, start: i64, end: i64, step: i64) -> eval::Evaluator<'a> {
         eval::Evaluator {
             store: self.store,
             start,
             end,
+            step,
             lookback_ms: self.lookback_ms,
             subquery_step_ms: self.subquery_step_ms,
             limits: self.limits,
