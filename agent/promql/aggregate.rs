@@ -1,11 +1,11 @@
-//! Aggregations: `sum avg min max count group stddev stdvar topk bottomk quantile
-//! count_values`, with `by`/`without`.
+//! Aggregations: `sum avg min max count group stddev stdvar topk bottomk limitk limit_ratio
+//! quantile count_values`, with `by`/`without`.
 
 use std::collections::HashMap;
 
 use promql_parser::parser::token::{
-    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
-    T_STDVAR, T_SUM, T_TOPK,
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMIT_RATIO, T_LIMITK, T_MAX, T_MIN,
+    T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
 };
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
@@ -55,18 +55,38 @@ pub(crate) fn eval_aggregate(
         message: "missing parameter".to_owned(),
     };
     let out = match op {
-        T_TOPK | T_BOTTOMK => {
+        T_LIMIT_RATIO => {
+            let r = ev.eval_scalar(param.ok_or_else(missing)?, t)?;
+            if r.is_nan() {
+                return Err(PromqlError::InvalidArgument {
+                    func: name,
+                    message: "Ratio value is NaN".to_owned(),
+                });
+            }
+            let r = r.clamp(-1.0, 1.0);
+            input
+                .into_iter()
+                .filter(|el| {
+                    let offset = labels_hash(&el.labels) as f64 / u64::MAX as f64;
+                    (r >= 0.0 && offset < r) || (r < 0.0 && offset >= 1.0 + r)
+                })
+                .collect()
+        }
+        T_TOPK | T_BOTTOMK | T_LIMITK => {
             let k = ev.eval_scalar(param.ok_or_else(missing)?, t)?;
             if k.is_nan() {
                 return Err(PromqlError::InvalidArgument {
                     func: name,
-                    message: "parameter value is NaN".to_owned(),
+                    message: "Parameter value is NaN".to_owned(),
                 });
             }
             if k >= 9.223_372_036_854_776e18 {
                 return Err(PromqlError::InvalidArgument {
                     func: name,
-                    message: format!("scalar value {k} overflows int64"),
+                    message: format!(
+                        "Scalar value {} overflows int64",
+                        super::functions::format_float(k)
+                    ),
                 });
             }
             let k = k as i64;
@@ -76,6 +96,12 @@ pub(crate) fn eval_aggregate(
             let k = usize::try_from(k).unwrap_or(usize::MAX);
             let mut out = Vec::new();
             for (_, mut members) in groups(input, &a.modifier) {
+                if op == T_LIMITK {
+                    // The first k series of each group, in input order.
+                    members.truncate(k);
+                    out.extend(members);
+                    continue;
+                }
                 // NaN always sorts last; the sort is stable, so ties keep input order.
                 members.sort_by(|x, y| match (x.v.is_nan(), y.v.is_nan()) {
                     (true, true) => std::cmp::Ordering::Equal,
@@ -153,6 +179,19 @@ pub(crate) fn eval_aggregate(
         }
     };
     Ok(Val::Vector(out))
+}
+
+/// Prometheus's `labels.Labels.Hash`: xxHash64 of every name and value, each followed by
+/// the byte 0xff.
+pub(crate) fn labels_hash(l: &Labels) -> u64 {
+    let mut buf = Vec::with_capacity(l.iter().map(|x| x.name.len() + x.value.len() + 2).sum());
+    for x in l.iter() {
+        buf.extend_from_slice(x.name.as_bytes());
+        buf.push(0xff);
+        buf.extend_from_slice(x.value.as_bytes());
+        buf.push(0xff);
+    }
+    xxhash_rust::xxh64::xxh64(&buf, 0)
 }
 
 fn simple(op: u16, members: &[Elem]) -> f64 {

@@ -140,14 +140,17 @@ impl Evaluator<'_> {
             Expr::Paren(p) => self.eval(&p.expr, t),
             Expr::Unary(u) => match self.eval(&u.expr, t)? {
                 Val::Scalar(v) => Ok(Val::Scalar(-v)),
-                Val::Vector(v) => Ok(Val::Vector(
-                    v.into_iter()
+                Val::Vector(v) => {
+                    let out: Vec<Elem> = v
+                        .into_iter()
                         .map(|el| Elem {
                             labels: super::labels::drop_name(&el.labels),
                             v: -el.v,
                         })
-                        .collect(),
-                )),
+                        .collect();
+                    super::labels::check_unique(&out, e)?;
+                    Ok(Val::Vector(out))
+                }
                 other => Err(type_err(e, "scalar or instant vector", &other)),
             },
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.select_instant(vs, t)?)),

@@ -250,7 +250,7 @@ fn arg(c: &Call, i: usize) -> Result<&Expr, PromqlError> {
         .map(|b| &**b)
         .ok_or_else(|| PromqlError::InvalidArgument {
             func: c.func.name.to_owned(),
-            message: format!("missing argument {}", i + 1),
+            message: format!("missing argument {} of {}()", i + 1, c.func.name),
         })
 }
 
@@ -613,6 +613,10 @@ fn range_fn(name: &str) -> Option<RangeFn> {
         "ts_of_max_over_time" => |s, _| ts_of_extreme(s, |cur, best| cur >= best),
         "ts_of_min_over_time" => |s, _| ts_of_extreme(s, |cur, best| cur <= best),
         "mad_over_time" => |s, _| {
+            // A NaN sample makes the deviation NaN rather than being sorted away.
+            if s.iter().any(|x| x.v.is_nan()) {
+                return Some(f64::NAN);
+            }
             let median = quantile(0.5, s.iter().map(|x| x.v).collect());
             Some(quantile(
                 0.5,
@@ -802,7 +806,7 @@ fn absent_labels(e: &Expr) -> Labels {
 fn label_regex(func: &str, re: &str) -> Result<regex::Regex, PromqlError> {
     regex::Regex::new(&format!("^(?s:{re})$")).map_err(|err| PromqlError::InvalidArgument {
         func: func.to_owned(),
-        message: format!("invalid regular expression {re:?}: {err}"),
+        message: format!("invalid regular expression in {func}(): {re}: {err}"),
     })
 }
 
@@ -810,7 +814,7 @@ fn check_label_name(func: &str, name: &str) -> Result<(), PromqlError> {
     if name.is_empty() {
         return Err(PromqlError::InvalidArgument {
             func: func.to_owned(),
-            message: format!("invalid label name {name:?}"),
+            message: format!("invalid destination label name in {func}(): {name}"),
         });
     }
     Ok(())
@@ -872,7 +876,9 @@ fn classic_histograms(v: Vec<Elem>) -> Vec<(Labels, Vec<(f64, f64)>)> {
         let Some(le) = el.labels.get("le").and_then(parse_go_float) else {
             continue;
         };
-        let key = set(&drop_name(&el.labels), "le", "");
+        // Grouped with the name (histograms of two names stay apart and then collide as
+        // duplicate label sets, as in Prometheus), reported without it.
+        let key = set(&el.labels, "le", "");
         match index.get(&key) {
             Some(&i) => groups[i].1.push((le, el.v)),
             None => {
@@ -880,6 +886,9 @@ fn classic_histograms(v: Vec<Elem>) -> Vec<(Labels, Vec<(f64, f64)>)> {
                 groups.push((key, vec![(le, el.v)]));
             }
         }
+    }
+    for g in &mut groups {
+        g.0 = drop_name(&g.0);
     }
     groups
 }

@@ -40,6 +40,48 @@ pub(crate) fn set(l: &Labels, name: &str, value: &str) -> Labels {
     )
 }
 
+/// `l` as Go's `labels.Labels.String()` writes it: `{__name__="x", job="a"}`.
+pub(crate) fn go_string(l: &Labels) -> String {
+    let mut out = String::from("{");
+    for (i, x) in l.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&x.name);
+        out.push('=');
+        out.push_str(&go_quote(&x.value));
+    }
+    out.push('}');
+    out
+}
+
+/// A string as Go's `strconv.Quote` writes it: quoted, with backslash escapes for quotes,
+/// backslashes and control characters.
+pub(crate) fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{07}' => out.push_str("\\a"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            '\u{0b}' => out.push_str("\\v"),
+            c if u32::from(c) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", u32::from(c)))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Errors when two elements of `v` have the same labels (Prometheus checks this after every
 /// function, operator and aggregation).
 pub(crate) fn check_unique(v: &[Elem], expr: &Expr) -> Result<(), PromqlError> {

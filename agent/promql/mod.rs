@@ -53,8 +53,9 @@ pub enum PromqlError {
         #[source]
         source: StoreError,
     },
-    /// A function or aggregation got an argument it cannot use.
-    #[error("{func}: {message}")]
+    /// A function or aggregation got an argument it cannot use. The message is Prometheus's
+    /// (which names the function where Prometheus does).
+    #[error("{message}")]
     InvalidArgument { func: String, message: String },
     /// An operand has the wrong type (e.g. a range vector where an instant vector is needed).
     #[error("{expr}: expected {expected}, got {got}")]
@@ -63,11 +64,12 @@ pub enum PromqlError {
         expected: &'static str,
         got: &'static str,
     },
-    /// Two result series ended up with the same labels (e.g. `abs({__name__=~"a|b"})`).
-    #[error("vector cannot contain metrics with the same labelset (in {expr})")]
+    /// Two result series ended up with the same labels (e.g. `abs({__name__=~"a|b"})`);
+    /// `expr` is the expression that produced them. The message is Prometheus's.
+    #[error("vector cannot contain metrics with the same labelset")]
     DuplicateLabelset { expr: String },
-    /// Vector matching of a binary operator failed.
-    #[error("{message} (in {expr})")]
+    /// Vector matching of a binary operator (`expr`) failed. The message is Prometheus's.
+    #[error("{message}")]
     Matching { message: String, expr: String },
     /// The range query's start, end or step are unusable.
     #[error("invalid range query: {message}")]
