@@ -15,6 +15,27 @@ use super::functions::{KahanSum, Mean, format_float, quantile};
 use super::labels::{keep_only, set, without};
 use crate::store::Labels;
 
+/// The aggregation operators this engine evaluates (all of Prometheus 3's).
+pub(crate) fn is_supported_aggregation(op: u16) -> bool {
+    matches!(
+        op,
+        T_SUM
+            | T_AVG
+            | T_MIN
+            | T_MAX
+            | T_COUNT
+            | T_GROUP
+            | T_STDDEV
+            | T_STDVAR
+            | T_TOPK
+            | T_BOTTOMK
+            | T_LIMITK
+            | T_LIMIT_RATIO
+            | T_QUANTILE
+            | T_COUNT_VALUES
+    )
+}
+
 fn group_key(l: &Labels, m: &Option<LabelModifier>) -> Labels {
     match m {
         None => Labels::default(),

@@ -18,11 +18,14 @@
 
 mod aggregate;
 mod binary;
+mod check;
 mod eval;
 pub mod functions;
 mod labels;
 
 use std::collections::BTreeMap;
+
+pub use check::check_supported;
 
 use crate::store::{Labels, Sample, Store, StoreError};
 
