@@ -1,7 +1,7 @@
 //! Aggregations: `sum avg min max count group stddev stdvar topk bottomk limitk limit_ratio
 //! quantile count_values`, with `by`/`without`.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use promql_parser::parser::token::{
     T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMIT_RATIO, T_LIMITK, T_MAX, T_MIN,

@@ -1,7 +1,7 @@
 //! Binary operators: arithmetic, comparison (with and without `bool`), `and`/`or`/`unless`,
 //! and vector matching (`on`/`ignoring`, `group_left`/`group_right`).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use promql_parser::parser::token::{
     T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD,

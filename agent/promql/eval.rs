@@ -1,7 +1,7 @@
 //! The tree-walking evaluator: one expression at one evaluation time.
 
-use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use promql_parser::label::MatchOp as PMatchOp;
@@ -71,6 +71,20 @@ pub(crate) struct Evaluator<'a> {
     pub limits: QueryLimits,
     /// Samples held for the current step of the query (see [`QueryLimits`]).
     pub samples: Cell<usize>,
+    /// Selections made once for a whole range query (see [`Evaluator::preload`]), keyed by
+    /// the address of their selector in the query's syntax tree.
+    pub preloaded: RefCell<HashMap<usize, Preloaded>>,
+}
+
+/// The series of one selector over the window every step of a range query reads.
+pub(crate) struct Preloaded {
+    mint: i64,
+    maxt: i64,
+    series: Vec<Series>,
+}
+
+fn selector_key(vs: &VectorSelector) -> usize {
+    std::ptr::from_ref(vs) as usize
 }
 
 /// What Prometheus names the stage a timed-out query was in.
@@ -257,6 +271,33 @@ impl Evaluator<'_> {
         maxt: i64,
     ) -> Result<Vec<Series>, PromqlError> {
         self.check_deadline()?;
+        if let Some(p) = self.preloaded.borrow().get(&selector_key(vs))
+            && p.mint <= mint
+            && maxt <= p.maxt
+        {
+            return Ok(p
+                .series
+                .iter()
+                .filter_map(|s| {
+                    let lo = s.samples.partition_point(|x| x.t < mint);
+                    let hi = s.samples.partition_point(|x| x.t <= maxt);
+                    (lo < hi).then(|| Series {
+                        labels: s.labels.clone(),
+                        samples: s.samples[lo..hi].to_vec(),
+                    })
+                })
+                .collect());
+        }
+        self.select_store(vs, mint, maxt)
+    }
+
+    /// [`Evaluator::select`] from the store.
+    fn select_store(
+        &self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Series>, PromqlError> {
         let sets = self.matcher_sets(vs)?;
         if sets.len() == 1 {
             return Ok(self
@@ -331,6 +372,64 @@ impl Evaluator<'_> {
         out.retain(|s| !s.samples.is_empty());
         self.add_samples(out.iter().map(|s| s.samples.len()).sum())?;
         Ok(out)
+    }
+
+    /// Selects, once for a whole range query, what every selector outside a subquery reads
+    /// at any step from `self.start` to `self.end`, so each step slices its window out of
+    /// memory instead of decoding it from the store again (as Prometheus does). Selectors
+    /// inside subqueries are evaluated at their own times and read the store directly.
+    pub(crate) fn preload(&self, e: &Expr) -> Result<(), PromqlError> {
+        match e {
+            Expr::VectorSelector(vs) => {
+                let first = self.selector_time(&vs.at, &vs.offset, self.start);
+                let last = self.selector_time(&vs.at, &vs.offset, self.end);
+                let mint = first.saturating_sub(self.lookback_ms).saturating_add(1);
+                self.preload_selector(vs, mint, last)?;
+            }
+            Expr::MatrixSelector(ms) => {
+                let first = self.selector_time(&ms.vs.at, &ms.vs.offset, self.start);
+                let last = self.selector_time(&ms.vs.at, &ms.vs.offset, self.end);
+                let mint = first
+                    .saturating_sub(duration_ms(&ms.range))
+                    .saturating_add(1);
+                self.preload_selector(&ms.vs, mint, last)?;
+            }
+            Expr::Paren(p) => self.preload(&p.expr)?,
+            Expr::Unary(u) => self.preload(&u.expr)?,
+            Expr::Binary(b) => {
+                self.preload(&b.lhs)?;
+                self.preload(&b.rhs)?;
+            }
+            Expr::Aggregate(a) => {
+                self.preload(&a.expr)?;
+                if let Some(p) = &a.param {
+                    self.preload(p)?;
+                }
+            }
+            Expr::Call(c) => {
+                for a in &c.args.args {
+                    self.preload(a)?;
+                }
+            }
+            Expr::Subquery(_)
+            | Expr::NumberLiteral(_)
+            | Expr::StringLiteral(_)
+            | Expr::Extension(_) => {}
+        }
+        Ok(())
+    }
+
+    fn preload_selector(
+        &self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<(), PromqlError> {
+        let series = self.select_store(vs, mint, maxt)?;
+        self.preloaded
+            .borrow_mut()
+            .insert(selector_key(vs), Preloaded { mint, maxt, series });
+        Ok(())
     }
 
     /// Evaluates a subquery: the inner expression at every multiple of the step in

@@ -1,6 +1,6 @@
 //! PromQL functions, following Prometheus's `promql/functions.go` (float samples only).
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Call, Expr, VectorSelector};

@@ -13,7 +13,8 @@
 //!   [`functions::SUPPORTED`]. Any other function is an [`PromqlError::UnsupportedFunction`].
 //!
 //! A range query is evaluated as one instant evaluation per step, which is what Prometheus
-//! specifies (and what its engine computes, more cleverly). Native histograms are not
+//! specifies; as in Prometheus, each selector (outside subqueries) reads the store once for
+//! the whole range and every step slices its window from that. Native histograms are not
 //! supported: the store holds floats only.
 
 mod aggregate;
@@ -219,6 +220,10 @@ impl<'a> Engine<'a> {
             });
         }
         let ev = self.evaluator(start_ms, end_ms, step_ms);
+        ev.check_deadline()?;
+        if end_ms > start_ms {
+            ev.preload(expr)?;
+        }
         let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
         let mut t = start_ms;
         // Points of the result so far: held until the query ends.
@@ -264,6 +269,7 @@ impl<'a> Engine<'a> {
             subquery_step_ms: self.subquery_step_ms,
             limits: self.limits,
             samples: std::cell::Cell::new(0),
+            preloaded: std::cell::RefCell::new(std::collections::HashMap::new()),
         }
     }
 }
