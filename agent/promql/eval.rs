@@ -81,6 +81,43 @@ pub(crate) struct Preloaded {
     mint: i64,
     maxt: i64,
     series: Vec<Series>,
+    /// Per series, where the previous step's window started and ended: steps move forward,
+    /// so the next window is found by advancing from there, not by searching again.
+    cursors: Vec<(Cell<usize>, Cell<usize>)>,
+}
+
+impl Preloaded {
+    /// Index of the first sample of `s` with `t > bound` (`strict`) or `t >= bound`, starting
+    /// the scan at `from` when that is not past it (binary search otherwise).
+    fn seek(s: &[Sample], from: usize, bound: i64, strict: bool) -> usize {
+        let before = |x: &Sample| if strict { x.t <= bound } else { x.t < bound };
+        if from > s.len() || (from > 0 && !before(&s[from - 1])) {
+            return s.partition_point(before);
+        }
+        let mut i = from;
+        while i < s.len() && before(&s[i]) {
+            i += 1;
+        }
+        i
+    }
+
+    /// Every series with samples in `mint..=maxt`, sliced to that window.
+    fn slice(&self, mint: i64, maxt: i64) -> Vec<Series> {
+        let mut out = Vec::with_capacity(self.series.len());
+        for (s, (lo_c, hi_c)) in self.series.iter().zip(&self.cursors) {
+            let lo = Self::seek(&s.samples, lo_c.get(), mint, false);
+            let hi = Self::seek(&s.samples, hi_c.get().max(lo), maxt, true);
+            lo_c.set(lo);
+            hi_c.set(hi);
+            if lo < hi {
+                out.push(Series {
+                    labels: s.labels.clone(),
+                    samples: s.samples[lo..hi].to_vec(),
+                });
+            }
+        }
+        out
+    }
 }
 
 fn selector_key(vs: &VectorSelector) -> usize {
@@ -275,18 +312,7 @@ impl Evaluator<'_> {
             && p.mint <= mint
             && maxt <= p.maxt
         {
-            return Ok(p
-                .series
-                .iter()
-                .filter_map(|s| {
-                    let lo = s.samples.partition_point(|x| x.t < mint);
-                    let hi = s.samples.partition_point(|x| x.t <= maxt);
-                    (lo < hi).then(|| Series {
-                        labels: s.labels.clone(),
-                        samples: s.samples[lo..hi].to_vec(),
-                    })
-                })
-                .collect());
+            return Ok(p.slice(mint, maxt));
         }
         self.select_store(vs, mint, maxt)
     }
@@ -426,9 +452,19 @@ impl Evaluator<'_> {
         maxt: i64,
     ) -> Result<(), PromqlError> {
         let series = self.select_store(vs, mint, maxt)?;
-        self.preloaded
-            .borrow_mut()
-            .insert(selector_key(vs), Preloaded { mint, maxt, series });
+        let cursors = series
+            .iter()
+            .map(|_| (Cell::new(0), Cell::new(0)))
+            .collect();
+        self.preloaded.borrow_mut().insert(
+            selector_key(vs),
+            Preloaded {
+                mint,
+                maxt,
+                series,
+                cursors,
+            },
+        );
         Ok(())
     }
 

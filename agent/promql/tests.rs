@@ -263,3 +263,48 @@ fn deadline_stops_queries() {
             .is_ok()
     );
 }
+
+#[test]
+fn range_query_equals_one_instant_query_per_step() {
+    let s = store();
+    // Irregular samples, a gap and a stale marker, so windows start and end unevenly.
+    for (job, every) in [("a", 7_000i64), ("b", 13_000)] {
+        let lb = l(&[("__name__", "req_total"), ("job", job)]);
+        let mut t = 0;
+        let mut v = 0.0;
+        while t < 40 * MIN {
+            if !(10 * MIN..12 * MIN).contains(&t) {
+                s.append(&lb, t, v).unwrap();
+            }
+            v += 3.0;
+            t += every;
+        }
+        s.append(&lb, t, stale_marker()).unwrap();
+    }
+    let e = Engine::new(&s);
+    let queries = [
+        "req_total",
+        "rate(req_total[1m])",
+        "sum by (job) (increase(req_total[5m] offset 2m))",
+        "req_total @ 600 - req_total",
+        "max_over_time(rate(req_total[2m])[10m:1m])",
+        "timestamp(req_total)",
+        "count_over_time(req_total[3m]) > 5",
+    ];
+    let (start, end, step) = (MIN, 41 * MIN, 17_000);
+    for q in queries {
+        let Value::Matrix(m) = e.range(q, start, end, step).unwrap() else {
+            panic!("matrix expected for {q}");
+        };
+        let mut expected: std::collections::BTreeMap<Labels, Vec<Sample>> = Default::default();
+        let mut t = start;
+        while t <= end {
+            for (labels, v) in vector(e.instant(q, t).unwrap()) {
+                expected.entry(labels).or_default().push(Sample { t, v });
+            }
+            t += step;
+        }
+        let expected: Vec<(Labels, Vec<Sample>)> = expected.into_iter().collect();
+        assert_eq!(m, expected, "{q}");
+    }
+}
