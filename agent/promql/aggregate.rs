@@ -13,7 +13,7 @@ use super::PromqlError;
 use super::eval::{Elem, Evaluator, Val};
 use super::functions::{KahanSum, Mean, format_float, quantile};
 use super::labels::{keep_only, set, without};
-use crate::store::Labels;
+use crate::store::{Labels, METRIC_NAME};
 
 /// The aggregation operators this engine evaluates (all of Prometheus 3's).
 pub(crate) fn is_supported_aggregation(op: u16) -> bool {
@@ -44,17 +44,66 @@ fn group_key(l: &Labels, m: &Option<LabelModifier>) -> Labels {
     }
 }
 
-/// Groups `input` by key in order of first appearance.
+/// Whether label `name` is part of the grouping key under `m`.
+fn in_key(name: &str, m: &Option<LabelModifier>) -> bool {
+    match m {
+        None => false,
+        Some(LabelModifier::Include(names)) => names.labels.iter().any(|k| k == name),
+        Some(LabelModifier::Exclude(names)) => {
+            name != METRIC_NAME && !names.labels.iter().any(|k| k == name)
+        }
+    }
+}
+
+/// Hash of the grouping key of `l`, computed without building it.
+fn key_hash(l: &Labels, m: &Option<LabelModifier>) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    static STATE: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x5eed);
+    let mut h = STATE.build_hasher();
+    for x in l.iter().filter(|x| in_key(&x.name, m)) {
+        x.name.hash(&mut h);
+        x.value.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Whether the grouping key of `l` is `key`.
+fn key_eq(l: &Labels, key: &Labels, m: &Option<LabelModifier>) -> bool {
+    let mut ks = key.iter();
+    for x in l.iter().filter(|x| in_key(&x.name, m)) {
+        match ks.next() {
+            Some(k) if k.name == x.name && k.value == x.value => {}
+            _ => return false,
+        }
+    }
+    ks.next().is_none()
+}
+
+/// Groups `input` by key in order of first appearance. The key of each element is hashed in
+/// place; only a new group builds its key label set.
 fn groups(input: Vec<Elem>, m: &Option<LabelModifier>) -> Vec<(Labels, Vec<Elem>)> {
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    if m.is_none() {
+        return if input.is_empty() {
+            Vec::new()
+        } else {
+            vec![(Labels::default(), input)]
+        };
+    }
+    // Hash → indices of the groups with that hash (more than one only on a collision).
+    let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut out: Vec<(Labels, Vec<Elem>)> = Vec::new();
     for el in input {
-        let key = group_key(&el.labels, m);
-        match index.get(&key) {
-            Some(&i) => out[i].1.push(el),
+        let h = key_hash(&el.labels, m);
+        let slot = index.entry(h).or_default();
+        match slot
+            .iter()
+            .copied()
+            .find(|&i| key_eq(&el.labels, &out[i].0, m))
+        {
+            Some(i) => out[i].1.push(el),
             None => {
-                index.insert(key.clone(), out.len());
-                out.push((key, vec![el]));
+                slot.push(out.len());
+                out.push((group_key(&el.labels, m), vec![el]));
             }
         }
     }
