@@ -10,7 +10,8 @@
 //! Evals that expect native histogram values are skipped; so is a mismatching eval whose
 //! selectors match a series loaded with native histogram samples (the store holds floats
 //! only). `PROMQL_CONFORMANCE_VERBOSE=1` prints every failure and skip with its reason;
-//! `PROMQL_CONFORMANCE_DIR` points at the scripts (default `../shared/promql-conformance`).
+//! `PROMQL_CONFORMANCE_DIR` points at the scripts (default: the nearest
+//! `shared/promql-conformance` beside the crate or an ancestor directory).
 //!
 //! The test asserts that the scripts were found, that evals ran, and that the number of
 //! passing evals does not drop below [`PASS_FLOOR`].
@@ -771,10 +772,17 @@ fn features(query: &str) -> Vec<String> {
 
 #[test]
 fn promql_conformance() {
-    // `PROMQL_CONFORMANCE_DIR` points elsewhere (e.g. from a worktree not beside `shared/`).
+    // `PROMQL_CONFORMANCE_DIR`, else the nearest `shared/promql-conformance` beside the crate
+    // or one of its ancestors (a worktree may sit deeper than the main checkout).
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir: PathBuf = match std::env::var_os("PROMQL_CONFORMANCE_DIR") {
         Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/promql-conformance"),
+        None => manifest
+            .ancestors()
+            .skip(1)
+            .map(|a| a.join("shared/promql-conformance"))
+            .find(|d| d.is_dir())
+            .unwrap_or_else(|| manifest.join("../shared/promql-conformance")),
     };
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
         panic!(

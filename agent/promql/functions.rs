@@ -932,23 +932,21 @@ fn format_go_float(v: f64) -> String {
     if v == 0.0 {
         return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
     }
-    let exp = v.abs().log10().floor() as i32;
-    if (-4..21).contains(&exp) {
-        format!("{v}")
-    } else {
-        // Rust writes `1e21`; Go writes `1e+21`, with at least two exponent digits.
-        let s = format!("{v:e}");
-        match s.split_once('e') {
-            Some((mant, e)) => {
-                let (sign, digits) = match e.strip_prefix('-') {
-                    Some(d) => ('-', d),
-                    None => ('+', e),
-                };
-                format!("{mant}e{sign}{digits:0>2}")
-            }
-            None => s,
-        }
+    // Rust's `{:e}` has the same shortest digits as Go; Go's `'g'` with the shortest
+    // precision uses the exponent form when the exponent is below -4 or at least 6.
+    let sci = format!("{v:e}");
+    let Some((mant, e)) = sci.split_once('e') else {
+        return sci;
+    };
+    let exp: i32 = e.parse().unwrap_or(0);
+    if (-4..6).contains(&exp) {
+        return format!("{v}");
     }
+    let (sign, digits) = match e.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', e),
+    };
+    format!("{mant}e{sign}{digits:0>2}")
 }
 
 /// Prometheus's `BucketFraction`: the fraction of observations between `lower` and `upper`
@@ -1255,4 +1253,78 @@ pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
         return diff < epsilon * MIN_NORMAL;
     }
     diff / abs_sum.min(f64::MAX) < epsilon
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_match_go_time() {
+        // 2006-01-02T22:04:05Z, a Monday.
+        let c = Civil::from_unix(1_136_239_445);
+        assert_eq!(
+            (c.year, c.month, c.day, c.hour, c.minute),
+            (2006, 1, 2, 22, 4)
+        );
+        assert_eq!((c.weekday, c.day_of_year()), (1, 2));
+        // The last second of 2008 and the first of 2009.
+        assert_eq!(Civil::from_unix(1_230_767_999).year, 2008);
+        assert_eq!(Civil::from_unix(1_230_768_000).year, 2009);
+        // 2016-02-29 is a leap day; 2016-12-31 is day 366.
+        let leap = Civil::from_unix(1_456_704_000);
+        assert_eq!((leap.month, leap.day), (2, 29));
+        assert_eq!(days_in_month(2016, 2), 29);
+        assert_eq!(days_in_month(2017, 2), 28);
+        assert_eq!(Civil::from_unix(1_483_142_400).day_of_year(), 366);
+        // Before the epoch: 1969-12-31T23:59:59Z, a Wednesday.
+        let before = Civil::from_unix(-1);
+        assert_eq!(
+            (before.year, before.month, before.day, before.hour),
+            (1969, 12, 31, 23)
+        );
+        assert_eq!(before.weekday, 3);
+    }
+
+    #[test]
+    fn natural_order_compares_digit_runs_as_numbers() {
+        assert!(natural_less("node2", "node10"));
+        assert!(!natural_less("node10", "node2"));
+        assert!(natural_less("a", "b"));
+        assert!(natural_less("1.2.3", "1.10.0"));
+        assert!(!natural_less("b", "a"));
+        assert!(!natural_less("x", ""));
+        let names = ["instance".to_owned()];
+        let a = Labels::new([("instance", "10.0.0.9:80")]);
+        let b = Labels::new([("instance", "10.0.0.10:80")]);
+        assert_eq!(sort_by_label_cmp(&a, &b, &names), std::cmp::Ordering::Less);
+    }
+
+    #[test]
+    fn floats_format_as_go_does() {
+        assert_eq!(format_openmetrics_float(1.0), "1.0");
+        assert_eq!(format_openmetrics_float(0.25), "0.25");
+        assert_eq!(format_openmetrics_float(f64::NAN), "NaN");
+        assert_eq!(format_openmetrics_float(f64::INFINITY), "+Inf");
+        assert_eq!(format_go_float(1e21), "1e+21");
+        assert_eq!(format_go_float(1e6), "1e+06");
+        assert_eq!(format_go_float(123456.0), "123456");
+        assert_eq!(format_go_float(0.0001), "0.0001");
+        assert_eq!(format_go_float(1.5e-7), "1.5e-07");
+        assert_eq!(parse_go_float("+Inf"), Some(f64::INFINITY));
+        assert!(parse_go_float("nan").is_some_and(f64::is_nan));
+        assert_eq!(parse_go_float("x"), None);
+    }
+
+    #[test]
+    fn bucket_fraction_interpolates_cumulative_buckets() {
+        let b = vec![(1.0, 2.0), (2.0, 6.0), (f64::INFINITY, 8.0)];
+        // (0, 1] holds 2 of 8; half of (1, 2] holds another 2.
+        assert!((bucket_fraction(0.0, 1.5, b.clone()) - 0.5).abs() < 1e-12);
+        assert!((bucket_fraction(f64::NEG_INFINITY, 1.0, b.clone()) - 0.25).abs() < 1e-12);
+        assert_eq!(bucket_fraction(3.0, 2.0, b.clone()), 0.0);
+        assert!(bucket_fraction(f64::NAN, 1.0, b).is_nan());
+        assert!(bucket_fraction(0.0, 1.0, vec![(1.0, 1.0)]).is_nan());
+        assert!(bucket_fraction(0.0, 1.0, Vec::new()).is_nan());
+    }
 }
