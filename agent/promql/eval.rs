@@ -2,6 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use promql_parser::label::MatchOp as PMatchOp;
@@ -44,9 +45,47 @@ impl Val {
     }
 }
 
+/// One series of a range-vector argument: owned, or a window of a range query's preloaded
+/// selection (borrowed, not copied, at every step).
+pub(crate) enum RangeSeries {
+    Owned(Series),
+    View {
+        all: Rc<Vec<Series>>,
+        i: usize,
+        lo: usize,
+        hi: usize,
+    },
+}
+
+impl RangeSeries {
+    pub(crate) fn labels(&self) -> &Labels {
+        match self {
+            RangeSeries::Owned(s) => &s.labels,
+            RangeSeries::View { all, i, .. } => &all[*i].labels,
+        }
+    }
+
+    pub(crate) fn samples(&self) -> &[Sample] {
+        match self {
+            RangeSeries::Owned(s) => &s.samples,
+            RangeSeries::View { all, i, lo, hi } => &all[*i].samples[*lo..*hi],
+        }
+    }
+
+    fn into_series(self) -> Series {
+        match self {
+            RangeSeries::Owned(s) => s,
+            RangeSeries::View { .. } => Series {
+                labels: self.labels().clone(),
+                samples: self.samples().to_vec(),
+            },
+        }
+    }
+}
+
 /// A range-vector argument of a function, with the window it was selected for.
 pub(crate) struct RangeArg {
-    pub series: Vec<Series>,
+    pub series: Vec<RangeSeries>,
     /// Exclusive start of the window (ms).
     pub start: i64,
     /// Inclusive end of the window (ms).
@@ -80,7 +119,7 @@ pub(crate) struct Evaluator<'a> {
 pub(crate) struct Preloaded {
     mint: i64,
     maxt: i64,
-    series: Vec<Series>,
+    series: Rc<Vec<Series>>,
     /// Per series, where the previous step's window started and ended: steps move forward,
     /// so the next window is found by advancing from there, not by searching again.
     cursors: Vec<(Cell<usize>, Cell<usize>)>,
@@ -101,18 +140,56 @@ impl Preloaded {
         i
     }
 
+    /// The samples of series `i` in `mint..=maxt`, as an index range.
+    fn window(&self, i: usize, mint: i64, maxt: i64) -> (usize, usize) {
+        let (s, (lo_c, hi_c)) = (&self.series[i].samples, &self.cursors[i]);
+        let lo = Self::seek(s, lo_c.get(), mint, false);
+        let hi = Self::seek(s, hi_c.get().max(lo), maxt, true);
+        lo_c.set(lo);
+        hi_c.set(hi);
+        (lo, hi)
+    }
+
     /// Every series with samples in `mint..=maxt`, sliced to that window.
     fn slice(&self, mint: i64, maxt: i64) -> Vec<Series> {
         let mut out = Vec::with_capacity(self.series.len());
-        for (s, (lo_c, hi_c)) in self.series.iter().zip(&self.cursors) {
-            let lo = Self::seek(&s.samples, lo_c.get(), mint, false);
-            let hi = Self::seek(&s.samples, hi_c.get().max(lo), maxt, true);
-            lo_c.set(lo);
-            hi_c.set(hi);
+        for (i, s) in self.series.iter().enumerate() {
+            let (lo, hi) = self.window(i, mint, maxt);
             if lo < hi {
                 out.push(Series {
                     labels: s.labels.clone(),
                     samples: s.samples[lo..hi].to_vec(),
+                });
+            }
+        }
+        out
+    }
+
+    /// What a range selector reads in `mint..=maxt`: windows of the preloaded series,
+    /// copied (without stale markers) only where a window holds one.
+    fn range_views(&self, mint: i64, maxt: i64) -> Vec<RangeSeries> {
+        let mut out = Vec::with_capacity(self.series.len());
+        for (i, s) in self.series.iter().enumerate() {
+            let (lo, hi) = self.window(i, mint, maxt);
+            let window = &s.samples[lo..hi];
+            if window.iter().any(|x| is_stale_marker(x.v)) {
+                let samples: Vec<Sample> = window
+                    .iter()
+                    .filter(|x| !is_stale_marker(x.v))
+                    .copied()
+                    .collect();
+                if !samples.is_empty() {
+                    out.push(RangeSeries::Owned(Series {
+                        labels: s.labels.clone(),
+                        samples,
+                    }));
+                }
+            } else if lo < hi {
+                out.push(RangeSeries::View {
+                    all: Rc::clone(&self.series),
+                    i,
+                    lo,
+                    hi,
                 });
             }
         }
@@ -210,7 +287,13 @@ impl Evaluator<'_> {
                 let start = end.saturating_sub(duration_ms(&ms.range));
                 Ok(Val::Matrix(self.select_range(&ms.vs, start, end)?))
             }
-            Expr::Subquery(sq) => Ok(Val::Matrix(self.eval_subquery(sq, t)?.series)),
+            Expr::Subquery(sq) => Ok(Val::Matrix(
+                self.eval_subquery(sq, t)?
+                    .series
+                    .into_iter()
+                    .map(RangeSeries::into_series)
+                    .collect(),
+            )),
             Expr::Binary(b) => binary::eval_binary(self, b, e, t),
             Expr::Aggregate(a) => aggregate::eval_aggregate(self, a, e, t),
             Expr::Call(c) => functions::eval_call(self, c, e, t),
@@ -254,7 +337,7 @@ impl Evaluator<'_> {
                 let end = self.selector_time(&ms.vs.at, &ms.vs.offset, t);
                 let start = end.saturating_sub(duration_ms(&ms.range));
                 Ok(RangeArg {
-                    series: self.select_range(&ms.vs, start, end)?,
+                    series: self.select_range_arg(&ms.vs, start, end)?,
                     start,
                     end,
                 })
@@ -400,6 +483,31 @@ impl Evaluator<'_> {
         Ok(out)
     }
 
+    /// [`Evaluator::select_range`] for a function argument: windows of a preloaded selection
+    /// are lent, not copied.
+    fn select_range_arg(
+        &self,
+        vs: &VectorSelector,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<RangeSeries>, PromqlError> {
+        let (mint, maxt) = (start.saturating_add(1), end);
+        let views = match self.preloaded.borrow().get(&selector_key(vs)) {
+            Some(p) if p.mint <= mint && maxt <= p.maxt => Some(p.range_views(mint, maxt)),
+            _ => None,
+        };
+        let Some(out) = views else {
+            return Ok(self
+                .select_range(vs, start, end)?
+                .into_iter()
+                .map(RangeSeries::Owned)
+                .collect());
+        };
+        self.check_deadline()?;
+        self.add_samples(out.iter().map(|s| s.samples().len()).sum())?;
+        Ok(out)
+    }
+
     /// Selects, once for a whole range query, what every selector outside a subquery reads
     /// at any step from `self.start` to `self.end`, so each step slices its window out of
     /// memory instead of decoding it from the store again (as Prometheus does). Selectors
@@ -461,7 +569,7 @@ impl Evaluator<'_> {
             Preloaded {
                 mint,
                 maxt,
-                series,
+                series: Rc::new(series),
                 cursors,
             },
         );
@@ -518,7 +626,7 @@ impl Evaluator<'_> {
         Ok(RangeArg {
             series: merged
                 .into_iter()
-                .map(|(labels, samples)| Series { labels, samples })
+                .map(|(labels, samples)| RangeSeries::Owned(Series { labels, samples }))
                 .collect(),
             start,
             end,

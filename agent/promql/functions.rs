@@ -655,13 +655,13 @@ fn ts_of_extreme(s: &[Sample], better: fn(f64, f64) -> bool) -> Option<f64> {
 fn over_range(ra: &RangeArg, drop: bool, f: impl Fn(&[Sample]) -> Option<f64>) -> Vec<Elem> {
     ra.series
         .iter()
-        .filter(|s| !s.samples.is_empty())
+        .filter(|s| !s.samples().is_empty())
         .filter_map(|s| {
-            f(&s.samples).map(|v| Elem {
+            f(s.samples()).map(|v| Elem {
                 labels: if drop {
-                    drop_name(&s.labels)
+                    drop_name(s.labels())
                 } else {
-                    s.labels.clone()
+                    s.labels().clone()
                 },
                 v,
             })
@@ -849,7 +849,14 @@ fn label_join(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Vec<Elem>, PromqlE
     let sep = ev.eval_string(arg(c, 2)?, t)?;
     let mut srcs = Vec::new();
     for a in c.args.args.iter().skip(3) {
-        srcs.push(ev.eval_string(a, t)?);
+        let src = ev.eval_string(a, t)?;
+        if src.is_empty() {
+            return Err(PromqlError::InvalidArgument {
+                func: "label_join".to_owned(),
+                message: "invalid source label name in label_join(): ".to_owned(),
+            });
+        }
+        srcs.push(src);
     }
     check_label_name("label_join", &dst)?;
     Ok(v.into_iter()
