@@ -92,8 +92,9 @@ pub enum PromqlError {
 /// Samples are counted as Prometheus counts them: every sample a selector or subquery loads
 /// for the step being evaluated (one per series for an instant selector, every sample in the
 /// window for a range selector or subquery), plus the points of a range query's result so
-/// far. The deadline is checked at every selector and every step of a range query or
-/// subquery.
+/// far. (A range query reads each selector's data once for the whole range; what counts is
+/// each step's window of it.) The deadline is checked at every selector and every step of a
+/// range query or subquery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueryLimits {
     /// Most samples one query may hold at once.
