@@ -1,11 +1,11 @@
-//! Aggregations: `sum avg min max count group stddev stdvar topk bottomk quantile
-//! count_values`, with `by`/`without`.
+//! Aggregations: `sum avg min max count group stddev stdvar topk bottomk limitk limit_ratio
+//! quantile count_values`, with `by`/`without`.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use promql_parser::parser::token::{
-    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
-    T_STDVAR, T_SUM, T_TOPK,
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMIT_RATIO, T_LIMITK, T_MAX, T_MIN,
+    T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
 };
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
@@ -13,7 +13,28 @@ use super::PromqlError;
 use super::eval::{Elem, Evaluator, Val};
 use super::functions::{KahanSum, Mean, format_float, quantile};
 use super::labels::{keep_only, set, without};
-use crate::store::Labels;
+use crate::store::{Labels, METRIC_NAME};
+
+/// The aggregation operators this engine evaluates (all of Prometheus 3's).
+pub(crate) fn is_supported_aggregation(op: u16) -> bool {
+    matches!(
+        op,
+        T_SUM
+            | T_AVG
+            | T_MIN
+            | T_MAX
+            | T_COUNT
+            | T_GROUP
+            | T_STDDEV
+            | T_STDVAR
+            | T_TOPK
+            | T_BOTTOMK
+            | T_LIMITK
+            | T_LIMIT_RATIO
+            | T_QUANTILE
+            | T_COUNT_VALUES
+    )
+}
 
 fn group_key(l: &Labels, m: &Option<LabelModifier>) -> Labels {
     match m {
@@ -23,17 +44,66 @@ fn group_key(l: &Labels, m: &Option<LabelModifier>) -> Labels {
     }
 }
 
-/// Groups `input` by key in order of first appearance.
+/// Whether label `name` is part of the grouping key under `m`.
+fn in_key(name: &str, m: &Option<LabelModifier>) -> bool {
+    match m {
+        None => false,
+        Some(LabelModifier::Include(names)) => names.labels.iter().any(|k| k == name),
+        Some(LabelModifier::Exclude(names)) => {
+            name != METRIC_NAME && !names.labels.iter().any(|k| k == name)
+        }
+    }
+}
+
+/// Hash of the grouping key of `l`, computed without building it.
+fn key_hash(l: &Labels, m: &Option<LabelModifier>) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    static STATE: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x5eed);
+    let mut h = STATE.build_hasher();
+    for x in l.iter().filter(|x| in_key(&x.name, m)) {
+        x.name.hash(&mut h);
+        x.value.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Whether the grouping key of `l` is `key`.
+fn key_eq(l: &Labels, key: &Labels, m: &Option<LabelModifier>) -> bool {
+    let mut ks = key.iter();
+    for x in l.iter().filter(|x| in_key(&x.name, m)) {
+        match ks.next() {
+            Some(k) if k.name == x.name && k.value == x.value => {}
+            _ => return false,
+        }
+    }
+    ks.next().is_none()
+}
+
+/// Groups `input` by key in order of first appearance. The key of each element is hashed in
+/// place; only a new group builds its key label set.
 fn groups(input: Vec<Elem>, m: &Option<LabelModifier>) -> Vec<(Labels, Vec<Elem>)> {
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    if m.is_none() {
+        return if input.is_empty() {
+            Vec::new()
+        } else {
+            vec![(Labels::default(), input)]
+        };
+    }
+    // Hash → indices of the groups with that hash (more than one only on a collision).
+    let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut out: Vec<(Labels, Vec<Elem>)> = Vec::new();
     for el in input {
-        let key = group_key(&el.labels, m);
-        match index.get(&key) {
-            Some(&i) => out[i].1.push(el),
+        let h = key_hash(&el.labels, m);
+        let slot = index.entry(h).or_default();
+        match slot
+            .iter()
+            .copied()
+            .find(|&i| key_eq(&el.labels, &out[i].0, m))
+        {
+            Some(i) => out[i].1.push(el),
             None => {
-                index.insert(key.clone(), out.len());
-                out.push((key, vec![el]));
+                slot.push(out.len());
+                out.push((group_key(&el.labels, m), vec![el]));
             }
         }
     }
@@ -55,18 +125,38 @@ pub(crate) fn eval_aggregate(
         message: "missing parameter".to_owned(),
     };
     let out = match op {
-        T_TOPK | T_BOTTOMK => {
+        T_LIMIT_RATIO => {
+            let r = ev.eval_scalar(param.ok_or_else(missing)?, t)?;
+            if r.is_nan() {
+                return Err(PromqlError::InvalidArgument {
+                    func: name,
+                    message: "Ratio value is NaN".to_owned(),
+                });
+            }
+            let r = r.clamp(-1.0, 1.0);
+            input
+                .into_iter()
+                .filter(|el| {
+                    let offset = labels_hash(&el.labels) as f64 / u64::MAX as f64;
+                    (r >= 0.0 && offset < r) || (r < 0.0 && offset >= 1.0 + r)
+                })
+                .collect()
+        }
+        T_TOPK | T_BOTTOMK | T_LIMITK => {
             let k = ev.eval_scalar(param.ok_or_else(missing)?, t)?;
             if k.is_nan() {
                 return Err(PromqlError::InvalidArgument {
                     func: name,
-                    message: "parameter value is NaN".to_owned(),
+                    message: "Parameter value is NaN".to_owned(),
                 });
             }
             if k >= 9.223_372_036_854_776e18 {
                 return Err(PromqlError::InvalidArgument {
                     func: name,
-                    message: format!("scalar value {k} overflows int64"),
+                    message: format!(
+                        "Scalar value {} overflows int64",
+                        super::functions::format_float(k)
+                    ),
                 });
             }
             let k = k as i64;
@@ -76,6 +166,12 @@ pub(crate) fn eval_aggregate(
             let k = usize::try_from(k).unwrap_or(usize::MAX);
             let mut out = Vec::new();
             for (_, mut members) in groups(input, &a.modifier) {
+                if op == T_LIMITK {
+                    // The first k series of each group, in input order.
+                    members.truncate(k);
+                    out.extend(members);
+                    continue;
+                }
                 // NaN always sorts last; the sort is stable, so ties keep input order.
                 members.sort_by(|x, y| match (x.v.is_nan(), y.v.is_nan()) {
                     (true, true) => std::cmp::Ordering::Equal,
@@ -153,6 +249,19 @@ pub(crate) fn eval_aggregate(
         }
     };
     Ok(Val::Vector(out))
+}
+
+/// Prometheus's `labels.Labels.Hash`: xxHash64 of every name and value, each followed by
+/// the byte 0xff.
+pub(crate) fn labels_hash(l: &Labels) -> u64 {
+    let mut buf = Vec::with_capacity(l.iter().map(|x| x.name.len() + x.value.len() + 2).sum());
+    for x in l.iter() {
+        buf.extend_from_slice(x.name.as_bytes());
+        buf.push(0xff);
+        buf.extend_from_slice(x.value.as_bytes());
+        buf.push(0xff);
+    }
+    xxhash_rust::xxh64::xxh64(&buf, 0)
 }
 
 fn simple(op: u16, members: &[Elem]) -> f64 {

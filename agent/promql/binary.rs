@@ -1,7 +1,7 @@
 //! Binary operators: arithmetic, comparison (with and without `bool`), `and`/`or`/`unless`,
 //! and vector matching (`on`/`ignoring`, `group_left`/`group_right`).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use promql_parser::parser::token::{
     T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD,
@@ -11,7 +11,7 @@ use promql_parser::parser::{BinaryExpr, Expr, LabelModifier, VectorMatchCardinal
 
 use super::PromqlError;
 use super::eval::{Elem, Evaluator, Val, type_err};
-use super::labels::{check_unique, drop_name, keep_only, set, without};
+use super::labels::{check_unique, drop_name, go_string, keep_only, set, without};
 use crate::store::Labels;
 
 fn is_comparison(op: TokenId) -> bool {
@@ -198,15 +198,20 @@ fn vector_vector(
         let sig = signature(&r.labels, matching);
         if let Some(prev) = right.get(&sig) {
             let side = if one_to_many { "left" } else { "right" };
+            // The two series in ascending label order, as Prometheus prints them.
+            let (a, b) = if prev.labels <= r.labels {
+                (&prev.labels, &r.labels)
+            } else {
+                (&r.labels, &prev.labels)
+            };
+            let (sig_s, a, b) = (go_string(&sig), go_string(a), go_string(b));
             let message = if one_to_one {
                 format!(
-                    "found duplicate series for the match group {sig} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                    prev.labels, r.labels
+                    "found duplicate series for the match group {sig_s} on the {side} hand-side of the operation: [{a}, {b}];many-to-many matching not allowed: matching labels must be unique on one side"
                 )
             } else {
                 format!(
-                    "found duplicate series for the match group {sig} on the {side} side of the operation: {} and {}",
-                    prev.labels, r.labels
+                    "found duplicate series for the match group {sig_s} on the {side} side of the operation: {a} and {b}"
                 )
             };
             return Err(PromqlError::Matching {
@@ -230,13 +235,12 @@ fn vector_vector(
             v = if keep { 1.0 } else { 0.0 };
             keep = true;
         }
-        if !keep {
-            continue;
-        }
         let mut metric = result_labels(&l.labels, &r.labels, op, matching, one_to_one, include);
         if return_bool {
             metric = drop_name(&metric);
         }
+        // Matches are tracked before the comparison filters: a many-to-one match is an error
+        // even when the comparison drops all but one (or all) of its series.
         let entry = matched.entry(sig);
         if one_to_one {
             if matches!(entry, std::collections::hash_map::Entry::Occupied(_)) {
@@ -257,7 +261,9 @@ fn vector_vector(
                 });
             }
         }
-        out.push(Elem { labels: metric, v });
+        if keep {
+            out.push(Elem { labels: metric, v });
+        }
     }
     Ok(out)
 }

@@ -1,12 +1,14 @@
 //! The tree-walking evaluator: one expression at one evaluation time.
 
-use std::collections::BTreeMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 
-use super::{PromqlError, aggregate, binary, functions};
+use super::{PromqlError, QueryLimits, aggregate, binary, functions};
 use crate::store::{LabelMatcher, Labels, METRIC_NAME, MatchOp, Sample, Store, is_stale_marker};
 
 /// One element of an instant vector.
@@ -43,9 +45,47 @@ impl Val {
     }
 }
 
+/// One series of a range-vector argument: owned, or a window of a range query's preloaded
+/// selection (borrowed, not copied, at every step).
+pub(crate) enum RangeSeries {
+    Owned(Series),
+    View {
+        all: Rc<Vec<Series>>,
+        i: usize,
+        lo: usize,
+        hi: usize,
+    },
+}
+
+impl RangeSeries {
+    pub(crate) fn labels(&self) -> &Labels {
+        match self {
+            RangeSeries::Owned(s) => &s.labels,
+            RangeSeries::View { all, i, .. } => &all[*i].labels,
+        }
+    }
+
+    pub(crate) fn samples(&self) -> &[Sample] {
+        match self {
+            RangeSeries::Owned(s) => &s.samples,
+            RangeSeries::View { all, i, lo, hi } => &all[*i].samples[*lo..*hi],
+        }
+    }
+
+    fn into_series(self) -> Series {
+        match self {
+            RangeSeries::Owned(s) => s,
+            RangeSeries::View { .. } => Series {
+                labels: self.labels().clone(),
+                samples: self.samples().to_vec(),
+            },
+        }
+    }
+}
+
 /// A range-vector argument of a function, with the window it was selected for.
 pub(crate) struct RangeArg {
-    pub series: Vec<Series>,
+    pub series: Vec<RangeSeries>,
     /// Exclusive start of the window (ms).
     pub start: i64,
     /// Inclusive end of the window (ms).
@@ -63,9 +103,106 @@ pub(crate) struct Evaluator<'a> {
     /// Start and end of the query (what `@ start()` and `@ end()` mean).
     pub start: i64,
     pub end: i64,
+    /// Step of a range query (0 for an instant query): what `step()` returns.
+    pub step: i64,
     pub lookback_ms: i64,
     pub subquery_step_ms: i64,
+    pub limits: QueryLimits,
+    /// Samples held for the current step of the query (see [`QueryLimits`]).
+    pub samples: Cell<usize>,
+    /// Selections made once for a whole range query (see [`Evaluator::preload`]), keyed by
+    /// the address of their selector in the query's syntax tree.
+    pub preloaded: RefCell<HashMap<usize, Preloaded>>,
 }
+
+/// The series of one selector over the window every step of a range query reads.
+pub(crate) struct Preloaded {
+    mint: i64,
+    maxt: i64,
+    series: Rc<Vec<Series>>,
+    /// Per series, where the previous step's window started and ended: steps move forward,
+    /// so the next window is found by advancing from there, not by searching again.
+    cursors: Vec<(Cell<usize>, Cell<usize>)>,
+}
+
+impl Preloaded {
+    /// Index of the first sample of `s` with `t > bound` (`strict`) or `t >= bound`, starting
+    /// the scan at `from` when that is not past it (binary search otherwise).
+    fn seek(s: &[Sample], from: usize, bound: i64, strict: bool) -> usize {
+        let before = |x: &Sample| if strict { x.t <= bound } else { x.t < bound };
+        if from > s.len() || (from > 0 && !before(&s[from - 1])) {
+            return s.partition_point(before);
+        }
+        let mut i = from;
+        while i < s.len() && before(&s[i]) {
+            i += 1;
+        }
+        i
+    }
+
+    /// The samples of series `i` in `mint..=maxt`, as an index range.
+    fn window(&self, i: usize, mint: i64, maxt: i64) -> (usize, usize) {
+        let (s, (lo_c, hi_c)) = (&self.series[i].samples, &self.cursors[i]);
+        let lo = Self::seek(s, lo_c.get(), mint, false);
+        let hi = Self::seek(s, hi_c.get().max(lo), maxt, true);
+        lo_c.set(lo);
+        hi_c.set(hi);
+        (lo, hi)
+    }
+
+    /// Every series with samples in `mint..=maxt`, sliced to that window.
+    fn slice(&self, mint: i64, maxt: i64) -> Vec<Series> {
+        let mut out = Vec::with_capacity(self.series.len());
+        for (i, s) in self.series.iter().enumerate() {
+            let (lo, hi) = self.window(i, mint, maxt);
+            if lo < hi {
+                out.push(Series {
+                    labels: s.labels.clone(),
+                    samples: s.samples[lo..hi].to_vec(),
+                });
+            }
+        }
+        out
+    }
+
+    /// What a range selector reads in `mint..=maxt`: windows of the preloaded series,
+    /// copied (without stale markers) only where a window holds one.
+    fn range_views(&self, mint: i64, maxt: i64) -> Vec<RangeSeries> {
+        let mut out = Vec::with_capacity(self.series.len());
+        for (i, s) in self.series.iter().enumerate() {
+            let (lo, hi) = self.window(i, mint, maxt);
+            let window = &s.samples[lo..hi];
+            if window.iter().any(|x| is_stale_marker(x.v)) {
+                let samples: Vec<Sample> = window
+                    .iter()
+                    .filter(|x| !is_stale_marker(x.v))
+                    .copied()
+                    .collect();
+                if !samples.is_empty() {
+                    out.push(RangeSeries::Owned(Series {
+                        labels: s.labels.clone(),
+                        samples,
+                    }));
+                }
+            } else if lo < hi {
+                out.push(RangeSeries::View {
+                    all: Rc::clone(&self.series),
+                    i,
+                    lo,
+                    hi,
+                });
+            }
+        }
+        out
+    }
+}
+
+fn selector_key(vs: &VectorSelector) -> usize {
+    std::ptr::from_ref(vs) as usize
+}
+
+/// What Prometheus names the stage a timed-out query was in.
+const EVAL_STAGE: &str = "expression evaluation";
 
 pub(crate) fn duration_ms(d: &Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -87,6 +224,32 @@ fn system_time_ms(t: &SystemTime) -> i64 {
 }
 
 impl Evaluator<'_> {
+    /// Errors once the query's deadline has passed.
+    pub(crate) fn check_deadline(&self) -> Result<(), PromqlError> {
+        match self.limits.deadline {
+            Some(d) if std::time::Instant::now() >= d => {
+                Err(PromqlError::Timeout { stage: EVAL_STAGE })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts `n` more samples held, erroring past the limit.
+    pub(crate) fn add_samples(&self, n: usize) -> Result<(), PromqlError> {
+        self.reset_samples(self.samples.get().saturating_add(n))
+    }
+
+    /// Sets the samples held (at the start of a step: what earlier steps still hold).
+    pub(crate) fn reset_samples(&self, n: usize) -> Result<(), PromqlError> {
+        self.samples.set(n);
+        if n > self.limits.max_samples {
+            return Err(PromqlError::TooManySamples {
+                limit: self.limits.max_samples,
+            });
+        }
+        Ok(())
+    }
+
     /// The time a selector with `@` and `offset` reads at, for evaluation time `t`.
     fn selector_time(&self, at: &Option<AtModifier>, offset: &Option<Offset>, t: i64) -> i64 {
         let base = match at {
@@ -105,14 +268,17 @@ impl Evaluator<'_> {
             Expr::Paren(p) => self.eval(&p.expr, t),
             Expr::Unary(u) => match self.eval(&u.expr, t)? {
                 Val::Scalar(v) => Ok(Val::Scalar(-v)),
-                Val::Vector(v) => Ok(Val::Vector(
-                    v.into_iter()
+                Val::Vector(v) => {
+                    let out: Vec<Elem> = v
+                        .into_iter()
                         .map(|el| Elem {
                             labels: super::labels::drop_name(&el.labels),
                             v: -el.v,
                         })
-                        .collect(),
-                )),
+                        .collect();
+                    super::labels::check_unique(&out, e)?;
+                    Ok(Val::Vector(out))
+                }
                 other => Err(type_err(e, "scalar or instant vector", &other)),
             },
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.select_instant(vs, t)?)),
@@ -121,7 +287,13 @@ impl Evaluator<'_> {
                 let start = end.saturating_sub(duration_ms(&ms.range));
                 Ok(Val::Matrix(self.select_range(&ms.vs, start, end)?))
             }
-            Expr::Subquery(sq) => Ok(Val::Matrix(self.eval_subquery(sq, t)?.series)),
+            Expr::Subquery(sq) => Ok(Val::Matrix(
+                self.eval_subquery(sq, t)?
+                    .series
+                    .into_iter()
+                    .map(RangeSeries::into_series)
+                    .collect(),
+            )),
             Expr::Binary(b) => binary::eval_binary(self, b, e, t),
             Expr::Aggregate(a) => aggregate::eval_aggregate(self, a, e, t),
             Expr::Call(c) => functions::eval_call(self, c, e, t),
@@ -165,7 +337,7 @@ impl Evaluator<'_> {
                 let end = self.selector_time(&ms.vs.at, &ms.vs.offset, t);
                 let start = end.saturating_sub(duration_ms(&ms.range));
                 Ok(RangeArg {
-                    series: self.select_range(&ms.vs, start, end)?,
+                    series: self.select_range_arg(&ms.vs, start, end)?,
                     start,
                     end,
                 })
@@ -213,6 +385,23 @@ impl Evaluator<'_> {
 
     /// Series matching `vs` with their samples in `mint..=maxt`, merged over `or` alternatives.
     fn select(
+        &self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Series>, PromqlError> {
+        self.check_deadline()?;
+        if let Some(p) = self.preloaded.borrow().get(&selector_key(vs))
+            && p.mint <= mint
+            && maxt <= p.maxt
+        {
+            return Ok(p.slice(mint, maxt));
+        }
+        self.select_store(vs, mint, maxt)
+    }
+
+    /// [`Evaluator::select`] from the store.
+    fn select_store(
         &self,
         vs: &VectorSelector,
         mint: i64,
@@ -266,6 +455,7 @@ impl Evaluator<'_> {
                 ));
             }
         }
+        self.add_samples(out.len())?;
         Ok(out)
     }
 
@@ -289,7 +479,101 @@ impl Evaluator<'_> {
             s.samples.retain(|x| !is_stale_marker(x.v));
         }
         out.retain(|s| !s.samples.is_empty());
+        self.add_samples(out.iter().map(|s| s.samples.len()).sum())?;
         Ok(out)
+    }
+
+    /// [`Evaluator::select_range`] for a function argument: windows of a preloaded selection
+    /// are lent, not copied.
+    fn select_range_arg(
+        &self,
+        vs: &VectorSelector,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<RangeSeries>, PromqlError> {
+        let (mint, maxt) = (start.saturating_add(1), end);
+        let views = match self.preloaded.borrow().get(&selector_key(vs)) {
+            Some(p) if p.mint <= mint && maxt <= p.maxt => Some(p.range_views(mint, maxt)),
+            _ => None,
+        };
+        let Some(out) = views else {
+            return Ok(self
+                .select_range(vs, start, end)?
+                .into_iter()
+                .map(RangeSeries::Owned)
+                .collect());
+        };
+        self.check_deadline()?;
+        self.add_samples(out.iter().map(|s| s.samples().len()).sum())?;
+        Ok(out)
+    }
+
+    /// Selects, once for a whole range query, what every selector outside a subquery reads
+    /// at any step from `self.start` to `self.end`, so each step slices its window out of
+    /// memory instead of decoding it from the store again (as Prometheus does). Selectors
+    /// inside subqueries are evaluated at their own times and read the store directly.
+    pub(crate) fn preload(&self, e: &Expr) -> Result<(), PromqlError> {
+        match e {
+            Expr::VectorSelector(vs) => {
+                let first = self.selector_time(&vs.at, &vs.offset, self.start);
+                let last = self.selector_time(&vs.at, &vs.offset, self.end);
+                let mint = first.saturating_sub(self.lookback_ms).saturating_add(1);
+                self.preload_selector(vs, mint, last)?;
+            }
+            Expr::MatrixSelector(ms) => {
+                let first = self.selector_time(&ms.vs.at, &ms.vs.offset, self.start);
+                let last = self.selector_time(&ms.vs.at, &ms.vs.offset, self.end);
+                let mint = first
+                    .saturating_sub(duration_ms(&ms.range))
+                    .saturating_add(1);
+                self.preload_selector(&ms.vs, mint, last)?;
+            }
+            Expr::Paren(p) => self.preload(&p.expr)?,
+            Expr::Unary(u) => self.preload(&u.expr)?,
+            Expr::Binary(b) => {
+                self.preload(&b.lhs)?;
+                self.preload(&b.rhs)?;
+            }
+            Expr::Aggregate(a) => {
+                self.preload(&a.expr)?;
+                if let Some(p) = &a.param {
+                    self.preload(p)?;
+                }
+            }
+            Expr::Call(c) => {
+                for a in &c.args.args {
+                    self.preload(a)?;
+                }
+            }
+            Expr::Subquery(_)
+            | Expr::NumberLiteral(_)
+            | Expr::StringLiteral(_)
+            | Expr::Extension(_) => {}
+        }
+        Ok(())
+    }
+
+    fn preload_selector(
+        &self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<(), PromqlError> {
+        let series = self.select_store(vs, mint, maxt)?;
+        let cursors = series
+            .iter()
+            .map(|_| (Cell::new(0), Cell::new(0)))
+            .collect();
+        self.preloaded.borrow_mut().insert(
+            selector_key(vs),
+            Preloaded {
+                mint,
+                maxt,
+                series: Rc::new(series),
+                cursors,
+            },
+        );
+        Ok(())
     }
 
     /// Evaluates a subquery: the inner expression at every multiple of the step in
@@ -310,9 +594,16 @@ impl Evaluator<'_> {
             ts += step;
         }
         let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        // What the enclosing evaluation holds, and the subquery's points so far: each inner
+        // step's working set is released after it, its output is kept.
+        let base = self.samples.get();
+        let mut held = 0usize;
         while ts <= end {
+            self.check_deadline()?;
+            self.reset_samples(base.saturating_add(held))?;
             match self.eval(&sq.expr, ts)? {
                 Val::Vector(v) => {
+                    held = held.saturating_add(v.len());
                     for el in v {
                         merged
                             .entry(el.labels)
@@ -320,18 +611,22 @@ impl Evaluator<'_> {
                             .push(Sample { t: ts, v: el.v });
                     }
                 }
-                Val::Scalar(v) => merged
-                    .entry(Labels::default())
-                    .or_default()
-                    .push(Sample { t: ts, v }),
+                Val::Scalar(v) => {
+                    held += 1;
+                    merged
+                        .entry(Labels::default())
+                        .or_default()
+                        .push(Sample { t: ts, v })
+                }
                 other => return Err(type_err(&sq.expr, "instant vector", &other)),
             }
             ts += step;
         }
+        self.reset_samples(base.saturating_add(held))?;
         Ok(RangeArg {
             series: merged
                 .into_iter()
-                .map(|(labels, samples)| Series { labels, samples })
+                .map(|(labels, samples)| RangeSeries::Owned(Series { labels, samples }))
                 .collect(),
             start,
             end,

@@ -1,6 +1,6 @@
 //! PromQL functions, following Prometheus's `promql/functions.go` (float samples only).
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Call, Expr, VectorSelector};
@@ -11,22 +11,48 @@ use super::labels::{check_unique, drop_name, set};
 use crate::store::{Labels, METRIC_NAME, Sample};
 
 /// The functions this engine evaluates; any other is [`PromqlError::UnsupportedFunction`].
+/// `histogram_avg/count/stddev/stdvar/sum` read native histograms only, which the store does
+/// not hold, so over float samples they return nothing, as Prometheus does.
 pub const SUPPORTED: &[&str] = &[
     "abs",
     "absent",
     "absent_over_time",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atanh",
     "avg_over_time",
     "ceil",
     "changes",
     "clamp",
     "clamp_max",
     "clamp_min",
+    "cos",
+    "cosh",
     "count_over_time",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "days_in_month",
+    "deg",
     "delta",
     "deriv",
+    "double_exponential_smoothing",
+    "end",
     "exp",
+    "first_over_time",
     "floor",
+    "histogram_avg",
+    "histogram_count",
+    "histogram_fraction",
     "histogram_quantile",
+    "histogram_quantiles",
+    "histogram_stddev",
+    "histogram_stdvar",
+    "histogram_sum",
+    "hour",
     "idelta",
     "increase",
     "irate",
@@ -36,26 +62,52 @@ pub const SUPPORTED: &[&str] = &[
     "ln",
     "log10",
     "log2",
+    "mad_over_time",
+    "max_of",
     "max_over_time",
+    "min_of",
     "min_over_time",
+    "minute",
+    "month",
+    "pi",
     "predict_linear",
     "present_over_time",
     "quantile_over_time",
+    "rad",
+    "range",
     "rate",
     "resets",
     "round",
     "scalar",
     "sgn",
+    "sin",
+    "sinh",
     "sort",
+    "sort_by_label",
+    "sort_by_label_desc",
     "sort_desc",
     "sqrt",
+    "start",
     "stddev_over_time",
     "stdvar_over_time",
+    "step",
     "sum_over_time",
+    "tan",
+    "tanh",
     "time",
     "timestamp",
+    "ts_of_first_over_time",
+    "ts_of_last_over_time",
+    "ts_of_max_over_time",
+    "ts_of_min_over_time",
     "vector",
+    "year",
 ];
+
+/// Whether this engine evaluates the function `name`.
+pub fn is_supported(name: &str) -> bool {
+    SUPPORTED.binary_search(&name).is_ok()
+}
 
 /// Kahan–Neumaier summation, as Prometheus's `kahanSumInc`.
 #[derive(Default, Clone, Copy, Debug)]
@@ -80,8 +132,14 @@ impl KahanSum {
     pub(crate) fn add(&mut self, v: f64) {
         (self.sum, self.c) = kahan_inc(v, self.sum, self.c);
     }
+    /// The compensated sum; an infinite sum is returned as it is (the compensation would
+    /// turn it into NaN).
     pub(crate) fn value(&self) -> f64 {
-        self.sum + self.c
+        if self.sum.is_infinite() {
+            self.sum
+        } else {
+            self.sum + self.c
+        }
     }
 }
 
@@ -192,7 +250,7 @@ fn arg(c: &Call, i: usize) -> Result<&Expr, PromqlError> {
         .map(|b| &**b)
         .ok_or_else(|| PromqlError::InvalidArgument {
             func: c.func.name.to_owned(),
-            message: format!("missing argument {}", i + 1),
+            message: format!("missing argument {} of {}()", i + 1, c.func.name),
         })
 }
 
@@ -205,23 +263,32 @@ fn map_values(v: Vec<Elem>, f: impl Fn(f64) -> f64) -> Vec<Elem> {
         .collect()
 }
 
-pub(crate) fn eval_call(
-    ev: &Evaluator<'_>,
-    c: &Call,
-    e: &Expr,
-    t: i64,
-) -> Result<Val, PromqlError> {
-    let name = c.func.name;
-    let simple: Option<fn(f64) -> f64> = match name {
-        "abs" => Some(f64::abs),
-        "ceil" => Some(f64::ceil),
-        "floor" => Some(f64::floor),
-        "exp" => Some(f64::exp),
-        "ln" => Some(f64::ln),
-        "log2" => Some(f64::log2),
-        "log10" => Some(f64::log10),
-        "sqrt" => Some(f64::sqrt),
-        "sgn" => Some(|v: f64| {
+/// The float function `name` maps each value with, if it is one.
+fn simple_fn(name: &str) -> Option<fn(f64) -> f64> {
+    Some(match name {
+        "abs" => f64::abs,
+        "ceil" => f64::ceil,
+        "floor" => f64::floor,
+        "exp" => f64::exp,
+        "ln" => f64::ln,
+        "log2" => f64::log2,
+        "log10" => f64::log10,
+        "sqrt" => f64::sqrt,
+        "sin" => f64::sin,
+        "cos" => f64::cos,
+        "tan" => f64::tan,
+        "asin" => f64::asin,
+        "acos" => f64::acos,
+        "atan" => f64::atan,
+        "sinh" => f64::sinh,
+        "cosh" => f64::cosh,
+        "tanh" => f64::tanh,
+        "asinh" => f64::asinh,
+        "acosh" => f64::acosh,
+        "atanh" => f64::atanh,
+        "rad" => |v: f64| v * std::f64::consts::PI / 180.0,
+        "deg" => |v: f64| v * 180.0 / std::f64::consts::PI,
+        "sgn" => |v: f64| {
             if v > 0.0 {
                 1.0
             } else if v < 0.0 {
@@ -229,15 +296,56 @@ pub(crate) fn eval_call(
             } else {
                 v
             }
-        }),
-        _ => None,
-    };
-    if let Some(f) = simple {
+        },
+        _ => return None,
+    })
+}
+
+pub(crate) fn eval_call(
+    ev: &Evaluator<'_>,
+    c: &Call,
+    e: &Expr,
+    t: i64,
+) -> Result<Val, PromqlError> {
+    let name = c.func.name;
+    if let Some(f) = simple_fn(name) {
         let v = ev.eval_vector(arg(c, 0)?, t)?;
         return checked(map_values(v, f), e);
     }
+    if let Some(f) = date_fn(name) {
+        let out = match c.args.args.first() {
+            None => vec![Elem {
+                labels: Labels::default(),
+                v: f(Civil::from_unix(t.div_euclid(1000))),
+            }],
+            Some(a) => map_values(ev.eval_vector(a, t)?, |v| {
+                // Go's `int64(f)` for the seconds; NaN and infinities have no date.
+                if v.is_finite() {
+                    f(Civil::from_unix(v as i64))
+                } else {
+                    f64::NAN
+                }
+            }),
+        };
+        return checked(out, e);
+    }
+    let secs = |ms: i64| ms as f64 / 1000.0;
     let out = match name {
-        "time" => return Ok(Val::Scalar(t as f64 / 1000.0)),
+        "time" => return Ok(Val::Scalar(secs(t))),
+        "pi" => return Ok(Val::Scalar(std::f64::consts::PI)),
+        "start" => return Ok(Val::Scalar(secs(ev.start))),
+        "end" => return Ok(Val::Scalar(secs(ev.end))),
+        "step" => return Ok(Val::Scalar(secs(ev.step))),
+        "range" => return Ok(Val::Scalar(secs(ev.end - ev.start))),
+        "min_of" | "max_of" => {
+            let a = ev.eval_scalar(arg(c, 0)?, t)?;
+            let b = ev.eval_scalar(arg(c, 1)?, t)?;
+            return Ok(Val::Scalar(if name == "min_of" {
+                go_min(a, b)
+            } else {
+                go_max(a, b)
+            }));
+        }
         "vector" => {
             let s = ev.eval_scalar(arg(c, 0)?, t)?;
             return Ok(Val::Vector(vec![Elem {
@@ -259,11 +367,11 @@ pub(crate) fn eval_call(
                     .into_iter()
                     .map(|(el, ts)| Elem {
                         labels: drop_name(&el.labels),
-                        v: ts as f64 / 1000.0,
+                        v: secs(ts),
                     })
                     .collect()
             } else {
-                let tv = t as f64 / 1000.0;
+                let tv = secs(t);
                 map_values(ev.eval_vector(a, t)?, |_| tv)
             }
         }
@@ -308,6 +416,19 @@ pub(crate) fn eval_call(
             });
             v
         }
+        "sort_by_label" | "sort_by_label_desc" => {
+            let mut v = ev.eval_vector(arg(c, 0)?, t)?;
+            let mut names = Vec::new();
+            for a in c.args.args.iter().skip(1) {
+                names.push(ev.eval_string(a, t)?);
+            }
+            let desc = name == "sort_by_label_desc";
+            v.sort_by(|a, b| {
+                let ord = sort_by_label_cmp(&a.labels, &b.labels, &names);
+                if desc { ord.reverse() } else { ord }
+            });
+            v
+        }
         "label_replace" => label_replace(ev, c, t)?,
         "label_join" => label_join(ev, c, t)?,
         "absent" => {
@@ -325,7 +446,52 @@ pub(crate) fn eval_call(
         "histogram_quantile" => {
             let q = ev.eval_scalar(arg(c, 0)?, t)?;
             let v = ev.eval_vector(arg(c, 1)?, t)?;
-            histogram_quantile(q, v)
+            classic_histograms(v)
+                .into_iter()
+                .map(|(labels, buckets)| Elem {
+                    labels,
+                    v: bucket_quantile(q, buckets),
+                })
+                .collect()
+        }
+        "histogram_quantiles" => {
+            let v = ev.eval_vector(arg(c, 0)?, t)?;
+            let label = ev.eval_string(arg(c, 1)?, t)?;
+            check_label_name(name, &label)?;
+            let mut qs = Vec::new();
+            for a in c.args.args.iter().skip(2) {
+                qs.push(ev.eval_scalar(a, t)?);
+            }
+            let hists = classic_histograms(v);
+            let mut out = Vec::with_capacity(hists.len() * qs.len());
+            for q in qs {
+                let q_str = format_openmetrics_float(q);
+                for (labels, buckets) in &hists {
+                    out.push(Elem {
+                        labels: set(labels, &label, &q_str),
+                        v: bucket_quantile(q, buckets.clone()),
+                    });
+                }
+            }
+            out
+        }
+        "histogram_fraction" => {
+            let lower = ev.eval_scalar(arg(c, 0)?, t)?;
+            let upper = ev.eval_scalar(arg(c, 1)?, t)?;
+            let v = ev.eval_vector(arg(c, 2)?, t)?;
+            classic_histograms(v)
+                .into_iter()
+                .map(|(labels, buckets)| Elem {
+                    labels,
+                    v: bucket_fraction(lower, upper, buckets),
+                })
+                .collect()
+        }
+        "histogram_avg" | "histogram_count" | "histogram_stddev" | "histogram_stdvar"
+        | "histogram_sum" => {
+            // Only native histogram samples are read; the store holds floats only.
+            ev.eval_vector(arg(c, 0)?, t)?;
+            Vec::new()
         }
         "absent_over_time" => {
             let a = arg(c, 0)?;
@@ -357,10 +523,35 @@ pub(crate) fn eval_call(
                 Some(slope * dur + intercept)
             })
         }
+        "double_exponential_smoothing" => {
+            let ra = ev.eval_range_arg(arg(c, 0)?, t)?;
+            let sf = ev.eval_scalar(arg(c, 1)?, t)?;
+            let tf = ev.eval_scalar(arg(c, 2)?, t)?;
+            // Prometheus checks the factors only when a series reaches the calculation.
+            if !ra.series.is_empty() {
+                if sf <= 0.0 || sf >= 1.0 || sf.is_nan() {
+                    return Err(PromqlError::InvalidArgument {
+                        func: name.to_owned(),
+                        message: format!(
+                            "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+                        ),
+                    });
+                }
+                if tf <= 0.0 || tf >= 1.0 || tf.is_nan() {
+                    return Err(PromqlError::InvalidArgument {
+                        func: name.to_owned(),
+                        message: format!(
+                            "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+                        ),
+                    });
+                }
+            }
+            over_range(&ra, true, |s| double_exponential_smoothing(s, sf, tf))
+        }
         _ => match range_fn(name) {
             Some(f) => {
                 let ra = ev.eval_range_arg(arg(c, 0)?, t)?;
-                let keep_name = name == "last_over_time";
+                let keep_name = matches!(name, "last_over_time" | "first_over_time");
                 over_range(&ra, !keep_name, |s| f(s, &ra))
             }
             None => {
@@ -416,6 +607,22 @@ fn range_fn(name: &str) -> Option<RangeFn> {
                 .reduce(|acc, v| if acc < v || acc.is_nan() { v } else { acc })
         },
         "last_over_time" => |s, _| s.last().map(|x| x.v),
+        "first_over_time" => |s, _| s.first().map(|x| x.v),
+        "ts_of_first_over_time" => |s, _| s.first().map(|x| x.t as f64 / 1000.0),
+        "ts_of_last_over_time" => |s, _| s.last().map(|x| x.t as f64 / 1000.0),
+        "ts_of_max_over_time" => |s, _| ts_of_extreme(s, |cur, best| cur >= best),
+        "ts_of_min_over_time" => |s, _| ts_of_extreme(s, |cur, best| cur <= best),
+        "mad_over_time" => |s, _| {
+            // A NaN sample makes the deviation NaN rather than being sorted away.
+            if s.iter().any(|x| x.v.is_nan()) {
+                return Some(f64::NAN);
+            }
+            let median = quantile(0.5, s.iter().map(|x| x.v).collect());
+            Some(quantile(
+                0.5,
+                s.iter().map(|x| (x.v - median).abs()).collect(),
+            ))
+        },
         "present_over_time" => |_, _| Some(1.0),
         "stddev_over_time" => |s, _| Some(variance(s).sqrt()),
         "stdvar_over_time" => |s, _| Some(variance(s)),
@@ -431,16 +638,30 @@ fn range_fn(name: &str) -> Option<RangeFn> {
     })
 }
 
+/// The time (s) of the last sample that `better` prefers over the best so far (a NaN best is
+/// always replaced), for `ts_of_max_over_time` and `ts_of_min_over_time`.
+fn ts_of_extreme(s: &[Sample], better: fn(f64, f64) -> bool) -> Option<f64> {
+    let first = s.first()?;
+    let (mut best, mut ts) = (first.v, first.t);
+    for x in s {
+        if better(x.v, best) || best.is_nan() {
+            best = x.v;
+            ts = x.t;
+        }
+    }
+    Some(ts as f64 / 1000.0)
+}
+
 fn over_range(ra: &RangeArg, drop: bool, f: impl Fn(&[Sample]) -> Option<f64>) -> Vec<Elem> {
     ra.series
         .iter()
-        .filter(|s| !s.samples.is_empty())
+        .filter(|s| !s.samples().is_empty())
         .filter_map(|s| {
-            f(&s.samples).map(|v| Elem {
+            f(s.samples()).map(|v| Elem {
                 labels: if drop {
-                    drop_name(&s.labels)
+                    drop_name(s.labels())
                 } else {
-                    s.labels.clone()
+                    s.labels().clone()
                 },
                 v,
             })
@@ -585,7 +806,7 @@ fn absent_labels(e: &Expr) -> Labels {
 fn label_regex(func: &str, re: &str) -> Result<regex::Regex, PromqlError> {
     regex::Regex::new(&format!("^(?s:{re})$")).map_err(|err| PromqlError::InvalidArgument {
         func: func.to_owned(),
-        message: format!("invalid regular expression {re:?}: {err}"),
+        message: format!("invalid regular expression in {func}(): {re}: {err}"),
     })
 }
 
@@ -593,7 +814,7 @@ fn check_label_name(func: &str, name: &str) -> Result<(), PromqlError> {
     if name.is_empty() {
         return Err(PromqlError::InvalidArgument {
             func: func.to_owned(),
-            message: format!("invalid label name {name:?}"),
+            message: format!("invalid destination label name in {func}(): {name}"),
         });
     }
     Ok(())
@@ -628,7 +849,14 @@ fn label_join(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Vec<Elem>, PromqlE
     let sep = ev.eval_string(arg(c, 2)?, t)?;
     let mut srcs = Vec::new();
     for a in c.args.args.iter().skip(3) {
-        srcs.push(ev.eval_string(a, t)?);
+        let src = ev.eval_string(a, t)?;
+        if src.is_empty() {
+            return Err(PromqlError::InvalidArgument {
+                func: "label_join".to_owned(),
+                message: "invalid source label name in label_join(): ".to_owned(),
+            });
+        }
+        srcs.push(src);
     }
     check_label_name("label_join", &dst)?;
     Ok(v.into_iter()
@@ -645,19 +873,19 @@ fn label_join(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Vec<Elem>, PromqlE
         .collect())
 }
 
-/// Classic-bucket `histogram_quantile`: buckets grouped by their labels without `le`.
-fn histogram_quantile(q: f64, v: Vec<Elem>) -> Vec<Elem> {
+/// Classic histograms in `v`: bucket series (a parseable `le` label) grouped by their labels
+/// without `le` and `__name__`, in order of first appearance, as Prometheus groups them for
+/// `histogram_quantile`, `histogram_quantiles` and `histogram_fraction`.
+fn classic_histograms(v: Vec<Elem>) -> Vec<(Labels, Vec<(f64, f64)>)> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
     for el in v {
-        let Some(le) = el
-            .labels
-            .get("le")
-            .and_then(|s| s.trim().parse::<f64>().ok())
-        else {
+        let Some(le) = el.labels.get("le").and_then(parse_go_float) else {
             continue;
         };
-        let key = set(&drop_name(&el.labels), "le", "");
+        // Grouped with the name (histograms of two names stay apart and then collide as
+        // duplicate label sets, as in Prometheus), reported without it.
+        let key = set(&el.labels, "le", "");
         match index.get(&key) {
             Some(&i) => groups[i].1.push((le, el.v)),
             None => {
@@ -666,13 +894,298 @@ fn histogram_quantile(q: f64, v: Vec<Elem>) -> Vec<Elem> {
             }
         }
     }
+    for g in &mut groups {
+        g.0 = drop_name(&g.0);
+    }
     groups
-        .into_iter()
-        .map(|(labels, buckets)| Elem {
-            labels,
-            v: bucket_quantile(q, buckets),
-        })
-        .collect()
+}
+
+/// A float as Go's `strconv.ParseFloat(s, 64)` reads it (`+Inf`, `inf`, `NaN`, …).
+pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let lower = s.to_ascii_lowercase();
+    let body = lower.strip_prefix(['+', '-']).unwrap_or(&lower);
+    let neg = lower.starts_with('-');
+    match body {
+        "inf" | "infinity" => Some(if neg {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        }),
+        "nan" => Some(f64::NAN),
+        _ => s.parse::<f64>().ok(),
+    }
+}
+
+/// A float as Prometheus's `labels.FormatOpenMetricsFloat` writes it: Go's shortest form,
+/// with `.0` added to integers.
+fn format_openmetrics_float(v: f64) -> String {
+    let s = format_go_float(v);
+    if v.is_finite() && !s.contains(['.', 'e']) {
+        format!("{s}.0")
+    } else {
+        s
+    }
+}
+
+/// A float as Go's `strconv.FormatFloat(v, 'g', -1, 64)` writes it.
+fn format_go_float(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".to_owned();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
+    }
+    // Rust's `{:e}` has the same shortest digits as Go; Go's `'g'` with the shortest
+    // precision uses the exponent form when the exponent is below -4 or at least 6.
+    let sci = format!("{v:e}");
+    let Some((mant, e)) = sci.split_once('e') else {
+        return sci;
+    };
+    let exp: i32 = e.parse().unwrap_or(0);
+    if (-4..6).contains(&exp) {
+        return format!("{v}");
+    }
+    let (sign, digits) = match e.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', e),
+    };
+    format!("{mant}e{sign}{digits:0>2}")
+}
+
+/// Prometheus's `BucketFraction`: the fraction of observations between `lower` and `upper`
+/// in classic buckets (upper bound, cumulative count), interpolating linearly.
+pub(crate) fn bucket_fraction(lower: f64, upper: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    match buckets.last() {
+        Some(&(ub, _)) if ub == f64::INFINITY => {}
+        _ => return f64::NAN,
+    }
+    let buckets = coalesce(buckets);
+    let count = buckets[buckets.len() - 1].1;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    // Positive-only buckets start at 0, others at -Inf.
+    let mut lower_bound = if buckets[0].0 <= 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    };
+    for (i, &(upper_bound, bcount)) in buckets.iter().enumerate() {
+        if i > 0 {
+            lower_bound = buckets[i - 1].0;
+        }
+        let interpolate = |v: f64| {
+            if lower_bound == f64::NEG_INFINITY {
+                bcount
+            } else {
+                rank + (bcount - rank) * (v - lower_bound) / (upper_bound - lower_bound)
+            }
+        };
+        if !lower_set && lower_bound >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lower_bound >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lower_bound < lower && upper_bound > lower {
+            lower_rank = interpolate(lower);
+            lower_set = true;
+        }
+        if !upper_set && lower_bound < upper && upper_bound > upper {
+            upper_rank = interpolate(upper);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = bcount;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / count
+}
+
+/// Merges sorted buckets that share an upper bound.
+fn coalesce(buckets: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for (ub, count) in buckets {
+        match merged.last_mut() {
+            Some(last) if last.0 == ub => last.1 += count,
+            _ => merged.push((ub, count)),
+        }
+    }
+    merged
+}
+
+/// Prometheus's `double_exponential_smoothing` over one series (at least two samples).
+fn double_exponential_smoothing(s: &[Sample], sf: f64, tf: f64) -> Option<f64> {
+    if s.len() < 2 {
+        return None;
+    }
+    let (mut s0, mut s1) = (0.0, s[0].v);
+    let mut b = s[1].v - s[0].v;
+    for (i, x) in s.iter().enumerate().skip(1) {
+        let scaled = sf * x.v;
+        // The trend at the previous point.
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let y = (1.0 - sf) * (s1 + b);
+        (s0, s1) = (s1, scaled + y);
+    }
+    Some(s1)
+}
+
+/// Natural order of two strings as Prometheus's `sort_by_label` compares label values
+/// (`natsort.Compare`): runs of digits compare as integers, other runs as strings.
+fn natural_less(a: &str, b: &str) -> bool {
+    fn chunks(s: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[i - 1].is_ascii_digit() {
+                out.push(&s[start..i]);
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (i, x) in ca.iter().enumerate() {
+        let Some(y) = cb.get(i) else {
+            return false;
+        };
+        let last_a = i == ca.len() - 1;
+        let last_b = i == cb.len() - 1;
+        if let (Ok(xi), Ok(yi)) = (x.parse::<i64>(), y.parse::<i64>())
+            && x.bytes().all(|c| c.is_ascii_digit())
+            && y.bytes().all(|c| c.is_ascii_digit())
+        {
+            if xi != yi {
+                return xi < yi;
+            }
+        } else if x != y {
+            return x < y;
+        }
+        if last_a {
+            return true;
+        }
+        if last_b {
+            return false;
+        }
+    }
+    false
+}
+
+/// `sort_by_label`'s order: the named labels in natural order, then the whole label set.
+fn sort_by_label_cmp(a: &Labels, b: &Labels, names: &[String]) -> std::cmp::Ordering {
+    for n in names {
+        let (x, y) = (a.get(n).unwrap_or(""), b.get(n).unwrap_or(""));
+        if x == y {
+            continue;
+        }
+        return if natural_less(x, y) {
+            std::cmp::Ordering::Less
+        } else {
+            std::cmp::Ordering::Greater
+        };
+    }
+    a.cmp(b)
+}
+
+/// A UTC calendar date and time of day, for the date functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Civil {
+    pub year: i64,
+    /// 1–12.
+    pub month: u32,
+    /// 1–31.
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    /// 0 (Sunday) – 6.
+    pub weekday: u32,
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+impl Civil {
+    /// The date at `secs` seconds since the Unix epoch (proleptic Gregorian calendar).
+    pub(crate) fn from_unix(secs: i64) -> Civil {
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        // Days to civil date (H. Hinnant's algorithm), era of 400 years.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Civil {
+            year,
+            month,
+            day,
+            hour: (rem / 3600) as u32,
+            minute: (rem % 3600 / 60) as u32,
+            weekday: (days + 4).rem_euclid(7) as u32,
+        }
+    }
+
+    /// 1–366.
+    pub(crate) fn day_of_year(&self) -> u32 {
+        (1..self.month)
+            .map(|m| days_in_month(self.year, m))
+            .sum::<u32>()
+            + self.day
+    }
+}
+
+fn date_fn(name: &str) -> Option<fn(Civil) -> f64> {
+    Some(match name {
+        "year" => |c| c.year as f64,
+        "month" => |c| f64::from(c.month),
+        "day_of_month" => |c| f64::from(c.day),
+        "day_of_year" => |c| f64::from(c.day_of_year()),
+        "day_of_week" => |c| f64::from(c.weekday),
+        "days_in_month" => |c| f64::from(days_in_month(c.year, c.month)),
+        "hour" => |c| f64::from(c.hour),
+        "minute" => |c| f64::from(c.minute),
+        _ => return None,
+    })
 }
 
 /// Prometheus's `BucketQuantile` over (upper bound, cumulative count) pairs.
@@ -691,15 +1204,7 @@ pub(crate) fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
         Some(&(ub, _)) if ub == f64::INFINITY => {}
         _ => return f64::NAN,
     }
-    // Coalesce buckets with the same upper bound.
-    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
-    for (ub, count) in buckets {
-        match merged.last_mut() {
-            Some(last) if last.0 == ub => last.1 += count,
-            _ => merged.push((ub, count)),
-        }
-    }
-    let mut buckets = merged;
+    let mut buckets = coalesce(buckets);
     // Ensure monotonicity, ignoring tiny floating-point deltas.
     let mut prev = buckets[0].1;
     for b in buckets.iter_mut().skip(1) {
@@ -755,4 +1260,78 @@ pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
         return diff < epsilon * MIN_NORMAL;
     }
     diff / abs_sum.min(f64::MAX) < epsilon
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_match_go_time() {
+        // 2006-01-02T22:04:05Z, a Monday.
+        let c = Civil::from_unix(1_136_239_445);
+        assert_eq!(
+            (c.year, c.month, c.day, c.hour, c.minute),
+            (2006, 1, 2, 22, 4)
+        );
+        assert_eq!((c.weekday, c.day_of_year()), (1, 2));
+        // The last second of 2008 and the first of 2009.
+        assert_eq!(Civil::from_unix(1_230_767_999).year, 2008);
+        assert_eq!(Civil::from_unix(1_230_768_000).year, 2009);
+        // 2016-02-29 is a leap day; 2016-12-31 is day 366.
+        let leap = Civil::from_unix(1_456_704_000);
+        assert_eq!((leap.month, leap.day), (2, 29));
+        assert_eq!(days_in_month(2016, 2), 29);
+        assert_eq!(days_in_month(2017, 2), 28);
+        assert_eq!(Civil::from_unix(1_483_142_400).day_of_year(), 366);
+        // Before the epoch: 1969-12-31T23:59:59Z, a Wednesday.
+        let before = Civil::from_unix(-1);
+        assert_eq!(
+            (before.year, before.month, before.day, before.hour),
+            (1969, 12, 31, 23)
+        );
+        assert_eq!(before.weekday, 3);
+    }
+
+    #[test]
+    fn natural_order_compares_digit_runs_as_numbers() {
+        assert!(natural_less("node2", "node10"));
+        assert!(!natural_less("node10", "node2"));
+        assert!(natural_less("a", "b"));
+        assert!(natural_less("1.2.3", "1.10.0"));
+        assert!(!natural_less("b", "a"));
+        assert!(!natural_less("x", ""));
+        let names = ["instance".to_owned()];
+        let a = Labels::new([("instance", "10.0.0.9:80")]);
+        let b = Labels::new([("instance", "10.0.0.10:80")]);
+        assert_eq!(sort_by_label_cmp(&a, &b, &names), std::cmp::Ordering::Less);
+    }
+
+    #[test]
+    fn floats_format_as_go_does() {
+        assert_eq!(format_openmetrics_float(1.0), "1.0");
+        assert_eq!(format_openmetrics_float(0.25), "0.25");
+        assert_eq!(format_openmetrics_float(f64::NAN), "NaN");
+        assert_eq!(format_openmetrics_float(f64::INFINITY), "+Inf");
+        assert_eq!(format_go_float(1e21), "1e+21");
+        assert_eq!(format_go_float(1e6), "1e+06");
+        assert_eq!(format_go_float(123456.0), "123456");
+        assert_eq!(format_go_float(0.0001), "0.0001");
+        assert_eq!(format_go_float(1.5e-7), "1.5e-07");
+        assert_eq!(parse_go_float("+Inf"), Some(f64::INFINITY));
+        assert!(parse_go_float("nan").is_some_and(f64::is_nan));
+        assert_eq!(parse_go_float("x"), None);
+    }
+
+    #[test]
+    fn bucket_fraction_interpolates_cumulative_buckets() {
+        let b = vec![(1.0, 2.0), (2.0, 6.0), (f64::INFINITY, 8.0)];
+        // (0, 1] holds 2 of 8; half of (1, 2] holds another 2.
+        assert!((bucket_fraction(0.0, 1.5, b.clone()) - 0.5).abs() < 1e-12);
+        assert!((bucket_fraction(f64::NEG_INFINITY, 1.0, b.clone()) - 0.25).abs() < 1e-12);
+        assert_eq!(bucket_fraction(3.0, 2.0, b.clone()), 0.0);
+        assert!(bucket_fraction(f64::NAN, 1.0, b).is_nan());
+        assert!(bucket_fraction(0.0, 1.0, vec![(1.0, 1.0)]).is_nan());
+        assert!(bucket_fraction(0.0, 1.0, Vec::new()).is_nan());
+    }
 }

@@ -13,16 +13,20 @@
 //!   [`functions::SUPPORTED`]. Any other function is an [`PromqlError::UnsupportedFunction`].
 //!
 //! A range query is evaluated as one instant evaluation per step, which is what Prometheus
-//! specifies (and what its engine computes, more cleverly). Native histograms are not
+//! specifies; as in Prometheus, each selector (outside subqueries) reads the store once for
+//! the whole range and every step slices its window from that. Native histograms are not
 //! supported: the store holds floats only.
 
 mod aggregate;
 mod binary;
+mod check;
 mod eval;
 pub mod functions;
 mod labels;
 
 use std::collections::BTreeMap;
+
+pub use check::check_supported;
 
 use crate::store::{Labels, Sample, Store, StoreError};
 
@@ -53,8 +57,9 @@ pub enum PromqlError {
         #[source]
         source: StoreError,
     },
-    /// A function or aggregation got an argument it cannot use.
-    #[error("{func}: {message}")]
+    /// A function or aggregation got an argument it cannot use. The message is Prometheus's
+    /// (which names the function where Prometheus does).
+    #[error("{message}")]
     InvalidArgument { func: String, message: String },
     /// An operand has the wrong type (e.g. a range vector where an instant vector is needed).
     #[error("{expr}: expected {expected}, got {got}")]
@@ -63,15 +68,49 @@ pub enum PromqlError {
         expected: &'static str,
         got: &'static str,
     },
-    /// Two result series ended up with the same labels (e.g. `abs({__name__=~"a|b"})`).
-    #[error("vector cannot contain metrics with the same labelset (in {expr})")]
+    /// Two result series ended up with the same labels (e.g. `abs({__name__=~"a|b"})`);
+    /// `expr` is the expression that produced them. The message is Prometheus's.
+    #[error("vector cannot contain metrics with the same labelset")]
     DuplicateLabelset { expr: String },
-    /// Vector matching of a binary operator failed.
-    #[error("{message} (in {expr})")]
+    /// Vector matching of a binary operator (`expr`) failed. The message is Prometheus's.
+    #[error("{message}")]
     Matching { message: String, expr: String },
     /// The range query's start, end or step are unusable.
     #[error("invalid range query: {message}")]
     BadRange { message: String },
+    /// The query would hold more than [`QueryLimits::max_samples`] samples at once
+    /// (Prometheus's `--query.max-samples`).
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples { limit: usize },
+    /// The query ran past [`QueryLimits::deadline`]; `stage` says what it was doing.
+    #[error("query timed out in {stage}")]
+    Timeout { stage: &'static str },
+}
+
+/// Per-query resource limits (Prometheus's `--query.max-samples` and `--query.timeout`).
+///
+/// Samples are counted as Prometheus counts them: every sample a selector or subquery loads
+/// for the step being evaluated (one per series for an instant selector, every sample in the
+/// window for a range selector or subquery), plus the points of a range query's result so
+/// far. (A range query reads each selector's data once for the whole range; what counts is
+/// each step's window of it.) The deadline is checked at every selector and every step of a
+/// range query or subquery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Most samples one query may hold at once.
+    pub max_samples: usize,
+    /// When the query must have finished.
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl Default for QueryLimits {
+    /// No limits.
+    fn default() -> Self {
+        QueryLimits {
+            max_samples: usize::MAX,
+            deadline: None,
+        }
+    }
 }
 
 /// The result of a query.
@@ -93,6 +132,7 @@ pub struct Engine<'a> {
     store: &'a Store,
     lookback_ms: i64,
     subquery_step_ms: i64,
+    limits: QueryLimits,
 }
 
 impl<'a> Engine<'a> {
@@ -102,7 +142,14 @@ impl<'a> Engine<'a> {
             store,
             lookback_ms: DEFAULT_LOOKBACK_MS,
             subquery_step_ms: DEFAULT_SUBQUERY_STEP_MS,
+            limits: QueryLimits::default(),
         }
+    }
+
+    /// Applies `limits` to every query this engine runs.
+    pub fn with_limits(mut self, limits: QueryLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Overrides the lookback of instant selectors (must be positive).
@@ -125,7 +172,8 @@ impl<'a> Engine<'a> {
         expr: &promql_parser::parser::Expr,
         t_ms: i64,
     ) -> Result<Value, PromqlError> {
-        let ev = self.evaluator(t_ms, t_ms);
+        let ev = self.evaluator(t_ms, t_ms, 0);
+        ev.check_deadline()?;
         Ok(match ev.eval(expr, t_ms)? {
             eval::Val::Scalar(v) => Value::Scalar(t_ms, v),
             eval::Val::Vector(v) => Value::Vector(v.into_iter().map(|e| (e.labels, e.v)).collect()),
@@ -172,17 +220,28 @@ impl<'a> Engine<'a> {
                 message: format!("more than {MAX_RANGE_STEPS} steps; use a larger step"),
             });
         }
-        let ev = self.evaluator(start_ms, end_ms);
+        let ev = self.evaluator(start_ms, end_ms, step_ms);
+        ev.check_deadline()?;
+        if end_ms > start_ms {
+            ev.preload(expr)?;
+        }
         let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
         let mut t = start_ms;
+        // Points of the result so far: held until the query ends.
+        let mut held = 0usize;
         while t <= end_ms {
+            ev.check_deadline()?;
+            ev.reset_samples(held)?;
             match ev.eval(expr, t)? {
-                eval::Val::Scalar(v) => out
-                    .entry(Labels::default())
-                    .or_default()
-                    .push(Sample { t, v }),
+                eval::Val::Scalar(v) => {
+                    held += 1;
+                    out.entry(Labels::default())
+                        .or_default()
+                        .push(Sample { t, v })
+                }
                 eval::Val::Vector(vec) => {
                     labels::check_unique(&vec, expr)?;
+                    held = held.saturating_add(vec.len());
                     for e in vec {
                         out.entry(e.labels).or_default().push(Sample { t, v: e.v });
                     }
@@ -197,16 +256,21 @@ impl<'a> Engine<'a> {
             }
             t += step_ms;
         }
+        ev.reset_samples(held)?;
         Ok(Value::Matrix(out.into_iter().collect()))
     }
 
-    fn evaluator(&self, start: i64, end: i64) -> eval::Evaluator<'a> {
+    fn evaluator(&self, start: i64, end: i64, step: i64) -> eval::Evaluator<'a> {
         eval::Evaluator {
             store: self.store,
             start,
             end,
+            step,
             lookback_ms: self.lookback_ms,
             subquery_step_ms: self.subquery_step_ms,
+            limits: self.limits,
+            samples: std::cell::Cell::new(0),
+            preloaded: std::cell::RefCell::new(std::collections::HashMap::new()),
         }
     }
 }
@@ -221,31 +285,3 @@ pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, PromqlError> {
 
 #[cfg(test)]
 mod tests;
-
-/// Checks that the engine can evaluate every function and construct in `expr`.
-pub fn check_supported(_expr: &promql_parser::parser::Expr) -> Result<(), PromqlError> {
-    Ok(())
-}
-
-/// Per-query limits (interim: not enforced yet).
-#[derive(Clone, Copy, Debug)]
-pub struct QueryLimits {
-    pub max_samples: usize,
-    pub deadline: Option<std::time::Instant>,
-}
-
-impl Default for QueryLimits {
-    fn default() -> Self {
-        QueryLimits {
-            max_samples: usize::MAX,
-            deadline: None,
-        }
-    }
-}
-
-impl Engine<'_> {
-    /// Applies per-query limits (interim: accepted, not enforced).
-    pub fn with_limits(self, _limits: QueryLimits) -> Self {
-        self
-    }
-}

@@ -172,3 +172,139 @@ fn histogram_quantile_interpolates() {
     assert!((q - 1.75).abs() < 1e-12, "{q}");
     assert!(functions::bucket_quantile(0.5, vec![(1.0, 1.0)]).is_nan());
 }
+
+fn limited(s: &Store, max_samples: usize) -> Engine<'_> {
+    Engine::new(s).with_limits(QueryLimits {
+        max_samples,
+        deadline: None,
+    })
+}
+
+#[test]
+fn max_samples_counts_what_selectors_load() {
+    let s = counters();
+    // An instant selector loads one sample per series: 2.
+    assert!(limited(&s, 2).instant("req_total", 10 * MIN).is_ok());
+    let err = limited(&s, 1).instant("req_total", 10 * MIN).unwrap_err();
+    assert!(
+        matches!(err, PromqlError::TooManySamples { limit: 1 }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "query processing would load too many samples into memory in query execution"
+    );
+    // A range selector loads every sample in its window: 5 per series in (5m, 10m].
+    assert!(
+        limited(&s, 10)
+            .instant("rate(req_total[5m])", 10 * MIN)
+            .is_ok()
+    );
+    assert!(matches!(
+        limited(&s, 9).instant("rate(req_total[5m])", 10 * MIN),
+        Err(PromqlError::TooManySamples { limit: 9 })
+    ));
+    // Both sides of a binary operator are held at once.
+    assert!(matches!(
+        limited(&s, 3).instant("req_total + req_total", 10 * MIN),
+        Err(PromqlError::TooManySamples { .. })
+    ));
+}
+
+#[test]
+fn max_samples_counts_range_results_and_subqueries() {
+    let s = counters();
+    // 3 steps × 2 series: the result holds 6 points; each step loads 2 more.
+    assert!(limited(&s, 6).range("req_total", 0, 2 * MIN, MIN).is_ok());
+    assert!(matches!(
+        limited(&s, 5).range("req_total", 0, 2 * MIN, MIN),
+        Err(PromqlError::TooManySamples { limit: 5 })
+    ));
+    // `max_over_time(req_total[5m:1m])` at 10m: 5 inner steps × 2 series = 10 points.
+    let q = "max_over_time(req_total[5m:1m])";
+    assert!(limited(&s, 10).instant(q, 10 * MIN).is_ok());
+    assert!(matches!(
+        limited(&s, 9).instant(q, 10 * MIN),
+        Err(PromqlError::TooManySamples { .. })
+    ));
+    // Without limits, nothing is refused.
+    assert!(
+        Engine::new(&s)
+            .with_limits(QueryLimits::default())
+            .range(q, 0, 10 * MIN, MIN)
+            .is_ok()
+    );
+}
+
+#[test]
+fn deadline_stops_queries() {
+    let s = counters();
+    let past = std::time::Instant::now();
+    let e = Engine::new(&s).with_limits(QueryLimits {
+        max_samples: usize::MAX,
+        deadline: Some(past),
+    });
+    for r in [
+        e.instant("req_total", 10 * MIN),
+        e.instant("1 + 1", 0),
+        e.range("sum(rate(req_total[5m]))", 0, 10 * MIN, MIN),
+    ] {
+        let err = r.unwrap_err();
+        assert!(matches!(err, PromqlError::Timeout { .. }), "{err}");
+        assert_eq!(err.to_string(), "query timed out in expression evaluation");
+    }
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+    let e = Engine::new(&s).with_limits(QueryLimits {
+        max_samples: usize::MAX,
+        deadline: Some(later),
+    });
+    assert!(
+        e.range("sum(rate(req_total[5m]))", 0, 10 * MIN, MIN)
+            .is_ok()
+    );
+}
+
+#[test]
+fn range_query_equals_one_instant_query_per_step() {
+    let s = store();
+    // Irregular samples, a gap and a stale marker, so windows start and end unevenly.
+    for (job, every) in [("a", 7_000i64), ("b", 13_000)] {
+        let lb = l(&[("__name__", "req_total"), ("job", job)]);
+        let mut t = 0;
+        let mut v = 0.0;
+        while t < 40 * MIN {
+            if !(10 * MIN..12 * MIN).contains(&t) {
+                s.append(&lb, t, v).unwrap();
+            }
+            v += 3.0;
+            t += every;
+        }
+        s.append(&lb, t, stale_marker()).unwrap();
+    }
+    let e = Engine::new(&s);
+    let queries = [
+        "req_total",
+        "rate(req_total[1m])",
+        "sum by (job) (increase(req_total[5m] offset 2m))",
+        "req_total @ 600 - req_total",
+        "max_over_time(rate(req_total[2m])[10m:1m])",
+        "timestamp(req_total)",
+        "count_over_time(req_total[3m]) > 5",
+    ];
+    let (start, end, step) = (MIN, 41 * MIN, 17_000);
+    for q in queries {
+        let Value::Matrix(m) = e.range(q, start, end, step).unwrap() else {
+            panic!("matrix expected for {q}");
+        };
+        let mut expected: std::collections::BTreeMap<Labels, Vec<Sample>> = Default::default();
+        let mut t = start;
+        while t <= end {
+            for (labels, v) in vector(e.instant(q, t).unwrap()) {
+                expected.entry(labels).or_default().push(Sample { t, v });
+            }
+            t += step;
+        }
+        let expected: Vec<(Labels, Vec<Sample>)> = expected.into_iter().collect();
+        assert_eq!(m, expected, "{q}");
+    }
+}

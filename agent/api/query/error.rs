@@ -88,8 +88,8 @@ impl QueryError {
         match err {
             PromqlError::Parse { message, .. } => Self::invalid_param("query", message),
             PromqlError::BadRange { .. } => Self::bad_data(err.to_string()),
-            // limits: PromqlError::Timeout => Self::timeout(), once Engine::with_limits is merged;
-            // TooManySamples is `execution`, as below.
+            PromqlError::Timeout { stage } => Self::timeout_in(stage),
+            // TooManySamples is `execution`, as in Prometheus.
             other => Self::new(ErrorType::Execution, other.to_string()),
         }
     }
@@ -124,6 +124,11 @@ mod tests {
             message: "m".into(),
         });
         assert_eq!(exec.kind, ErrorType::Execution);
-        assert_eq!(exec.message, "f: m");
+        assert_eq!(exec.message, "m");
+        let slow = QueryError::from_engine(PromqlError::Timeout {
+            stage: "expression evaluation",
+        });
+        assert_eq!(slow.kind, ErrorType::Timeout);
+        assert_eq!(slow.message, "query timed out in expression evaluation");
     }
 }

@@ -115,15 +115,10 @@ fn evaluate(
     lookback_ms: Option<i64>,
     limits: QueryLimits,
 ) -> Result<Value, PromqlError> {
-    // limits: Engine::with_limits(crate::promql::QueryLimits { max_samples: limits.max_samples,
-    // deadline: Some(limits.deadline) }) once merged. Until then the deadline is enforced by
-    // the caller's timeout around the blocking task, and the sample limit not at all.
-    tracing::debug!(
-        max_samples = limits.max_samples,
-        time_left = ?limits.deadline.saturating_duration_since(Instant::now()),
-        "Evaluating a query."
-    );
-    let mut engine = Engine::new(store);
+    let mut engine = Engine::new(store).with_limits(crate::promql::QueryLimits {
+        max_samples: limits.max_samples,
+        deadline: Some(limits.deadline),
+    });
     if let Some(ms) = lookback_ms {
         engine = engine.with_lookback_ms(ms);
     }

@@ -236,6 +236,37 @@ async fn a_query_past_its_timeout_answers_503() {
 }
 
 #[tokio::test]
+async fn a_query_over_the_sample_limit_answers_422() {
+    let st = state();
+    st.set_query_limits(Duration::from_secs(60), 5);
+    let (status, v) = json(
+        query(
+            State(st.clone()),
+            get("/query?query=sum(rate(up_total[5m]))&time=1700000140"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["errorType"], "execution");
+    assert_eq!(
+        v["error"],
+        "query processing would load too many samples into memory in query execution"
+    );
+    // Under the limit, the same engine answers.
+    st.set_query_limits(Duration::from_secs(60), 1000);
+    let (status, _) = json(
+        query(
+            State(st),
+            get("/query?query=sum(rate(up_total[5m]))&time=1700000140"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
 async fn series_labels_and_values() {
     let st = state();
     let (status, v) = json(
