@@ -389,6 +389,7 @@ fn engine_settings(cfg: &LoadedConfig) -> EngineSettings {
         external_url: r.external_url.clone(),
         query_max_samples: cfg.config.server.query_max_samples,
         query_timeout: cfg.config.server.query_timeout.get(),
+        subquery_step_ms: i64::try_from(r.evaluation_interval.get().as_millis()).unwrap_or(60_000),
     }
 }
 

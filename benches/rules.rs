@@ -164,6 +164,7 @@ fn bench(c: &mut Criterion) {
         external_labels: &labels,
         external_url: "",
         limits: QueryLimits::default(),
+        subquery_step_ms: 15_000,
     };
     let ts = T0 + STEPS * STEP_MS;
     let report = group.eval(&ctx, ts);

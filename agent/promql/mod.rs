@@ -152,6 +152,15 @@ impl<'a> Engine<'a> {
         self
     }
 
+    /// Sets the step of subqueries written without one (`x[5m:]`); Prometheus uses its global
+    /// evaluation interval. Ignored unless positive.
+    pub fn with_subquery_step_ms(mut self, ms: i64) -> Self {
+        if ms > 0 {
+            self.subquery_step_ms = ms;
+        }
+        self
+    }
+
     /// Overrides the lookback of instant selectors (must be positive).
     pub fn with_lookback_ms(mut self, ms: i64) -> Self {
         if ms > 0 {

@@ -27,6 +27,18 @@ pub struct EvalContext<'a> {
     pub external_url: &'a str,
     /// Limits applied to each rule's query.
     pub limits: QueryLimits,
+    /// Step of subqueries written without one: the global evaluation interval, as in
+    /// Prometheus.
+    pub subquery_step_ms: i64,
+}
+
+impl EvalContext<'_> {
+    /// The engine every query of this evaluation uses.
+    fn engine(&self) -> Engine<'_> {
+        Engine::new(self.store)
+            .with_limits(self.limits)
+            .with_subquery_step_ms(self.subquery_step_ms)
+    }
 }
 
 /// A rule's runtime state next to its spec.
@@ -382,7 +394,7 @@ fn independent_rules(rules: &[RuleSpec]) -> Vec<bool> {
 
 /// The rule's expression at `ts` as a vector (a scalar becomes one sample without labels).
 fn query(ctx: &EvalContext<'_>, rule: &RuleSpec, ts: i64) -> Result<Vec<(Labels, f64)>, String> {
-    let engine = Engine::new(ctx.store).with_limits(ctx.limits);
+    let engine = ctx.engine();
     match engine.instant_expr(&rule.expr, ts) {
         Ok(Value::Vector(v)) => Ok(v),
         Ok(Value::Scalar(_, v)) => Ok(vec![(Labels::default(), v)]),
@@ -504,10 +516,7 @@ fn candidates(
     ts: i64,
 ) -> Vec<Candidate> {
     let run_query = |q: &str| -> Result<Vec<QuerySample>, String> {
-        match Engine::new(ctx.store)
-            .with_limits(ctx.limits)
-            .instant(q, ts)
-        {
+        match ctx.engine().instant(q, ts) {
             Ok(Value::Vector(v)) => Ok(v
                 .into_iter()
                 .map(|(labels, value)| QuerySample { labels, value })
@@ -611,6 +620,7 @@ mod tests {
             external_labels: EMPTY.get_or_init(Labels::default),
             external_url: "",
             limits: QueryLimits::default(),
+            subquery_step_ms: 60_000,
         }
     }
 

@@ -42,6 +42,8 @@ pub struct EngineSettings {
     pub query_max_samples: usize,
     /// Longest one rule's query may run.
     pub query_timeout: Duration,
+    /// Step of subqueries written without one (`rules.evaluation_interval`).
+    pub subquery_step_ms: i64,
 }
 
 /// Why the manager could not start.
@@ -401,6 +403,7 @@ fn evaluate(
             max_samples: settings.query_max_samples,
             deadline: Some(started + settings.query_timeout),
         },
+        subquery_step_ms: settings.subquery_step_ms,
     };
     let mut g = group.lock();
     let report = g.eval(&ctx, ts);

@@ -199,6 +199,7 @@ pub fn run_group(tg: &TestGroup, index: usize, fc: &FileContext<'_>) -> Vec<Stri
         external_labels: &external_labels,
         external_url: &tg.external_url,
         limits: QueryLimits::default(),
+        subquery_step_ms: fc.eval_interval_ms,
     };
 
     let mut errs = Vec::new();
@@ -248,7 +249,7 @@ pub fn run_group(tg: &TestGroup, index: usize, fc: &FileContext<'_>) -> Vec<Stri
     }
 
     for e in &tg.promql_expr_test {
-        if let Some(failure) = check_expr(e, &store, mint, fc.fuzzy) {
+        if let Some(failure) = check_expr(e, &store, mint, fc.fuzzy, fc.eval_interval_ms) {
             errs.push(failure);
         }
     }
@@ -354,23 +355,31 @@ fn samples_string(s: &[(Labels, f64)]) -> String {
         .join(", ")
 }
 
-fn check_expr(e: &ExprTest, store: &Store, mint: i64, fuzzy: bool) -> Option<String> {
+fn check_expr(
+    e: &ExprTest,
+    store: &Store,
+    mint: i64,
+    fuzzy: bool,
+    subquery_step_ms: i64,
+) -> Option<String> {
     let time = model_duration(ms(e.eval_time.get()));
     let head = format!("    expr: {}, time: {time}", go_quote(&e.expr));
-    let mut got =
-        match Engine::new(store).instant(&e.expr, mint.saturating_add(ms(e.eval_time.get()))) {
-            Ok(Value::Vector(v)) => v,
-            Ok(Value::Scalar(_, v)) => vec![(Labels::default(), v)],
-            Ok(_) => {
-                return Some(format!(
-                    "{head}, err: rule result is not a vector or scalar"
-                ));
-            }
-            Err(PromqlError::Parse { message, .. }) => {
-                return Some(format!("{head}, err: parse error: {message}"));
-            }
-            Err(err) => return Some(format!("{head}, err: {err}")),
-        };
+    let mut got = match Engine::new(store)
+        .with_subquery_step_ms(subquery_step_ms)
+        .instant(&e.expr, mint.saturating_add(ms(e.eval_time.get())))
+    {
+        Ok(Value::Vector(v)) => v,
+        Ok(Value::Scalar(_, v)) => vec![(Labels::default(), v)],
+        Ok(_) => {
+            return Some(format!(
+                "{head}, err: rule result is not a vector or scalar"
+            ));
+        }
+        Err(PromqlError::Parse { message, .. }) => {
+            return Some(format!("{head}, err: parse error: {message}"));
+        }
+        Err(err) => return Some(format!("{head}, err: {err}")),
+    };
     let mut exp = Vec::with_capacity(e.exp_samples.len());
     for s in &e.exp_samples {
         // An empty `labels` is the empty label set (a scalar's), as promtool reads it.
