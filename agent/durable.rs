@@ -8,6 +8,10 @@ use std::sync::Arc;
 /// The database file's name under `storage.path`.
 pub const FILE_NAME: &str = "vitals.redb";
 
+/// redb's page cache. Its default (1 GiB) would let rewritten pages pile up in RSS; the
+/// state is small and read once at start, so a few MiB is plenty.
+const CACHE_BYTES: usize = 8 << 20;
+
 /// Why the durable state could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum DurableError {
@@ -31,7 +35,9 @@ pub fn open(dir: &Path) -> Result<Arc<redb::Database>, DurableError> {
         source,
     })?;
     let path = dir.join(FILE_NAME);
-    redb::Database::create(&path)
+    redb::Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(&path)
         .map(Arc::new)
         .map_err(|source| DurableError::Open { path, source })
 }

@@ -385,7 +385,9 @@ async fn run_group(
 }
 
 /// One evaluation on the blocking pool: evaluate, publish, count, log, save. Returns the
-/// saved state's bytes (to skip saving when nothing changed next time).
+/// saved state's shape (the alerts without their values), so the next evaluation skips the
+/// write when no alert changed state; a value alone is refreshed by the next evaluation after
+/// a restart.
 fn evaluate(
     shared: &Shared,
     group: &Mutex<Group>,
@@ -431,7 +433,14 @@ fn evaluate(
         .with_label_values(&[key])
         .inc_by(u64::try_from(report.failures.len()).unwrap_or(0));
     let state = shared.state.as_ref()?;
-    let bytes = serde_json::to_vec(&persisted).ok()?;
+    // A change of state, not of value, is worth a durable write: compare without values.
+    let mut shape = persisted.clone();
+    for (_, alerts) in &mut shape {
+        for a in alerts {
+            a.value = 0.0;
+        }
+    }
+    let bytes = serde_json::to_vec(&shape).ok()?;
     if prev_saved.as_deref() == Some(bytes.as_slice()) {
         return Some(bytes);
     }
