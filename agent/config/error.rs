@@ -29,6 +29,30 @@ impl fmt::Display for ConfigError {
     }
 }
 
+impl ConfigError {
+    /// A YAML deserialisation error in `file`: its position moved out of the message, and the
+    /// field path serde puts at the start of it (`a.b[0]: ...`) split off.
+    pub fn from_yaml(file: &str, e: &serde_yaml_ng::Error) -> ConfigError {
+        let position = e.location().map(|l| (l.line(), l.column()));
+        let message = e.to_string();
+        // serde_yaml_ng appends " at line L column C"; the position is shown up front.
+        let message = match message.rfind(" at line ") {
+            Some(i) => message[..i].to_string(),
+            None => message,
+        };
+        let (path, message) = match message.split_once(": ") {
+            Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
+            _ => (String::new(), message),
+        };
+        ConfigError {
+            file: file.to_string(),
+            position,
+            path,
+            message,
+        }
+    }
+}
+
 /// Every problem found in one configuration, in file order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigErrors(pub Vec<ConfigError>);

@@ -530,18 +530,12 @@ impl LoadedConfig {
             Config::default()
         } else {
             serde_yaml_ng::from_str(&expanded).map_err(|e| {
-                let position = e.location().map(|l| (l.line(), l.column()));
-                let message = e.to_string();
-                // serde_yaml_ng appends " at line L column C"; the position is shown up front.
-                let message = match message.rfind(" at line ") {
-                    Some(i) => message[..i].to_string(),
-                    None => message,
-                };
-                // Its message starts with the field path, `a.b[0]: ...`, when there is one.
-                let (mut path, message) = match message.split_once(": ") {
-                    Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
-                    _ => (String::new(), message),
-                };
+                let ConfigError {
+                    position,
+                    mut path,
+                    message,
+                    ..
+                } = ConfigError::from_yaml(origin, &e);
                 // serde names the enclosing mapping; the key at the error's position is the field.
                 if let Some(field) =
                     position.and_then(|(line, col)| positions.path_at(position::Pos { line, col }))
@@ -603,21 +597,15 @@ fn load_rules(
     embedded: bool,
 ) -> Result<Vec<crate::rules::file::GroupSpec>, ConfigErrors> {
     use crate::rules::file::{LoadOptions, RuleErrors, expand_patterns, load_files, parse_text};
-    let convert = |e: RuleErrors| {
-        ConfigErrors(
-            e.0.into_iter()
-                .map(|e| ConfigError {
-                    file: e.file,
-                    position: e.position,
-                    path: if e.path.starts_with("rule_files[") {
-                        e.path.replacen("rule_files", "rules.files", 1)
-                    } else {
-                        e.path
-                    },
-                    message: e.message,
-                })
-                .collect(),
-        )
+    // Rule errors are configuration errors already; only `rule_files[i]` is renamed to the
+    // field that holds the patterns here.
+    let convert = |mut e: RuleErrors| {
+        for err in &mut e.0 {
+            if err.path.starts_with("rule_files[") {
+                err.path = err.path.replacen("rule_files", "rules.files", 1);
+            }
+        }
+        e
     };
     let files = expand_patterns(&rules.files, Path::new("")).map_err(convert)?;
     let opts = LoadOptions {

@@ -6,7 +6,6 @@
 //! `file:line:col`, the field path and what is wrong, as `vitals check rules` prints them.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,45 +16,11 @@ use super::template::Template;
 use crate::config::PromDuration;
 use crate::config::position::Positions;
 
-/// One problem in a rule file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleError {
-    pub file: String,
-    /// 1-based line and column, when known.
-    pub position: Option<(usize, usize)>,
-    /// Field path, e.g. `groups[0].rules[2].expr`; empty for the whole file.
-    pub path: String,
-    pub message: String,
-}
-
-impl fmt::Display for RuleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if let Some((line, col)) = self.position {
-            write!(f, ":{line}:{col}")?;
-        }
-        if !self.path.is_empty() {
-            write!(f, ": {}", self.path)?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
+/// One problem in a rule file: the configuration's positioned error (`file:line:col: path:
+/// message`).
+pub use crate::config::ConfigError as RuleError;
 /// Every problem found, in file order.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct RuleErrors(pub Vec<RuleError>);
-
-impl fmt::Display for RuleErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
+pub use crate::config::ConfigErrors as RuleErrors;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -295,24 +260,8 @@ pub fn parse_text(
     let raw: RawFile = if text.trim().is_empty() {
         RawFile { groups: Vec::new() }
     } else {
-        serde_yaml_ng::from_str(text).map_err(|e| {
-            let position = e.location().map(|l| (l.line(), l.column()));
-            let message = e.to_string();
-            let message = match message.rfind(" at line ") {
-                Some(i) => message[..i].to_string(),
-                None => message,
-            };
-            let (path, message) = match message.split_once(": ") {
-                Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
-                _ => (String::new(), message),
-            };
-            RuleErrors(vec![RuleError {
-                file: file.to_string(),
-                position,
-                path,
-                message,
-            }])
-        })?
+        serde_yaml_ng::from_str(text)
+            .map_err(|e| RuleErrors(vec![RuleError::from_yaml(file, &e)]))?
     };
     let mut errors = Vec::new();
     let mut groups = Vec::new();

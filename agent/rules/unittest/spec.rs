@@ -194,28 +194,8 @@ pub struct ExpSample {
     pub histogram: String,
 }
 
-/// A problem in a test file, positioned when possible.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecError {
-    pub file: String,
-    pub position: Option<(usize, usize)>,
-    /// Field path, e.g. `tests[0].input_series[1].values`.
-    pub path: String,
-    pub message: String,
-}
-
-impl fmt::Display for SpecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.file)?;
-        if let Some((line, col)) = self.position {
-            write!(f, ":{line}:{col}")?;
-        }
-        if !self.path.is_empty() {
-            write!(f, ": {}", self.path)?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
+/// A problem in a test file, positioned when possible (`file:line:col: path: message`).
+pub use crate::config::ConfigError as SpecError;
 
 /// A parsed test file and where its fields stand, for later positioned errors.
 pub struct ParsedFile {
@@ -242,24 +222,7 @@ pub fn parse(text: &str, file: &str) -> Result<ParsedFile, SpecError> {
     let spec: TestFile = if text.trim().is_empty() {
         TestFile::default()
     } else {
-        serde_yaml_ng::from_str(text).map_err(|e| {
-            let position = e.location().map(|l| (l.line(), l.column()));
-            let message = e.to_string();
-            let message = match message.rfind(" at line ") {
-                Some(i) => message[..i].to_string(),
-                None => message,
-            };
-            let (path, message) = match message.split_once(": ") {
-                Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
-                _ => (String::new(), message),
-            };
-            SpecError {
-                file: file.to_string(),
-                position,
-                path,
-                message,
-            }
-        })?
+        serde_yaml_ng::from_str(text).map_err(|e| SpecError::from_yaml(file, &e))?
     };
     Ok(ParsedFile {
         spec,
