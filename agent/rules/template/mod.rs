@@ -48,7 +48,7 @@
 
 mod exec;
 mod funcs;
-mod gofmt;
+pub(crate) mod gofmt;
 mod lex;
 mod parse;
 mod printf;

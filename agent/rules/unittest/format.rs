@@ -4,37 +4,11 @@
 
 use std::fmt::Write as _;
 
-/// Go's `strconv.Quote`: double quotes, `\"` and `\\`, the C escapes, `\xNN` for other
-/// ASCII control characters, `\u`/`\U` for non-printable Unicode.
+/// Go's `strconv.Quote` (the template engine's implementation, which follows Go's
+/// `IsPrint` table): double quotes, `\"` and `\\`, the C escapes, `\xNN` for other ASCII
+/// control characters, `\u`/`\U` for non-printable Unicode.
 pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() || c == '\u{feff}' => {
-                if (c as u32) < 0x10000 {
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                } else {
-                    let _ = write!(out, "\\U{:08x}", c as u32);
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    crate::rules::template::gofmt::quote_with(s, '"', false)
 }
 
 /// Whether Go's `model.LabelName.IsValidLegacy` holds: `[a-zA-Z_][a-zA-Z0-9_]*`.
