@@ -31,7 +31,10 @@ impl Labels {
         N: Into<Arc<str>>,
         V: Into<Arc<str>>,
     {
-        let mut labels: Vec<Label> = Vec::new();
+        // Sized from the iterator up front: label sets live as long as their series (the OTLP
+        // cache keeps one per series), so growth slack would be paid for per series.
+        let pairs = pairs.into_iter();
+        let mut labels: Vec<Label> = Vec::with_capacity(pairs.size_hint().0);
         for (name, value) in pairs {
             let label = Label {
                 name: name.into(),
