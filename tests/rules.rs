@@ -315,4 +315,33 @@ async fn reload_swaps_rules_keeps_state_and_ends_removed_series() {
             .is_some_and(|s| s.contains("rule groups: 0 added, 0 removed, 1 changed")),
         "{reloaded:?}"
     );
+
+    // A broken rule file is refused with its position; the running rules stay.
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: probes\n    rules:\n      - alert: X\n        expr: rate(up[\n",
+    )
+    .expect("rewrite");
+    let r = reqwest::Client::new()
+        .post(v.url("/-/reload"))
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(r.status().as_u16(), 400);
+    let body = r.text().await.expect("body");
+    assert!(
+        body.contains("rules.yml:5:15: groups[0].rules[0].expr: could not parse expression"),
+        "{body}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let text = v.metrics().await;
+    assert_eq!(
+        find_sample(
+            &text,
+            "ALERTS",
+            &[("alertname", "TargetDown"), ("alertstate", "firing")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
 }
