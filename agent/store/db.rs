@@ -508,12 +508,43 @@ impl Store {
     /// Series with no sample in the range are omitted.
     pub fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Vec<SeriesSamples> {
         let mut out = Vec::new();
+        self.each_matching(matchers, mint, maxt, |labels, samples| {
+            out.push(SeriesSamples {
+                labels,
+                samples: std::mem::take(samples),
+            })
+        });
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+
+    /// Labels of the series matching all `matchers` that have a sample in `mint..=maxt`,
+    /// sorted: [`Store::select`] without copying the samples out (`/api/v1/series`).
+    pub fn series_labels(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Vec<Labels> {
+        let mut out = Vec::new();
+        self.each_matching(matchers, mint, maxt, |labels, samples| {
+            samples.clear();
+            out.push(labels);
+        });
+        out.sort_unstable();
+        out
+    }
+
+    /// Calls `f` with the labels and the samples in `mint..=maxt` of every series matching
+    /// all `matchers` that has any (`f` may take the samples; the buffer is reused otherwise).
+    fn each_matching(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+        mut f: impl FnMut(Labels, &mut Vec<Sample>),
+    ) {
         if mint > maxt {
-            return out;
+            return;
         }
         let mut resolved = Resolved::new(matchers, &self.interner.read());
         if resolved.empty {
-            return out;
+            return;
         }
         let mut buf = Vec::new();
         for shard in self.shards.iter() {
@@ -527,50 +558,13 @@ impl Store {
                 let Some(s) = shard.series(slot) else {
                     continue;
                 };
-                s.samples_in(mint, maxt, &mut buf);
-                if !buf.is_empty() {
-                    out.push(SeriesSamples {
-                        labels: labels_of(s, &interner),
-                        samples: std::mem::take(&mut buf),
-                    });
-                }
-            }
-        }
-        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-        out
-    }
-
-    /// Labels of the series matching all `matchers` that have a sample in `mint..=maxt`,
-    /// sorted: [`Store::select`] without copying the samples out (`/api/v1/series`).
-    pub fn series_labels(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Vec<Labels> {
-        let mut out = Vec::new();
-        if mint > maxt {
-            return out;
-        }
-        let mut resolved = Resolved::new(matchers, &self.interner.read());
-        if resolved.empty {
-            return out;
-        }
-        let mut buf = Vec::new();
-        for shard in self.shards.iter() {
-            let shard = shard.read();
-            let interner = self.interner.read();
-            if interner.generation() != resolved.generation {
-                resolved = Resolved::new(matchers, &interner);
-            }
-            for slot in resolved.candidates(&shard) {
-                let Some(s) = shard.series(slot) else {
-                    continue;
-                };
                 buf.clear();
                 s.samples_in(mint, maxt, &mut buf);
                 if !buf.is_empty() {
-                    out.push(labels_of(s, &interner));
+                    f(labels_of(s, &interner), &mut buf);
                 }
             }
         }
-        out.sort_unstable();
-        out
     }
 
     /// Label names held by live series, sorted.
