@@ -350,39 +350,6 @@ impl Evaluator<'_> {
         }
     }
 
-    fn matcher_sets(&self, vs: &VectorSelector) -> Result<Vec<Vec<LabelMatcher>>, PromqlError> {
-        let convert =
-            |ms: &[promql_parser::label::Matcher]| -> Result<Vec<LabelMatcher>, PromqlError> {
-                let mut out = Vec::with_capacity(ms.len() + 1);
-                if let Some(name) = &vs.name {
-                    out.push(store_matcher(vs, METRIC_NAME, MatchOp::Equal, name)?);
-                }
-                for m in ms {
-                    let op = match m.op {
-                        PMatchOp::Equal => MatchOp::Equal,
-                        PMatchOp::NotEqual => MatchOp::NotEqual,
-                        PMatchOp::Re(_) => MatchOp::Regex,
-                        PMatchOp::NotRe(_) => MatchOp::NotRegex,
-                    };
-                    out.push(store_matcher(vs, &m.name, op, &m.value)?);
-                }
-                Ok(out)
-            };
-        if vs.matchers.or_matchers.is_empty() {
-            Ok(vec![convert(&vs.matchers.matchers)?])
-        } else {
-            vs.matchers
-                .or_matchers
-                .iter()
-                .map(|set| {
-                    let mut all = vs.matchers.matchers.clone();
-                    all.extend(set.iter().cloned());
-                    convert(&all)
-                })
-                .collect()
-        }
-    }
-
     /// Series matching `vs` with their samples in `mint..=maxt`, merged over `or` alternatives.
     fn select(
         &self,
@@ -407,7 +374,7 @@ impl Evaluator<'_> {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<Series>, PromqlError> {
-        let sets = self.matcher_sets(vs)?;
+        let sets = selector_matcher_sets(vs)?;
         if sets.len() == 1 {
             return Ok(self
                 .store
@@ -631,6 +598,40 @@ impl Evaluator<'_> {
             start,
             end,
         })
+    }
+}
+
+/// The store matchers of a vector selector: one set, or one per `or` alternative (each with
+/// the shared matchers and the metric name).
+pub fn selector_matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<LabelMatcher>>, PromqlError> {
+    let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<LabelMatcher>, PromqlError> {
+        let mut out = Vec::with_capacity(ms.len() + 1);
+        if let Some(name) = &vs.name {
+            out.push(store_matcher(vs, METRIC_NAME, MatchOp::Equal, name)?);
+        }
+        for m in ms {
+            let op = match m.op {
+                PMatchOp::Equal => MatchOp::Equal,
+                PMatchOp::NotEqual => MatchOp::NotEqual,
+                PMatchOp::Re(_) => MatchOp::Regex,
+                PMatchOp::NotRe(_) => MatchOp::NotRegex,
+            };
+            out.push(store_matcher(vs, &m.name, op, &m.value)?);
+        }
+        Ok(out)
+    };
+    if vs.matchers.or_matchers.is_empty() {
+        Ok(vec![convert(&vs.matchers.matchers)?])
+    } else {
+        vs.matchers
+            .or_matchers
+            .iter()
+            .map(|set| {
+                let mut all = vs.matchers.matchers.clone();
+                all.extend(set.iter().cloned());
+                convert(&all)
+            })
+            .collect()
     }
 }
 

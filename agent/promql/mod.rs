@@ -27,6 +27,7 @@ mod labels;
 use std::collections::BTreeMap;
 
 pub use check::check_supported;
+pub use eval::selector_matcher_sets;
 
 use crate::store::{Labels, Sample, Store, StoreError};
 

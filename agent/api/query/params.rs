@@ -6,13 +6,12 @@
 //! seconds with a fraction; durations are seconds with a fraction or Prometheus notation
 //! (`1m30s`). Every error names the parameter, in Prometheus's words.
 
-use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Expr, VectorSelector};
 
 use super::error::QueryError;
 use super::json::days_from_civil;
 use crate::config::PromDuration;
-use crate::store::{LabelMatcher, METRIC_NAME, MatchOp};
+use crate::store::LabelMatcher;
 
 /// Prometheus's `MinTime` (ms): the default start of `/series`, `/labels`, …
 pub const MIN_TIME_MS: i64 = (i64::MIN / 1000 + 62_135_596_801) * 1000;
@@ -286,38 +285,13 @@ pub fn parse_matchers(selectors: &[&str]) -> Result<Vec<Vec<LabelMatcher>>, Stri
     Ok(sets)
 }
 
+/// The selector's matcher sets (the engine's conversion); a bad matcher's error as the store
+/// words it.
 fn selector_sets(vs: &VectorSelector) -> Result<Vec<Vec<LabelMatcher>>, String> {
-    let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<LabelMatcher>, String> {
-        let mut out = Vec::with_capacity(ms.len() + 1);
-        if let Some(name) = &vs.name {
-            out.push(
-                LabelMatcher::new(METRIC_NAME, MatchOp::Equal, name).map_err(|e| e.to_string())?,
-            );
-        }
-        for m in ms {
-            let op = match m.op {
-                PMatchOp::Equal => MatchOp::Equal,
-                PMatchOp::NotEqual => MatchOp::NotEqual,
-                PMatchOp::Re(_) => MatchOp::Regex,
-                PMatchOp::NotRe(_) => MatchOp::NotRegex,
-            };
-            out.push(LabelMatcher::new(&m.name, op, &m.value).map_err(|e| e.to_string())?);
-        }
-        Ok(out)
-    };
-    if vs.matchers.or_matchers.is_empty() {
-        Ok(vec![convert(&vs.matchers.matchers)?])
-    } else {
-        vs.matchers
-            .or_matchers
-            .iter()
-            .map(|set| {
-                let mut all = vs.matchers.matchers.clone();
-                all.extend(set.iter().cloned());
-                convert(&all)
-            })
-            .collect()
-    }
+    crate::promql::selector_matcher_sets(vs).map_err(|e| match e {
+        crate::promql::PromqlError::Matcher { source, .. } => source.to_string(),
+        other => other.to_string(),
+    })
 }
 
 #[cfg(test)]

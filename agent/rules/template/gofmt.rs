@@ -351,7 +351,8 @@ pub(crate) struct Civil {
     pub yday: u32,
 }
 
-const MONTHS: [&str; 12] = [
+/// Go's month names (`time.Month.String()`).
+pub(crate) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",

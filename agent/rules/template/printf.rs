@@ -720,24 +720,10 @@ fn go_syntax(v: &Value<'_>, root: &RootData<'_>, depth: usize) -> String {
         Value::Sample(s) => sample(s),
         Value::Time(t) => {
             let c = t.civil();
-            const MONTHS: [&str; 12] = [
-                "January",
-                "February",
-                "March",
-                "April",
-                "May",
-                "June",
-                "July",
-                "August",
-                "September",
-                "October",
-                "November",
-                "December",
-            ];
             format!(
                 "time.Date({}, time.{}, {}, {}, {}, {}, {}, time.UTC)",
                 c.year,
-                MONTHS[(c.month as usize).saturating_sub(1) % 12],
+                gofmt::MONTHS[(c.month as usize).saturating_sub(1) % 12],
                 c.day,
                 c.hour,
                 c.minute,
