@@ -16,7 +16,7 @@ use super::file::{GroupSpec, RuleKindSpec, RuleSpec};
 use super::status::{ActiveAlert, GroupStatus, RuleHealth, RuleKind, RuleStatus};
 use super::template::{QuerySample, Template, TemplateData};
 use crate::promql::{Engine, QueryLimits, Value};
-use crate::store::{Label, Labels, METRIC_NAME, Store, stale_marker};
+use crate::store::{Labels, METRIC_NAME, Store, stale_marker};
 
 /// What every evaluation needs besides the group itself.
 pub struct EvalContext<'a> {
@@ -431,9 +431,12 @@ fn eval_rule(
                 {
                     Ok(step) => {
                         for a in &step.active {
-                            out.push((alerts_series(&a.labels, a.state.as_str()), 1.0));
                             out.push((
-                                with_name(&a.labels, "ALERTS_FOR_STATE"),
+                                with_name(&a.labels, "ALERTS", &[("alertstate", a.state.as_str())]),
+                                1.0,
+                            ));
+                            out.push((
+                                with_name(&a.labels, "ALERTS_FOR_STATE", &[]),
                                 (a.active_at_ms.div_euclid(1000)) as f64,
                             ));
                         }
@@ -562,26 +565,15 @@ fn candidates(
         .collect()
 }
 
-/// `ALERTS{<alert labels>, alertstate}`.
-fn alerts_series(labels: &Labels, state: &str) -> Labels {
-    let mut pairs: Vec<Label> = labels.iter().cloned().collect();
-    pairs.push(Label {
-        name: "alertstate".into(),
-        value: state.into(),
-    });
-    pairs.push(Label {
-        name: METRIC_NAME.into(),
-        value: "ALERTS".into(),
-    });
-    Labels::new(pairs.into_iter().map(|l| (l.name, l.value)))
-}
-
-fn with_name(labels: &Labels, name: &str) -> Labels {
+/// `labels` plus `__name__="name"` and the `extra` pairs: `ALERTS{…, alertstate}` and
+/// `ALERTS_FOR_STATE{…}`.
+fn with_name(labels: &Labels, name: &str, extra: &[(&str, &str)]) -> Labels {
     Labels::new(
         labels
             .iter()
             .map(|l| (l.name.clone(), l.value.clone()))
-            .chain(std::iter::once((METRIC_NAME.into(), name.into()))),
+            .chain(std::iter::once((METRIC_NAME.into(), name.into())))
+            .chain(extra.iter().map(|(k, v)| (Arc::from(*k), Arc::from(*v)))),
     )
 }
 

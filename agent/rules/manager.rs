@@ -411,6 +411,7 @@ fn evaluate(
     let report = g.eval(&ctx, ts);
     let status = g.status();
     let persisted = g.persist();
+    let rules = g.spec().rules.len();
     drop(g);
     shared.view.publish_group(status);
     let m = &shared.metrics;
@@ -424,7 +425,6 @@ fn evaluate(
         .with_label_values(&[key])
         .set(i64::try_from(report.samples_written).unwrap_or(i64::MAX));
     m.duration.observe(report.seconds);
-    let rules = group.lock().spec().rules.len();
     m.evaluations
         .with_label_values(&[key])
         .inc_by(u64::try_from(rules).unwrap_or(0));

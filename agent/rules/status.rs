@@ -153,18 +153,20 @@ impl RulesView {
         *self.0.write() = Arc::new(snapshot);
     }
 
-    /// Replaces one group's status by name and file, or appends it.
+    /// Replaces one group's status by name and file, or appends it. The other groups are
+    /// copied into the new snapshot; the replaced one is not.
     pub fn publish_group(&self, group: GroupStatus) {
         let mut guard = self.0.write();
-        let mut snap = (**guard).clone();
-        match snap
-            .groups
-            .iter_mut()
-            .find(|g| g.name == group.name && g.file == group.file)
-        {
-            Some(g) => *g = group,
-            None => snap.groups.push(group),
+        let (name, file) = (group.name.clone(), group.file.clone());
+        let mut new = Some(group);
+        let mut groups = Vec::with_capacity(guard.groups.len() + 1);
+        for g in &guard.groups {
+            match new.take_if(|_| g.name == name && g.file == file) {
+                Some(n) => groups.push(n),
+                None => groups.push(g.clone()),
+            }
         }
-        *guard = Arc::new(snap);
+        groups.extend(new);
+        *guard = Arc::new(RulesSnapshot { groups });
     }
 }
