@@ -1,18 +1,27 @@
-//! vitals: one daemon that probes `/health` endpoints, keeps what it measures in a small
-//! in-memory time-series store and exports it to Prometheus and Grafana.
+//! vitals: one daemon that probes `/health` endpoints, ingests OTLP, keeps what it measures
+//! in a small in-memory time-series store, evaluates Prometheus alert rules over it and
+//! exports everything to Prometheus and Grafana.
 //!
-//! The modules mirror the pipeline (see `DESIGN.md`):
-//! `sources` (probes, later OTLP and CloudWatch) write samples into the `store`; the `api`
-//! reads the store for `/metrics` and the query API; `config` describes all of it and
-//! `telemetry` is the agent's own logs and metrics. `main.rs` only wires these together.
+//! The modules mirror the pipeline (see `DESIGN.md` and the README's layout section):
+//!
+//! ```text
+//! sources (probe, otlp) ──> store ──> promql / rules ──> (alerting ──> notify)
+//!                             └──> api: /metrics, /api/v1/*, status page
+//! ```
+//!
+//! `stage` is the shape every stage shares; `daemon` builds, reloads and stops the stages;
+//! `config` is the leaf toolkit each stage's config section is written with; `net` holds
+//! shared network pieces, `durable` the state file, `telemetry` the agent's own logs and
+//! metrics. `main.rs` only parses the command line.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod config;
+pub mod daemon;
 pub mod durable;
 pub mod promql;
 pub mod rules;
-pub mod shutdown;
 pub mod sources;
+pub mod stage;
 pub mod store;
 pub mod telemetry;

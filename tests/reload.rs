@@ -108,3 +108,57 @@ async fn reload_applies_target_changes_and_keeps_running_on_bad_config() {
     assert!(!vitals.logs().iter().any(|l| l.contains("reload-token")));
     assert_eq!(vitals.terminate().code(), Some(0));
 }
+
+/// The OTLP bearer token applies live on reload (the answer and the log say so, the old
+/// token stops working at once); a change that needs a restart is named as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_auth_token_changes_apply_on_reload() {
+    let config = |token: &str, max_series: u32| {
+        format!(
+            "server: {{listen: \"127.0.0.1:0\", api_token: admin}}\notlp: {{grpc_listen: \"127.0.0.1:0\", http_listen: \"127.0.0.1:0\", auth_token: {token}, max_series: {max_series}}}\n"
+        )
+    };
+    let vitals = Vitals::start(&config("old-token", 1000));
+    let (_, http) = vitals.otlp_addrs();
+    let url = format!("http://{}/v1/metrics", http.expect("otlp http addr"));
+    let client = reqwest::Client::new();
+    let export = |token: &'static str| {
+        client
+            .post(&url)
+            .bearer_auth(token)
+            .header("content-type", "application/x-protobuf")
+            .body(Vec::<u8>::new())
+            .send()
+    };
+    assert_eq!(export("old-token").await.expect("export").status(), 200);
+    assert_eq!(export("new-token").await.expect("export").status(), 401);
+
+    std::fs::write(vitals.config_path(), config("new-token", 2000)).expect("write");
+    let answer = client
+        .post(vitals.url("/-/reload"))
+        .bearer_auth("admin")
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(answer.status(), 200);
+    let text = answer.text().await.expect("body");
+    assert!(text.contains("applied now: otlp.auth_token"), "{text}");
+    assert!(
+        text.contains("changes to otlp.max_series take effect at the next restart"),
+        "{text}"
+    );
+    let logged = vitals.log_events("Configuration reloaded.");
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged[0]["applied"], "otlp.auth_token", "{logged:?}");
+    assert_eq!(logged[0]["needs_restart"], "otlp.max_series", "{logged:?}");
+
+    assert_eq!(export("old-token").await.expect("export").status(), 401);
+    assert_eq!(export("new-token").await.expect("export").status(), 200);
+    // Neither token is ever logged.
+    assert!(
+        !vitals
+            .logs()
+            .iter()
+            .any(|l| l.contains("old-token") || l.contains("new-token"))
+    );
+}

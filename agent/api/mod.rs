@@ -6,8 +6,11 @@
 //! [`query`]). Later: the Alertmanager silence API. It only reads the store and the rule
 //! engine's published state.
 
+pub mod config;
 pub mod exposition;
 pub mod query;
+pub mod reload;
+mod server;
 mod status_page;
 pub mod tls_listener;
 
@@ -24,13 +27,15 @@ use axum::routing::{get, post};
 use parking_lot::{Mutex, RwLock};
 use prometheus::{Histogram, HistogramOpts, Registry};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Secret;
 use crate::rules::status::RulesView;
 use crate::store::{Store, now_ms};
 use exposition::Format;
+pub use reload::{RELOAD_QUEUE, ReloadOutcome, ReloadRequest};
+pub use server::{ApiServer, ApiSpec};
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -43,16 +48,6 @@ pub enum ApiError {
     #[error("cannot register API metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
-
-/// A request to reload the configuration. The answer is a summary of what changed, or
-/// every error that kept the new configuration from loading.
-pub struct ReloadRequest {
-    pub respond: oneshot::Sender<Result<String, String>>,
-}
-
-/// Capacity of the reload channel: one request may wait while another runs; past that,
-/// `/-/reload` answers 503 at once instead of queueing.
-pub const RELOAD_QUEUE: usize = 1;
 
 /// What the handlers share.
 pub struct ApiState {
@@ -90,6 +85,17 @@ impl ApiState {
         api_token: Secret,
         reload: mpsc::Sender<ReloadRequest>,
     ) -> Result<Arc<Self>, ApiError> {
+        Self::with_rules(store, registry, api_token, reload, RulesView::default())
+    }
+
+    /// As [`ApiState::new`], showing the rule engine's groups and alerts from `rules`.
+    pub fn with_rules(
+        store: Arc<Store>,
+        registry: Registry,
+        api_token: Secret,
+        reload: mpsc::Sender<ReloadRequest>,
+        rules: RulesView,
+    ) -> Result<Arc<Self>, ApiError> {
         let render_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "vitals_scrape_duration_seconds",
@@ -105,7 +111,7 @@ impl ApiState {
             render_duration,
             api_token: RwLock::new(api_token),
             reload,
-            rules: RulesView::default(),
+            rules,
             query_timeout_ms: AtomicU64::new(DEFAULT_QUERY_TIMEOUT.as_millis() as u64),
             query_max_samples: AtomicUsize::new(DEFAULT_QUERY_MAX_SAMPLES),
             started_ms: now_ms(),
@@ -131,6 +137,11 @@ impl ApiState {
     /// Replaces the API token (after a reload).
     pub fn set_api_token(&self, token: Secret) {
         *self.api_token.write() = token;
+    }
+
+    /// The current API token (compared by a reload; never logged).
+    pub(crate) fn api_token(&self) -> Secret {
+        self.api_token.read().clone()
     }
 
     /// `None` when the request may mutate, else the 401 answer.
@@ -197,7 +208,7 @@ fn router(state: Arc<ApiState>) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .route("/-/reload", post(reload))
+        .route("/-/reload", post(reload::handler))
         .nest("/api/v1", query::routes())
         .with_state(state)
 }
@@ -244,29 +255,6 @@ async fn metrics(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Resp
             )
                 .into_response()
         }
-    }
-}
-
-async fn reload(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
-    if let Some(denied) = state.authorize(&headers) {
-        return denied;
-    }
-    let (tx, rx) = oneshot::channel();
-    if state
-        .reload
-        .try_send(ReloadRequest { respond: tx })
-        .is_err()
-    {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "a reload is already in progress; try again\n",
-        )
-            .into_response();
-    }
-    match rx.await {
-        Ok(Ok(summary)) => (StatusCode::OK, format!("{summary}\n")).into_response(),
-        Ok(Err(errors)) => (StatusCode::BAD_REQUEST, format!("{errors}\n")).into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "vitals is shutting down\n").into_response(),
     }
 }
 

@@ -27,7 +27,9 @@ use super::group::{EvalContext, Group, GroupReport, PersistedGroup};
 use super::persist::AlertStateStore;
 use super::status::RulesView;
 use crate::promql::QueryLimits;
+use crate::stage::{Applied, ApplyStats, Context, Stage};
 use crate::store::{Labels, Store, now_ms};
+use crate::telemetry::{Forget, Keyed, register};
 
 type GaugeVec = GenericGaugeVec<AtomicF64>;
 
@@ -65,85 +67,118 @@ struct Metrics {
     missed: IntCounterVec,
     duration: Histogram,
     persist_failures: prometheus::IntCounter,
+    /// Removes a group's series from every family above labelled `rule_group`.
+    forget: Forget,
 }
 
 impl Metrics {
     fn new(r: &Registry) -> Result<Metrics, prometheus::Error> {
-        let g = |name: &str, help: &str| GaugeVec::new(Opts::new(name, help), &["rule_group"]);
-        let ig = |name: &str, help: &str| IntGaugeVec::new(Opts::new(name, help), &["rule_group"]);
-        let c = |name: &str, help: &str| IntCounterVec::new(Opts::new(name, help), &["rule_group"]);
+        let mut k = Keyed::new(r, "rule_group");
         let m = Metrics {
-            last_duration: g(
-                "vitals_rule_group_last_duration_seconds",
-                "How long the last evaluation of the rule group took.",
-            )?,
-            interval: g(
-                "vitals_rule_group_interval_seconds",
-                "The rule group's evaluation interval.",
-            )?,
-            last_eval_ts: g(
-                "vitals_rule_group_last_evaluation_timestamp_seconds",
-                "When the rule group was last evaluated (the evaluation timestamp).",
-            )?,
-            rules: ig("vitals_rule_group_rules", "Rules in the group.")?,
-            last_samples: ig(
-                "vitals_rule_group_last_evaluation_samples",
-                "Samples the last evaluation of the group wrote back.",
-            )?,
-            evaluations: c(
-                "vitals_rule_evaluations_total",
-                "Rule evaluations, per group.",
-            )?,
-            failures: c(
-                "vitals_rule_evaluation_failures_total",
-                "Rule evaluations that failed, per group.",
-            )?,
-            iterations: c(
-                "vitals_rule_group_iterations_total",
-                "Scheduled evaluations of the group, run or missed.",
-            )?,
-            missed: c(
-                "vitals_rule_group_iterations_missed_total",
-                "Scheduled evaluations skipped because the previous one overran.",
-            )?,
-            duration: Histogram::with_opts(
-                HistogramOpts::new(
-                    "vitals_rule_group_duration_seconds",
-                    "Time taken by rule group evaluations.",
+            last_duration: k.family(|l| {
+                GaugeVec::new(
+                    Opts::new(
+                        "vitals_rule_group_last_duration_seconds",
+                        "How long the last evaluation of the rule group took.",
+                    ),
+                    l,
                 )
-                .buckets(vec![
-                    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-                ]),
+            })?,
+            interval: k.family(|l| {
+                GaugeVec::new(
+                    Opts::new(
+                        "vitals_rule_group_interval_seconds",
+                        "The rule group's evaluation interval.",
+                    ),
+                    l,
+                )
+            })?,
+            last_eval_ts: k.family(|l| {
+                GaugeVec::new(
+                    Opts::new(
+                        "vitals_rule_group_last_evaluation_timestamp_seconds",
+                        "When the rule group was last evaluated (the evaluation timestamp).",
+                    ),
+                    l,
+                )
+            })?,
+            rules: k.family(|l| {
+                IntGaugeVec::new(
+                    Opts::new("vitals_rule_group_rules", "Rules in the group."),
+                    l,
+                )
+            })?,
+            last_samples: k.family(|l| {
+                IntGaugeVec::new(
+                    Opts::new(
+                        "vitals_rule_group_last_evaluation_samples",
+                        "Samples the last evaluation of the group wrote back.",
+                    ),
+                    l,
+                )
+            })?,
+            evaluations: k.family(|l| {
+                IntCounterVec::new(
+                    Opts::new(
+                        "vitals_rule_evaluations_total",
+                        "Rule evaluations, per group.",
+                    ),
+                    l,
+                )
+            })?,
+            failures: k.family(|l| {
+                IntCounterVec::new(
+                    Opts::new(
+                        "vitals_rule_evaluation_failures_total",
+                        "Rule evaluations that failed, per group.",
+                    ),
+                    l,
+                )
+            })?,
+            iterations: k.family(|l| {
+                IntCounterVec::new(
+                    Opts::new(
+                        "vitals_rule_group_iterations_total",
+                        "Scheduled evaluations of the group, run or missed.",
+                    ),
+                    l,
+                )
+            })?,
+            missed: k.family(|l| {
+                IntCounterVec::new(
+                    Opts::new(
+                        "vitals_rule_group_iterations_missed_total",
+                        "Scheduled evaluations skipped because the previous one overran.",
+                    ),
+                    l,
+                )
+            })?,
+            duration: register(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "vitals_rule_group_duration_seconds",
+                        "Time taken by rule group evaluations.",
+                    )
+                    .buckets(vec![
+                        0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+                    ]),
+                )?,
             )?,
-            persist_failures: prometheus::IntCounter::new(
-                "vitals_rule_state_persist_failures_total",
-                "Times alert state could not be saved to storage.path.",
+            persist_failures: register(
+                r,
+                prometheus::IntCounter::new(
+                    "vitals_rule_state_persist_failures_total",
+                    "Times alert state could not be saved to storage.path.",
+                )?,
             )?,
+            forget: k.into_forget(),
         };
-        r.register(Box::new(m.last_duration.clone()))?;
-        r.register(Box::new(m.interval.clone()))?;
-        r.register(Box::new(m.last_eval_ts.clone()))?;
-        r.register(Box::new(m.rules.clone()))?;
-        r.register(Box::new(m.last_samples.clone()))?;
-        r.register(Box::new(m.evaluations.clone()))?;
-        r.register(Box::new(m.failures.clone()))?;
-        r.register(Box::new(m.iterations.clone()))?;
-        r.register(Box::new(m.missed.clone()))?;
-        r.register(Box::new(m.duration.clone()))?;
-        r.register(Box::new(m.persist_failures.clone()))?;
         Ok(m)
     }
 
     fn forget(&self, key: &str) {
-        let _ = self.last_duration.remove_label_values(&[key]);
-        let _ = self.interval.remove_label_values(&[key]);
-        let _ = self.last_eval_ts.remove_label_values(&[key]);
-        let _ = self.rules.remove_label_values(&[key]);
-        let _ = self.last_samples.remove_label_values(&[key]);
-        let _ = self.evaluations.remove_label_values(&[key]);
-        let _ = self.failures.remove_label_values(&[key]);
-        let _ = self.iterations.remove_label_values(&[key]);
-        let _ = self.missed.remove_label_values(&[key]);
+        self.forget.forget(key);
     }
 }
 
@@ -162,18 +197,18 @@ struct Running {
     task: JoinHandle<()>,
 }
 
-/// What a reload changed.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ApplyStats {
-    pub added: usize,
-    pub removed: usize,
-    pub changed: usize,
-    pub unchanged: usize,
+/// The rule engine's spec: what every group shares and the groups themselves.
+#[derive(Debug, Clone)]
+pub struct RuleEngineSpec {
+    pub settings: EngineSettings,
+    pub groups: Vec<GroupSpec>,
 }
 
-/// Runs the rule groups.
+/// Runs the rule groups: the rule stage.
 pub struct RuleManager {
     shared: Arc<Shared>,
+    /// Groups given at build, started by [`Stage::start`].
+    pending: Mutex<Vec<GroupSpec>>,
     running: Mutex<Vec<(String, Running)>>,
     /// State read at start, handed to each group the first time it is created.
     restored: Mutex<HashMap<String, PersistedGroup>>,
@@ -211,6 +246,7 @@ impl RuleManager {
                 metrics: Metrics::new(registry)?,
                 settings: Mutex::new(Arc::new(settings)),
             }),
+            pending: Mutex::new(Vec::new()),
             running: Mutex::new(Vec::new()),
             restored: Mutex::new(restored),
         })
@@ -224,7 +260,7 @@ impl RuleManager {
     /// Runs exactly `specs`: new groups start, removed ones stop (their series end with stale
     /// markers), changed ones restart with their rules' alert state carried over, unchanged
     /// ones keep running untouched. Must be called inside the tokio runtime.
-    pub fn apply(&self, specs: Vec<GroupSpec>) -> ApplyStats {
+    pub fn apply_groups(&self, specs: Vec<GroupSpec>) -> ApplyStats {
         let mut stats = ApplyStats::default();
         let mut running = self.running.lock();
         let mut old: HashMap<String, Running> = running.drain(..).collect();
@@ -301,8 +337,13 @@ impl RuleManager {
         }
     }
 
+    /// The view this manager publishes its groups and alerts into.
+    pub fn view(&self) -> RulesView {
+        self.shared.view.clone()
+    }
+
     /// Stops every group, letting an evaluation in progress finish (its state is saved).
-    pub async fn stop(&self) {
+    pub async fn stop_groups(&self) {
         let tasks: Vec<_> = {
             let mut running = self.running.lock();
             running
@@ -321,6 +362,39 @@ impl RuleManager {
     /// Group count.
     pub fn groups(&self) -> usize {
         self.running.lock().len()
+    }
+}
+
+impl Stage for RuleManager {
+    type Spec = RuleEngineSpec;
+    type Error = ManagerError;
+
+    /// Reads the saved alert state from `ctx.durable`; publishes into a new [`RulesView`]
+    /// (see [`RuleManager::view`]).
+    async fn build(spec: RuleEngineSpec, ctx: &Context) -> Result<Self, ManagerError> {
+        let manager = RuleManager::new(
+            ctx.store.clone(),
+            ctx.durable.clone().map(AlertStateStore::new),
+            &ctx.registry,
+            RulesView::default(),
+            spec.settings,
+        )?;
+        *manager.pending.lock() = spec.groups;
+        Ok(manager)
+    }
+
+    fn start(&self) {
+        let groups = std::mem::take(&mut *self.pending.lock());
+        self.apply_groups(groups);
+    }
+
+    fn apply(&self, spec: RuleEngineSpec) -> Applied {
+        self.set_settings(spec.settings);
+        Applied::stats(self.apply_groups(spec.groups))
+    }
+
+    async fn stop(&self) {
+        self.stop_groups().await;
     }
 }
 

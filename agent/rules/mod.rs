@@ -8,6 +8,7 @@
 //! persistence of alert state under `storage.path`. What it shows of itself is in [`status`].
 
 pub mod alert;
+pub mod config;
 pub mod file;
 pub mod group;
 pub mod manager;

@@ -13,10 +13,12 @@
 
 mod bits;
 mod chunk;
+pub mod config;
 mod db;
 mod error;
 mod intern;
 pub mod labels;
+pub mod maintenance;
 mod matcher;
 mod series;
 mod shard;
@@ -52,7 +54,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// How much the store keeps, and how many series it admits.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreConfig {
     /// Samples older than `newest - retention` may be dropped.
     pub retention: Duration,

@@ -62,3 +62,66 @@ pub fn registry() -> Result<Registry, TelemetryError> {
     registry.register(Box::new(build))?;
     Ok(registry)
 }
+
+/// Registers `metric` in `registry` and hands it back, so a metric is registered where it is
+/// made: `let c = register(r, IntCounter::new(..)?)?;`.
+pub fn register<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> Result<M, prometheus::Error> {
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+/// Metric families labelled by one key (a rule group, a probe): each is registered when it
+/// is made, and [`Keyed::forget`] removes a key's series from every family made through it,
+/// so the list of families is never kept by hand.
+pub struct Keyed<'r> {
+    registry: &'r Registry,
+    label: &'static str,
+    forget: Vec<Box<dyn Fn(&str) + Send + Sync>>,
+}
+
+/// Removes one key's series from every family a [`Keyed`] made.
+pub struct Forget(Vec<Box<dyn Fn(&str) + Send + Sync>>);
+
+impl Forget {
+    /// Drops `key`'s series from every family.
+    pub fn forget(&self, key: &str) {
+        self.0.iter().for_each(|f| f(key));
+    }
+}
+
+impl<'r> Keyed<'r> {
+    /// Families registered in `registry`, labelled `label`.
+    pub fn new(registry: &'r Registry, label: &'static str) -> Self {
+        Keyed {
+            registry,
+            label,
+            forget: Vec::new(),
+        }
+    }
+
+    /// A family of `P` (e.g. a gauge or counter) labelled by the key.
+    pub fn family<P: prometheus::core::MetricVecBuilder + 'static>(
+        &mut self,
+        make: impl FnOnce(&[&str]) -> Result<prometheus::core::MetricVec<P>, prometheus::Error>,
+    ) -> Result<prometheus::core::MetricVec<P>, prometheus::Error> {
+        let family = register(self.registry, make(&[self.label])?)?;
+        let handle = family.clone();
+        self.forget.push(Box::new(move |key| {
+            let _ = handle.remove_label_values(&[key]);
+        }));
+        Ok(family)
+    }
+
+    /// The registry (for metrics not labelled by the key).
+    pub fn registry(&self) -> &'r Registry {
+        self.registry
+    }
+
+    /// What removes a key's series from every family made so far.
+    pub fn into_forget(self) -> Forget {
+        Forget(self.forget)
+    }
+}

@@ -1,8 +1,11 @@
-//! The validated form of `otlp:`.
+//! `otlp:`, the receiver's section of the configuration, and its validated form.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use serde::Deserialize;
 
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -10,10 +13,160 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use super::logs::LogCounter;
 use super::series::Limits;
 use super::spans::DEFAULT_BUCKETS;
-use crate::config::{FieldError, OtlpConfig, Secret};
+use crate::config::{FieldError, PromDuration, Secret, Section, resolve_secret_file};
+
+/// `otlp:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// OTLP/gRPC listen address; empty disables gRPC.
+    #[serde(default = "defaults::otlp_grpc")]
+    pub grpc_listen: String,
+    /// OTLP/HTTP listen address (`/v1/metrics`, `/v1/traces`, `/v1/logs`); empty disables HTTP.
+    #[serde(default = "defaults::otlp_http")]
+    pub http_listen: String,
+    /// Bearer token senders must present (`Authorization: Bearer ...`). Empty: none.
+    #[serde(default)]
+    pub auth_token: Secret,
+    /// Read `auth_token` from this file instead.
+    #[serde(default)]
+    pub auth_token_file: Option<PathBuf>,
+    /// Most series OTLP data may create; points that would create more are refused
+    /// (partial success) and counted in `vitals_otlp_rejected_points_total`.
+    #[serde(default = "defaults::otlp_max_series")]
+    pub max_series: usize,
+    /// Largest request accepted, in bytes, checked after decompression too (gRPC and HTTP).
+    #[serde(default = "defaults::otlp_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Most labels one series may have; a point with more is refused.
+    #[serde(default = "defaults::otlp_max_labels")]
+    pub max_labels: usize,
+    /// Longest label name, in bytes; a point with a longer one is refused.
+    #[serde(default = "defaults::otlp_max_label_name_length")]
+    pub max_label_name_length: usize,
+    /// Longest label value, in bytes; a point with a longer one is refused.
+    #[serde(default = "defaults::otlp_max_label_value_length")]
+    pub max_label_value_length: usize,
+    /// Upper bounds of the span duration histogram; default the Collector spanmetrics
+    /// connector's (2ms ... 15s).
+    #[serde(default)]
+    pub span_duration_buckets: Option<Vec<PromDuration>>,
+    /// Extra counters of log records whose body matches a regex.
+    #[serde(default)]
+    pub log_counters: Vec<LogCounterConfig>,
+    /// Serve both listeners over TLS with this certificate.
+    #[serde(default)]
+    pub tls: Option<ServerTlsConfig>,
+    /// Re-send everything received, unchanged, to an upstream collector.
+    #[serde(default)]
+    pub forward: Option<ForwardConfig>,
+}
+
+/// One entry of `otlp.log_counters`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogCounterConfig {
+    /// Metric name; `_total` is added when missing.
+    pub name: String,
+    /// Regular expression searched for in the record's body.
+    #[serde(rename = "match")]
+    pub pattern: String,
+}
+
+/// Certificate and key for a TLS listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    /// PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
+}
+
+/// `otlp.forward:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardConfig {
+    /// Base URL of an OTLP/HTTP receiver, e.g. `http://collector:4318`; requests go to
+    /// `/v1/metrics`, `/v1/traces`, `/v1/logs` under it as protobuf.
+    pub endpoint: String,
+    /// Requests waiting to be forwarded; when full, new ones are dropped and counted in
+    /// `vitals_otlp_forward_dropped_total`.
+    #[serde(default = "defaults::forward_queue")]
+    pub queue_size: usize,
+    /// Timeout of one forwarding attempt.
+    #[serde(default = "defaults::forward_timeout")]
+    pub timeout: PromDuration,
+    /// Attempts per request (with exponential backoff) before it is dropped.
+    #[serde(default = "defaults::forward_attempts")]
+    pub max_attempts: u32,
+    /// Extra headers sent upstream (e.g. an authorization header).
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+}
+
+impl Section for OtlpConfig {}
+
+mod defaults {
+    use crate::config::PromDuration;
+    use std::time::Duration;
+
+    pub fn otlp_grpc() -> String {
+        "0.0.0.0:4317".into()
+    }
+    pub fn otlp_http() -> String {
+        "0.0.0.0:4318".into()
+    }
+    pub fn otlp_max_series() -> usize {
+        500_000
+    }
+    pub fn otlp_max_message_bytes() -> usize {
+        16 << 20
+    }
+    pub fn otlp_max_labels() -> usize {
+        64
+    }
+    pub fn otlp_max_label_name_length() -> usize {
+        256
+    }
+    pub fn otlp_max_label_value_length() -> usize {
+        4096
+    }
+    pub fn forward_queue() -> usize {
+        1000
+    }
+    pub fn forward_timeout() -> PromDuration {
+        Duration::from_secs(10).into()
+    }
+    pub fn forward_attempts() -> u32 {
+        5
+    }
+}
+
+impl OtlpConfig {
+    /// Validates the section, reading `auth_token_file` into `auth_token`; every problem,
+    /// with paths relative to the section.
+    pub fn build(&mut self) -> Result<OtlpSpec, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        resolve_secret_file(
+            "auth_token",
+            &mut self.auth_token,
+            self.auth_token_file.as_ref(),
+            &mut errors,
+        );
+        match OtlpSpec::build(self) {
+            Ok(spec) if errors.is_empty() => Ok(spec),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                errors.extend(more);
+                Err(errors)
+            }
+        }
+    }
+}
 
 /// `otlp.forward`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ForwardSpec {
     pub endpoint: Url,
     pub queue_size: usize,
@@ -23,7 +176,7 @@ pub struct ForwardSpec {
 }
 
 /// The receiver's settings, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OtlpSpec {
     pub grpc_listen: Option<SocketAddr>,
     pub http_listen: Option<SocketAddr>,

@@ -26,6 +26,13 @@ pub struct LogCounter {
     pub regex: Regex,
 }
 
+impl PartialEq for LogCounter {
+    /// Two counters are the same when their names and patterns are (a reload compares them).
+    fn eq(&self, other: &Self) -> bool {
+        self.metric == other.metric && self.regex.as_str() == other.regex.as_str()
+    }
+}
+
 /// Severity label: the record's text (upper-cased) or, without one, its number's range.
 pub fn severity(text: &str, number: i32) -> String {
     let text = text.trim();

@@ -23,6 +23,7 @@ pub mod names;
 mod rpc;
 pub mod series;
 mod spans;
+mod stage;
 mod tls;
 mod wire;
 
@@ -36,10 +37,13 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Reg
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-pub use config::OtlpSpec;
+pub use config::{
+    ForwardConfig, ForwardSpec, LogCounterConfig, OtlpConfig, OtlpSpec, ServerTlsConfig,
+};
 use forward::Forwarder;
 pub use logs::LogCounter;
 use series::{Entry, Reject, SeriesCache};
+pub use stage::OtlpStage;
 
 use crate::store::{AppendError, Store, now_ms};
 

@@ -45,7 +45,7 @@ impl Reject {
 }
 
 /// The limits a new series must respect.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max_series: usize,
     pub max_labels: usize,

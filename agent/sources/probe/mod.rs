@@ -7,6 +7,7 @@
 //! the target's labels.
 
 pub mod condition;
+mod config;
 mod grpc;
 mod http;
 pub mod outcome;
@@ -22,9 +23,10 @@ use reqwest::{Method, Url};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::config::{FieldError, ProbeDefaults, ProbeTarget};
+use crate::config::FieldError;
 use crate::store::Labels;
 pub use condition::{Condition, ConditionError, Observation};
+pub use config::{ProbeDefaults, ProbeTarget, ProbesConfig, ProbesSpec, TlsClientConfig};
 pub use outcome::{Failure, FailureReason, Outcome};
 pub use scheduler::{ProbeMetrics, Prober, ProberError};
 

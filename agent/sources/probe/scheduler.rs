@@ -16,9 +16,11 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+use super::ProbesSpec;
 use super::http::HttpClients;
 use super::outcome::{Failure, FailureReason, Outcome};
 use super::{ProbeKind, ProbeSpec, grpc, http, tcp};
+use crate::stage::{Applied, ApplyStats, Context, Stage};
 use crate::store::{Labels, METRIC_NAME, MetricMeta, MetricType, Store, now_ms};
 
 /// Errors setting up the prober.
@@ -75,9 +77,13 @@ impl ProbeMetrics {
     }
 }
 
-/// Runs probe targets and writes their results to the store.
+/// Runs probe targets and writes their results to the store: the prober stage.
 pub struct Prober {
     store: Arc<Store>,
+    /// `probes.max_concurrency` (the size of `permits`; a change needs a restart).
+    max_concurrency: usize,
+    /// Targets given at build, started by [`Stage::start`].
+    pending: parking_lot::Mutex<Vec<ProbeSpec>>,
     clients: Arc<HttpClients>,
     permits: Arc<Semaphore>,
     metrics: ProbeMetrics,
@@ -90,15 +96,6 @@ struct Running {
     cancel: CancellationToken,
     /// Ends with which of the target's series were ever written.
     handle: JoinHandle<[bool; 5]>,
-}
-
-/// What [`Prober::apply`] changed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ApplyStats {
-    pub added: usize,
-    pub removed: usize,
-    pub changed: usize,
-    pub unchanged: usize,
 }
 
 const SERIES: [(&str, &str); 5] = [
@@ -140,6 +137,8 @@ impl Prober {
         }
         Ok(Prober {
             store,
+            max_concurrency,
+            pending: parking_lot::Mutex::new(Vec::new()),
             clients: Arc::new(HttpClients::new()?),
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
             metrics: ProbeMetrics::new(registry)?,
@@ -150,7 +149,7 @@ impl Prober {
     /// Makes `specs` the running set: starts new targets, restarts changed ones, stops
     /// removed ones (their series get a stale marker, so queries see them end at once, as
     /// Prometheus does for a target that disappears), leaves unchanged ones on schedule.
-    pub fn apply(&self, specs: Vec<ProbeSpec>) -> ApplyStats {
+    pub fn apply_targets(&self, specs: Vec<ProbeSpec>) -> ApplyStats {
         let mut stats = ApplyStats::default();
         let mut running = self.running.lock();
         let mut next: HashMap<String, Running> = HashMap::with_capacity(specs.len());
@@ -164,11 +163,11 @@ impl Prober {
                     stats.changed += 1;
                     let old_labels = old.spec.labels.clone();
                     self.retire(old, spec.labels != old_labels);
-                    next.insert(spec.name.clone(), self.start(spec));
+                    next.insert(spec.name.clone(), self.start_target(spec));
                 }
                 None => {
                     stats.added += 1;
-                    next.insert(spec.name.clone(), self.start(spec));
+                    next.insert(spec.name.clone(), self.start_target(spec));
                 }
             }
         }
@@ -181,7 +180,7 @@ impl Prober {
     }
 
     /// Stops every target and waits for their tasks to end.
-    pub async fn stop(&self) {
+    pub async fn stop_targets(&self) {
         let handles: Vec<JoinHandle<[bool; 5]>> = {
             let mut running = self.running.lock();
             running
@@ -197,7 +196,7 @@ impl Prober {
         }
     }
 
-    fn start(&self, spec: ProbeSpec) -> Running {
+    fn start_target(&self, spec: ProbeSpec) -> Running {
         let cancel = CancellationToken::new();
         let task = TargetTask {
             series: SeriesLabels::new(&spec.labels),
@@ -443,6 +442,36 @@ impl TargetTask {
             _ => {}
         }
         Some((up, outcome.failure, since))
+    }
+}
+
+impl Stage for Prober {
+    type Spec = ProbesSpec;
+    type Error = ProberError;
+
+    async fn build(spec: ProbesSpec, ctx: &Context) -> Result<Self, ProberError> {
+        let prober = Prober::new(ctx.store.clone(), spec.max_concurrency, &ctx.registry)?;
+        *prober.pending.lock() = spec.targets;
+        Ok(prober)
+    }
+
+    fn start(&self) {
+        let targets = std::mem::take(&mut *self.pending.lock());
+        self.apply_targets(targets);
+    }
+
+    fn apply(&self, spec: ProbesSpec) -> Applied {
+        let mut applied = Applied::stats(self.apply_targets(spec.targets));
+        if spec.max_concurrency != self.max_concurrency {
+            applied
+                .needs_restart
+                .push("probes.max_concurrency".to_string());
+        }
+        applied
+    }
+
+    async fn stop(&self) {
+        self.stop_targets().await;
     }
 }
 

@@ -18,16 +18,16 @@ fn errors(text: &str) -> Vec<String> {
 fn embedded_default_is_valid() {
     let cfg = LoadedConfig::from_yaml(EMBEDDED_DEFAULT, EMBEDDED_NAME, |_| None)
         .expect("embedded default must load");
-    assert_eq!(cfg.listen.port(), 9470);
-    assert_eq!(cfg.probes.len(), 1);
-    assert_eq!(cfg.probes[0].name, "vitals");
+    assert_eq!(cfg.server.listen.port(), 9470);
+    assert_eq!(cfg.probes.targets.len(), 1);
+    assert_eq!(cfg.probes.targets[0].name, "vitals");
 }
 
 #[test]
 fn empty_file_gives_defaults() {
     let cfg = load("").expect("empty config is valid");
     assert_eq!(cfg.config.probes.defaults.interval.to_string(), "15s");
-    assert!(cfg.probes.is_empty());
+    assert!(cfg.probes.targets.is_empty());
 }
 
 #[test]

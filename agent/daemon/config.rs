@@ -1,0 +1,170 @@
+//! The root of `vitals.yaml`: the list of sections (each owned by its stage), loading a file
+//! into a validated [`LoadedConfig`] with every error of every section at once, and where
+//! the configuration comes from ([`ConfigSource`]).
+//!
+//! Adding a section touches one list: the `sections!` invocation below.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::api::config::{ServerConfig, ServerSpec};
+use crate::config::{ConfigError, ConfigErrors, Document, FieldError, Section, SectionCheck};
+use crate::rules::config::{RulesConfig, RulesSpec};
+use crate::sources::otlp::{OtlpConfig, OtlpSpec};
+use crate::sources::probe::{ProbesConfig, ProbesSpec};
+use crate::store::StoreConfig;
+use crate::store::config::StorageConfig;
+
+/// The configuration embedded in the binary, used when no file is given and
+/// `config/vitals.yaml` does not exist. It is the same text as the shipped `config/vitals.yaml`.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../../config/vitals.yaml");
+
+/// The name errors use for the embedded default.
+pub const EMBEDDED_NAME: &str = "<embedded default>";
+
+/// Declares the root [`Config`] and the list of its sections from one list of
+/// `name: Type` entries, each with its doc comment.
+macro_rules! sections {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty,)*) => {
+        /// The whole configuration file, as written (after `${ENV}` expansion).
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Config {
+            $($(#[$doc])* #[serde(default)] pub $name: $ty,)*
+        }
+
+        /// Every section's name and schema check, in the order the file documents them.
+        const SECTIONS: &[(&str, SectionCheck)] = &[
+            $((stringify!($name), <$ty as Section>::schema_errors),)*
+        ];
+    };
+}
+
+sections! {
+    /// The HTTP server: `/health`, `/ready`, `/metrics`, the API and the status page.
+    server: ServerConfig,
+    /// Where durable state lives and how much the in-memory store keeps.
+    storage: StorageConfig,
+    /// Health probes: HTTP(S), TCP and gRPC targets polled on an interval.
+    probes: ProbesConfig,
+    /// The OTLP receiver (metrics, traces, logs over gRPC and HTTP). Absent: not started.
+    otlp: Option<OtlpConfig>,
+    /// Alerting and recording rules (Prometheus rule-file format).
+    rules: RulesConfig,
+}
+
+/// A configuration that passed validation: each stage's spec, and the text it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// Where it came from (a path, or [`EMBEDDED_NAME`]).
+    pub origin: String,
+    /// The configuration as written (after `${ENV}` expansion and `*_file` secrets).
+    pub config: Config,
+    /// `server:`, validated.
+    pub server: ServerSpec,
+    /// `storage:`'s settings for the in-memory store.
+    pub store: StoreConfig,
+    /// `probes:`, validated.
+    pub probes: ProbesSpec,
+    /// `otlp:`, validated, when configured.
+    pub otlp: Option<OtlpSpec>,
+    /// `rules:` and the groups of every rule file it names.
+    pub rules: RulesSpec,
+}
+
+impl LoadedConfig {
+    /// Loads and validates the file at `path`.
+    pub fn from_file(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: origin.clone(),
+                position: None,
+                path: String::new(),
+                message: format!("cannot read the configuration file: {e}"),
+            }])
+        })?;
+        Self::from_yaml(&text, &origin, |name| std::env::var(name).ok())
+    }
+
+    /// Parses, expands and validates `text`; `origin` names it in errors, `env` looks up
+    /// `${VAR}` references. Returns every error found.
+    pub fn from_yaml(
+        text: &str,
+        origin: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<LoadedConfig, ConfigErrors> {
+        let doc = Document::parse(text, origin, env)?;
+        let mut config: Config = doc.deserialize(SECTIONS)?;
+        let mut errors: Vec<FieldError> = Vec::new();
+        let mut section = |name: &str, errs: Vec<FieldError>| {
+            errors.extend(errs.into_iter().map(|e| e.under(name)));
+        };
+        let server = config.server.build().map_err(|e| section("server", e)).ok();
+        let store = config
+            .storage
+            .build()
+            .map_err(|e| section("storage", e))
+            .ok();
+        let probes = config.probes.build().map_err(|e| section("probes", e)).ok();
+        let otlp = match config.otlp.as_mut() {
+            None => Some(None),
+            Some(o) => o.build().map(Some).map_err(|e| section("otlp", e)).ok(),
+        };
+        section("rules", config.rules.validate());
+        if !errors.is_empty() {
+            return Err(doc.locate(errors));
+        }
+        let rules = config.rules.load(origin == EMBEDDED_NAME)?;
+        match (server, store, probes, otlp) {
+            (Some(server), Some(store), Some(probes), Some(otlp)) => Ok(LoadedConfig {
+                origin: origin.to_string(),
+                config,
+                server,
+                store,
+                probes,
+                otlp,
+                rules,
+            }),
+            // Every section that failed reported at least one error above.
+            _ => Err(doc.locate(vec![FieldError::new("", "invalid configuration")])),
+        }
+    }
+}
+
+/// Where the configuration comes from; a reload reads the same place again.
+#[derive(Clone, Debug)]
+pub enum ConfigSource {
+    /// A file.
+    File(PathBuf),
+    /// [`EMBEDDED_DEFAULT`].
+    Embedded,
+}
+
+/// The file `vitals run` reads when no `-c` is given, if it exists.
+pub const DEFAULT_PATH: &str = "config/vitals.yaml";
+
+impl ConfigSource {
+    /// The given path, else `config/vitals.yaml` if present, else the embedded default.
+    pub fn pick(path: Option<PathBuf>) -> Self {
+        match path {
+            Some(p) => ConfigSource::File(p),
+            None if Path::new(DEFAULT_PATH).exists() => ConfigSource::File(DEFAULT_PATH.into()),
+            None => ConfigSource::Embedded,
+        }
+    }
+
+    /// Reads and validates the configuration.
+    pub fn load(&self) -> Result<LoadedConfig, ConfigErrors> {
+        match self {
+            ConfigSource::File(p) => LoadedConfig::from_file(p),
+            ConfigSource::Embedded => {
+                LoadedConfig::from_yaml(EMBEDDED_DEFAULT, EMBEDDED_NAME, |n| std::env::var(n).ok())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

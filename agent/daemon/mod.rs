@@ -1,0 +1,282 @@
+//! The running daemon: builds every stage from a [`LoadedConfig`], starts them, reloads them
+//! on SIGHUP or `POST /-/reload`, and stops them in pipeline order on SIGTERM/SIGINT.
+//!
+//! ```text
+//! probe ─┐                     ┌─> rules ──(sink)──> alerting ──> notify
+//! otlp  ─┼─> store ────────────┤
+//! cw    ─┘   (upkeep task)     └─> api: /metrics, /api/v1/*, status page
+//! ```
+//!
+//! [`Daemon::build`] binds every listener (so callers can ask [`Daemon::addrs`] before
+//! anything runs), [`Daemon::spawn`] starts the stages and returns a [`DaemonHandle`] whose
+//! [`DaemonHandle::shutdown`] stops them: the reloader first, then sources, the rule engine,
+//! the store's upkeep and last the API (so `/ready` turns false first and `/health` answers
+//! to the end).
+
+pub mod config;
+mod events;
+mod reload;
+pub mod shutdown;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{ApiError, ApiServer, ApiSpec};
+use crate::durable::DurableError;
+use crate::rules::manager::{EngineSettings, ManagerError, RuleEngineSpec, RuleManager};
+use crate::sources::otlp::{OtlpError, OtlpStage};
+use crate::sources::probe::{Prober, ProberError};
+use crate::stage::{Context, Stage};
+use crate::store::{Store, StoreError};
+use crate::telemetry::TelemetryError;
+pub use config::{ConfigSource, EMBEDDED_DEFAULT, EMBEDDED_NAME, LoadedConfig};
+use events::DaemonEvents;
+use reload::Reloader;
+
+/// Why the daemon could not start; each names the stage.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("setting up self metrics: {0}")]
+    Telemetry(#[from] TelemetryError),
+    #[error("registering the daemon's metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("starting the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("opening storage.path: {0}")]
+    Durable(#[from] DurableError),
+    #[error("starting the HTTP API: {0}")]
+    Api(#[from] ApiError),
+    #[error("starting the prober: {0}")]
+    Prober(#[from] ProberError),
+    #[error("starting the OTLP receiver: {0}")]
+    Otlp(#[from] OtlpError),
+    #[error("starting the rule engine: {0}")]
+    Rules(#[from] ManagerError),
+}
+
+/// The addresses the daemon's listeners are bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct Addrs {
+    /// `server.listen`.
+    pub api: SocketAddr,
+    /// `otlp.grpc_listen`, when on.
+    pub otlp_grpc: Option<SocketAddr>,
+    /// `otlp.http_listen`, when on.
+    pub otlp_http: Option<SocketAddr>,
+}
+
+/// Every stage, shared between the daemon's handle and the reloader.
+#[derive(Clone)]
+struct Stages {
+    prober: Arc<Prober>,
+    otlp: Option<Arc<OtlpStage>>,
+    rules: Arc<RuleManager>,
+    api: Arc<ApiServer>,
+}
+
+/// A built daemon: listeners bound, durable state read, nothing running yet.
+pub struct Daemon {
+    ctx: Context,
+    source: ConfigSource,
+    config: LoadedConfig,
+    stages: Stages,
+    events: DaemonEvents,
+}
+
+/// The rule engine's spec: `rules:` plus the query limits of `server:`.
+fn rule_engine_spec(cfg: &LoadedConfig) -> RuleEngineSpec {
+    let r = &cfg.rules;
+    RuleEngineSpec {
+        settings: EngineSettings {
+            external_labels: r.external_labels.clone(),
+            external_url: r.external_url.clone(),
+            query_max_samples: cfg.server.query_max_samples,
+            query_timeout: cfg.server.query_timeout,
+            subquery_step_ms: i64::try_from(r.evaluation_interval.as_millis()).unwrap_or(60_000),
+        },
+        groups: r.groups.clone(),
+    }
+}
+
+impl Daemon {
+    /// Builds every stage of `config`, which was read from `source` (a reload reads it
+    /// again). Binds the API and OTLP listeners and reads durable state.
+    pub async fn build(source: ConfigSource, config: LoadedConfig) -> Result<Daemon, DaemonError> {
+        let registry = crate::telemetry::registry()?;
+        let store = Arc::new(Store::new(config.store.clone(), &registry)?);
+        let durable = crate::durable::open(&config.config.storage.path)?;
+        let ctx = Context {
+            store,
+            registry,
+            durable: Some(durable),
+            cancel: CancellationToken::new(),
+        };
+        let events = DaemonEvents::new(&ctx.registry)?;
+        let rules = Arc::new(RuleManager::build(rule_engine_spec(&config), &ctx).await?);
+        let api = ApiServer::build(
+            ApiSpec {
+                server: config.server.clone(),
+                rules: rules.view(),
+            },
+            &ctx,
+        )
+        .await?;
+        let prober = Prober::build(config.probes.clone(), &ctx).await?;
+        let otlp = match &config.otlp {
+            Some(spec) => Some(Arc::new(OtlpStage::build(spec.clone(), &ctx).await?)),
+            None => None,
+        };
+        Ok(Daemon {
+            ctx,
+            source,
+            config,
+            stages: Stages {
+                prober: Arc::new(prober),
+                otlp,
+                rules,
+                api: Arc::new(api),
+            },
+            events,
+        })
+    }
+
+    /// Where the listeners are bound.
+    pub fn addrs(&self) -> Addrs {
+        Addrs {
+            api: self.stages.api.local_addr(),
+            otlp_grpc: self.stages.otlp.as_ref().and_then(|o| o.grpc_addr()),
+            otlp_http: self.stages.otlp.as_ref().and_then(|o| o.http_addr()),
+        }
+    }
+
+    /// Starts every stage, in pipeline order, and the reloader; then `/ready` answers 200.
+    pub fn spawn(self) -> DaemonHandle {
+        let Daemon {
+            ctx,
+            source,
+            config,
+            stages,
+            events,
+        } = self;
+        let upkeep_stop = ctx.cancel.child_token();
+        let upkeep = crate::store::maintenance::spawn(ctx.store.clone(), upkeep_stop.clone());
+        stages.rules.start();
+        stages.prober.start();
+        if let Some(o) = &stages.otlp {
+            o.start();
+        }
+        stages.api.start();
+        let grace = Arc::new(Mutex::new(config.server.shutdown_grace));
+        let reload_stop = ctx.cancel.child_token();
+        let requests = stages.api.take_reload_requests();
+        let reloader = Reloader {
+            source,
+            current: config,
+            stages: stages.clone(),
+            grace: grace.clone(),
+            events,
+        };
+        let reloader = tokio::spawn(reloader.run(requests, reload_stop.clone()));
+        stages.api.state().set_ready(true);
+        DaemonHandle {
+            stages,
+            upkeep,
+            upkeep_stop,
+            reloader,
+            reload_stop,
+            grace,
+        }
+    }
+}
+
+/// The running daemon.
+pub struct DaemonHandle {
+    stages: Stages,
+    upkeep: JoinHandle<()>,
+    upkeep_stop: CancellationToken,
+    reloader: JoinHandle<()>,
+    reload_stop: CancellationToken,
+    grace: Arc<Mutex<Duration>>,
+}
+
+impl DaemonHandle {
+    /// `server.shutdown_grace` as last loaded.
+    pub fn grace(&self) -> Duration {
+        *self.grace.lock()
+    }
+
+    /// Stops every stage in pipeline order within `grace`. Returns false when the grace
+    /// period ran out and the remaining stages were abandoned.
+    pub async fn shutdown(self, grace: Duration) -> bool {
+        let DaemonHandle {
+            stages,
+            upkeep,
+            upkeep_stop,
+            reloader,
+            reload_stop,
+            ..
+        } = self;
+        stages.api.state().set_ready(false);
+        let Stages {
+            prober,
+            otlp,
+            rules,
+            api,
+        } = stages;
+        let mut steps: Vec<shutdown::Step> = vec![(
+            "reload",
+            Box::pin(async move {
+                reload_stop.cancel();
+                let _ = reloader.await;
+            }),
+        )];
+        steps.push(("probes", Box::pin(async move { prober.stop().await })));
+        if let Some(o) = otlp {
+            steps.push(("otlp", Box::pin(async move { o.stop().await })));
+        }
+        steps.push(("rules", Box::pin(async move { rules.stop().await })));
+        steps.push((
+            "store",
+            Box::pin(async move {
+                upkeep_stop.cancel();
+                let _ = upkeep.await;
+            }),
+        ));
+        steps.push(("api", Box::pin(async move { api.stop().await })));
+        shutdown::stop_in_order(steps, grace).await
+    }
+}
+
+/// Builds and runs the daemon until SIGTERM or SIGINT, then stops it within
+/// `server.shutdown_grace` (as last reloaded).
+pub async fn run(source: ConfigSource, cfg: LoadedConfig) -> Result<(), DaemonError> {
+    let (origin, probes, groups) = (
+        cfg.origin.clone(),
+        cfg.probes.targets.len(),
+        cfg.rules.groups.len(),
+    );
+    let daemon = Daemon::build(source, cfg).await?;
+    let addrs = daemon.addrs();
+    let handle = daemon.spawn();
+    tracing::info!(
+        config = %origin,
+        listen = %addrs.api,
+        otlp_grpc = addrs.otlp_grpc.map(|a| a.to_string()),
+        otlp_http = addrs.otlp_http.map(|a| a.to_string()),
+        probes,
+        rule_groups = groups,
+        "vitals is running."
+    );
+    let signal = shutdown::signal().await;
+    let grace = handle.grace();
+    tracing::info!(signal, grace = ?grace, "Shutting down.");
+    if handle.shutdown(grace).await {
+        tracing::info!("vitals stopped.");
+    }
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! The reloader: on SIGHUP or `POST /-/reload`, reads the configuration again from where it
+//! came from and hands each stage its new spec. Each stage applies what can change live and
+//! names what needs a restart; a configuration that does not load leaves the running one in
+//! place. The work (file I/O, YAML parsing, rule compilation, waiting on a rule group's lock)
+//! runs on the blocking pool, never on an async worker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::events::DaemonEvents;
+use super::{ConfigSource, LoadedConfig, Stages, rule_engine_spec};
+use crate::api::{ApiSpec, ReloadOutcome, ReloadRequest};
+use crate::config::ConfigErrors;
+use crate::stage::{Applied, Stage};
+
+pub(super) struct Reloader {
+    pub source: ConfigSource,
+    /// The configuration running now.
+    pub current: LoadedConfig,
+    pub stages: Stages,
+    /// `server.shutdown_grace`, read at shutdown.
+    pub grace: Arc<Mutex<Duration>>,
+    pub events: DaemonEvents,
+}
+
+impl Reloader {
+    /// Serves reload requests and SIGHUP until `stop` fires.
+    pub async fn run(
+        self,
+        requests: Option<mpsc::Receiver<ReloadRequest>>,
+        stop: CancellationToken,
+    ) {
+        let mut requests = requests;
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let shared = Arc::new(Mutex::new(self));
+        loop {
+            #[cfg(unix)]
+            let hangup = async {
+                match hup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hangup = std::future::pending::<Option<()>>();
+            let request = async {
+                match requests.as_mut() {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let respond = tokio::select! {
+                _ = stop.cancelled() => break,
+                r = request => match r {
+                    Some(r) => Some(r.respond),
+                    None => break,
+                },
+                _ = hangup => None,
+            };
+            let worker = shared.clone();
+            let result = tokio::task::spawn_blocking(move || worker.lock().reload()).await;
+            let result = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "The configuration reload stopped unexpectedly.");
+                    continue;
+                }
+            };
+            if let Some(respond) = respond {
+                let _ = respond.send(result);
+            }
+        }
+    }
+
+    /// Loads the configuration again and applies it, stage by stage in pipeline order.
+    fn reload(&mut self) -> Result<ReloadOutcome, ConfigErrors> {
+        let new = match self.source.load() {
+            Ok(new) => new,
+            Err(errors) => {
+                self.events.reload_failed(&errors);
+                self.stages.api.state().record_reload(false);
+                return Err(errors);
+            }
+        };
+        let s = &self.stages;
+        let mut outcome = ReloadOutcome::default();
+        let mut storage = Applied::default();
+        if new.config.storage != self.current.config.storage {
+            storage.needs_restart.push("storage".into());
+        }
+        outcome.stages.push(("storage", storage));
+        outcome
+            .stages
+            .push(("probe targets", s.prober.apply(new.probes.clone())));
+        let otlp = match (&s.otlp, &new.otlp) {
+            (Some(stage), Some(spec)) => stage.apply(spec.clone()),
+            (None, None) => Applied::default(),
+            _ => Applied {
+                needs_restart: vec!["otlp".into()],
+                ..Applied::default()
+            },
+        };
+        outcome.stages.push(("otlp", otlp));
+        outcome
+            .stages
+            .push(("rule groups", s.rules.apply(rule_engine_spec(&new))));
+        let mut server = s.api.apply(ApiSpec {
+            server: new.server.clone(),
+            rules: s.rules.view(),
+        });
+        let mut grace = self.grace.lock();
+        if *grace != new.server.shutdown_grace {
+            *grace = new.server.shutdown_grace;
+            server.changed.push("server.shutdown_grace".into());
+        }
+        drop(grace);
+        outcome.stages.push(("server", server));
+        self.events.reloaded(&outcome);
+        s.api.state().record_reload(true);
+        self.current = new;
+        Ok(outcome)
+    }
+}

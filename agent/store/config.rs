@@ -1,0 +1,96 @@
+//! `storage:`, the store's section of the configuration (and where durable state lives).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::StoreConfig;
+use crate::config::{FieldError, PromDuration, Section};
+
+/// `storage:`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Directory for durable state (alert state, silences, the notification outbox).
+    #[serde(default = "defaults::storage_path")]
+    pub path: PathBuf,
+    /// How much sample history the in-memory store keeps per series: the longest range the
+    /// rules use plus the 5-minute lookback (default 15m). Raise it when Grafana queries vitals
+    /// directly over longer ranges; long-term history belongs in a Prometheus that scrapes it.
+    #[serde(default = "defaults::retention")]
+    pub retention: PromDuration,
+    /// A series not written for this long is dropped (Prometheus's staleness horizon).
+    #[serde(default = "defaults::stale_after")]
+    pub series_stale_after: PromDuration,
+    /// Hard cap on live series; new series past it are refused and counted in
+    /// `vitals_store_series_dropped_total`.
+    #[serde(default = "defaults::max_series")]
+    pub max_series: usize,
+}
+
+impl Section for StorageConfig {}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            path: defaults::storage_path(),
+            retention: defaults::retention(),
+            series_stale_after: defaults::stale_after(),
+            max_series: defaults::max_series(),
+        }
+    }
+}
+
+mod defaults {
+    use crate::config::PromDuration;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    pub fn storage_path() -> PathBuf {
+        PathBuf::from("./data")
+    }
+    /// The window the shipped rules need (their longest range, 10m) plus the 5m lookback.
+    pub fn retention() -> PromDuration {
+        Duration::from_secs(900).into()
+    }
+    pub fn stale_after() -> PromDuration {
+        Duration::from_secs(300).into()
+    }
+    pub fn max_series() -> usize {
+        1_000_000
+    }
+}
+
+impl StorageConfig {
+    /// Validates the section; every problem, with paths relative to it.
+    pub fn build(&self) -> Result<StoreConfig, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.retention.get() < Duration::from_secs(300) {
+            errors.push(FieldError::new(
+                "retention",
+                format!(
+                    "{} is shorter than the 5m lookback every query needs; use at least 5m",
+                    self.retention
+                ),
+            ));
+        }
+        if self.series_stale_after.get().is_zero() {
+            errors.push(FieldError::new(
+                "series_stale_after",
+                "must be longer than 0s",
+            ));
+        }
+        if self.max_series == 0 {
+            errors.push(FieldError::new("max_series", "must be at least 1"));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(StoreConfig {
+            retention: self.retention.get(),
+            stale_after: self.series_stale_after.get(),
+            max_series: self.max_series,
+        })
+    }
+}
