@@ -10,6 +10,7 @@
 pub mod api;
 pub mod config;
 pub mod durable;
+pub mod net;
 pub mod promql;
 pub mod rules;
 pub mod shutdown;
