@@ -495,3 +495,268 @@ impl HttpBody for TimedBody {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::{get, post};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    fn quick(max_connections: usize, timeout: Duration) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections,
+            header_read_timeout: timeout,
+            idle_timeout: timeout,
+            body_read_timeout: timeout,
+            ..ConnectionLimits::default()
+        }
+    }
+
+    struct Served {
+        addr: SocketAddr,
+        registry: Registry,
+        cancel: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    async fn serve(limits: ConnectionLimits) -> Served {
+        let router = Router::new()
+            .route("/ok", get(|| async { "ok" }))
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    "slow"
+                }),
+            )
+            .route(
+                "/upload",
+                post(|body: axum::body::Body| async move {
+                    match axum::body::to_bytes(body, 1 << 20).await {
+                        Ok(b) => (http::StatusCode::OK, b.len().to_string()),
+                        Err(e) if is_body_timeout(&e) => {
+                            (http::StatusCode::REQUEST_TIMEOUT, e.to_string())
+                        }
+                        Err(e) => (http::StatusCode::BAD_REQUEST, e.to_string()),
+                    }
+                }),
+            );
+        let registry = Registry::new();
+        let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = Listener::new(tcp, "test", limits, &registry).expect("listener");
+        let addr = listener.local_addr().expect("addr");
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(listener.serve(router, cancel.clone()));
+        Served {
+            addr,
+            registry,
+            cancel,
+            task,
+        }
+    }
+
+    fn metric(registry: &Registry, name: &str) -> f64 {
+        registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == name)
+            .flat_map(|f| f.get_metric())
+            // The one not set reads 0.
+            .map(|m| m.get_gauge().get_value() + m.get_counter().get_value())
+            .sum()
+    }
+
+    async fn wait_open(registry: &Registry, n: f64) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while metric(registry, "vitals_connections_open") != n {
+            assert!(
+                Instant::now() < deadline,
+                "open connections stayed at {}, not {n}",
+                metric(registry, "vitals_connections_open")
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// True when the server closes `s` within `d` (whatever it writes first is skipped).
+    async fn closed_within(s: &mut TcpStream, d: Duration) -> bool {
+        let mut buf = [0u8; 1024];
+        let deadline = Instant::now() + d;
+        loop {
+            match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+                Err(_) => return false,
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Sends `raw` on a new connection and reads the answer until the server closes.
+    async fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(raw).await.expect("write");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    const GET_OK: &[u8] = b"GET /ok HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    const PARTIAL: &[u8] = b"POST /v1/metrics HTTP/1.1\r\nHost: t\r\nContent-Ty";
+
+    #[test]
+    fn limits_are_validated() {
+        assert_eq!(ConnectionLimits::default().validate(), Ok(()));
+        let zero = ConnectionLimits {
+            max_connections: 0,
+            ..ConnectionLimits::default()
+        };
+        assert!(matches!(
+            zero.validate(),
+            Err(LimitsError::MaxConnections { .. })
+        ));
+        let no_timeout = ConnectionLimits {
+            header_read_timeout: Duration::ZERO,
+            ..ConnectionLimits::default()
+        };
+        assert_eq!(
+            no_timeout.validate(),
+            Err(LimitsError::Zero("header_read_timeout"))
+        );
+        let registry = Registry::new();
+        let std = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        std.set_nonblocking(true).expect("nonblocking");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let _guard = rt.enter();
+        let tcp = TcpListener::from_std(std).expect("tokio listener");
+        assert!(Listener::new(tcp, "x", zero, &registry).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_connection_past_the_cap_is_closed_at_once() {
+        let s = serve(quick(8, Duration::from_secs(10))).await;
+        let mut idle = Vec::new();
+        for _ in 0..8 {
+            idle.push(TcpStream::connect(s.addr).await.expect("connect"));
+        }
+        wait_open(&s.registry, 8.0).await;
+        let mut extra = TcpStream::connect(s.addr).await.expect("connect");
+        assert!(closed_within(&mut extra, Duration::from_secs(1)).await);
+        assert_eq!(metric(&s.registry, "vitals_connections_refused_total"), 1.0);
+        for c in &mut idle {
+            assert!(!closed_within(c, Duration::from_millis(20)).await);
+        }
+        drop(idle);
+        wait_open(&s.registry, 0.0).await;
+        assert!(exchange(s.addr, GET_OK).await.starts_with("HTTP/1.1 200"));
+    }
+
+    #[tokio::test]
+    async fn a_partial_header_is_closed_after_the_header_timeout() {
+        let s = serve(quick(8, Duration::from_millis(200))).await;
+        let mut c = TcpStream::connect(s.addr).await.expect("connect");
+        c.write_all(PARTIAL).await.expect("write");
+        let started = Instant::now();
+        assert!(closed_within(&mut c, Duration::from_secs(2)).await);
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        wait_open(&s.registry, 0.0).await;
+    }
+
+    #[tokio::test]
+    async fn requests_answer_once_idle_connections_have_timed_out() {
+        let s = serve(quick(8, Duration::from_millis(200))).await;
+        let mut held = Vec::new();
+        for i in 0..8 {
+            let mut c = TcpStream::connect(s.addr).await.expect("connect");
+            if i % 2 == 0 {
+                c.write_all(PARTIAL).await.expect("write");
+            }
+            held.push(c);
+        }
+        wait_open(&s.registry, 8.0).await;
+        let started = Instant::now();
+        let answer = loop {
+            let answer = exchange(s.addr, GET_OK).await;
+            if answer.starts_with("HTTP/1.1 200") || started.elapsed() > Duration::from_secs(2) {
+                break answer;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+        assert!(metric(&s.registry, "vitals_connections_refused_total") >= 1.0);
+        for c in &mut held {
+            assert!(closed_within(c, Duration::from_secs(1)).await);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_keep_alive_connection_is_closed() {
+        let s = serve(quick(8, Duration::from_millis(200))).await;
+        let mut c = TcpStream::connect(s.addr).await.expect("connect");
+        c.write_all(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .expect("write");
+        let mut buf = vec![0u8; 1024];
+        let n = c.read(&mut buf).await.expect("read");
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        assert!(closed_within(&mut c, Duration::from_secs(2)).await);
+    }
+
+    #[tokio::test]
+    async fn a_slow_body_times_out() {
+        let s = serve(quick(8, Duration::from_millis(200))).await;
+        let answer = exchange(
+            s.addr,
+            b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n0123456789",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+        let answer = exchange(
+            s.addr,
+            b"POST /upload HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    }
+
+    #[tokio::test]
+    async fn http2_is_served() {
+        let s = serve(ConnectionLimits::default()).await;
+        let client = crate::net::tls::client_builder()
+            .http2_prior_knowledge()
+            .build()
+            .expect("client");
+        let r = client
+            .get(format!("http://{}/ok", s.addr))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.version(), http::Version::HTTP_2);
+        assert_eq!(r.text().await.expect("body"), "ok");
+    }
+
+    #[tokio::test]
+    async fn shutdown_finishes_in_flight_requests() {
+        let s = serve(ConnectionLimits::default()).await;
+        let mut idle = TcpStream::connect(s.addr).await.expect("connect");
+        let slow = tokio::spawn(exchange(
+            s.addr,
+            b"GET /slow HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        ));
+        wait_open(&s.registry, 2.0).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        s.cancel.cancel();
+        let answer = slow.await.expect("join");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+        assert!(answer.ends_with("slow"), "{answer:?}");
+        assert!(closed_within(&mut idle, Duration::from_secs(1)).await);
+        tokio::time::timeout(Duration::from_secs(2), s.task)
+            .await
+            .expect("serve returns")
+            .expect("join");
+        assert!(TcpStream::connect(s.addr).await.is_err());
+    }
+}
