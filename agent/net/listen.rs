@@ -495,7 +495,6 @@ impl HttpBody for TimedBody {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
