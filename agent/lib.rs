@@ -19,6 +19,7 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod durable;
+pub mod net;
 pub mod promql;
 pub mod rules;
 pub mod sources;

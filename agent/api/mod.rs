@@ -12,7 +12,6 @@ pub mod query;
 pub mod reload;
 mod server;
 mod status_page;
-pub mod tls_listener;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,13 +23,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use prometheus::{Histogram, HistogramOpts, Registry};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Secret;
+use crate::net::auth::CHALLENGE;
+use crate::net::listen::ListenError;
+use crate::net::{BearerToken, ConnectionLimits, Listener};
 use crate::rules::status::RulesView;
 use crate::store::{Store, now_ms};
 use exposition::Format;
@@ -47,6 +49,8 @@ pub enum ApiError {
     },
     #[error("cannot register API metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("the API listener: {0}")]
+    Listen(#[from] ListenError),
 }
 
 /// What the handlers share.
@@ -55,7 +59,7 @@ pub struct ApiState {
     registry: Registry,
     ready: AtomicBool,
     render_duration: Histogram,
-    api_token: RwLock<Secret>,
+    api_token: BearerToken,
     reload: mpsc::Sender<ReloadRequest>,
     /// Where the rule engine publishes what `/api/v1/rules` and `/api/v1/alerts` show.
     rules: RulesView,
@@ -109,7 +113,7 @@ impl ApiState {
             registry,
             ready: AtomicBool::new(false),
             render_duration,
-            api_token: RwLock::new(api_token),
+            api_token: BearerToken::new(api_token),
             reload,
             rules,
             query_timeout_ms: AtomicU64::new(DEFAULT_QUERY_TIMEOUT.as_millis() as u64),
@@ -136,32 +140,23 @@ impl ApiState {
 
     /// Replaces the API token (after a reload).
     pub fn set_api_token(&self, token: Secret) {
-        *self.api_token.write() = token;
+        self.api_token.set(token);
     }
 
-    /// The current API token (compared by a reload; never logged).
-    pub(crate) fn api_token(&self) -> Secret {
-        self.api_token.read().clone()
+    /// Replaces the API token, saying whether it changed (compared by value, never shown).
+    pub(crate) fn replace_api_token(&self, token: Secret) -> bool {
+        self.api_token.replace(token)
     }
 
     /// `None` when the request may mutate, else the 401 answer.
     fn authorize(&self, headers: &HeaderMap) -> Option<Response> {
-        let token = self.api_token.read();
-        if token.is_empty() {
-            return None;
-        }
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
+        if self.api_token.check(headers) {
             return None;
         }
         Some(
             (
                 StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
+                [(header::WWW_AUTHENTICATE, CHALLENGE)],
                 "this call needs Authorization: Bearer <server.api_token>\n",
             )
                 .into_response(),
@@ -176,16 +171,28 @@ impl ApiState {
 
 /// A bound listener, not yet serving.
 pub struct Server {
-    listener: TcpListener,
+    listener: Listener,
     state: Arc<ApiState>,
 }
 
 impl Server {
-    /// Binds `addr`; fails with the address and the OS error.
+    /// Binds `addr` with the default [`ConnectionLimits`]; fails with the address and the OS
+    /// error.
     pub async fn bind(addr: SocketAddr, state: Arc<ApiState>) -> Result<Server, ApiError> {
-        let listener = TcpListener::bind(addr)
+        Self::bind_with_limits(addr, state, ConnectionLimits::default()).await
+    }
+
+    /// Binds `addr`, serving connections under `limits` (their metrics carry
+    /// `listener="api"`).
+    pub async fn bind_with_limits(
+        addr: SocketAddr,
+        state: Arc<ApiState>,
+        limits: ConnectionLimits,
+    ) -> Result<Server, ApiError> {
+        let tcp = TcpListener::bind(addr)
             .await
             .map_err(|source| ApiError::Bind { addr, source })?;
+        let listener = Listener::new(tcp, "api", limits, &state.registry)?;
         Ok(Server { listener, state })
     }
 
@@ -196,9 +203,8 @@ impl Server {
 
     /// Serves until `cancel` fires, then finishes in-flight requests.
     pub async fn serve(self, cancel: CancellationToken) -> std::io::Result<()> {
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(cancel.cancelled_owned())
-            .await
+        self.listener.serve(router(self.state), cancel).await;
+        Ok(())
     }
 }
 
@@ -258,10 +264,6 @@ async fn metrics(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Resp
     }
 }
 
-/// Compares two byte strings in time independent of where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 /// An HTML response.
 pub(crate) fn html(body: String) -> Html<String> {

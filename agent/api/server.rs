@@ -95,10 +95,9 @@ impl Stage for ApiServer {
         if s.listen != self.listen {
             applied.needs_restart.push("server.listen".into());
         }
-        if self.state.api_token() != s.api_token {
+        if self.state.replace_api_token(s.api_token) {
             applied.changed.push("server.api_token".into());
         }
-        self.state.set_api_token(s.api_token);
         self.state
             .set_query_limits(s.query_timeout, s.query_max_samples);
         applied

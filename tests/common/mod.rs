@@ -61,7 +61,7 @@ impl Vitals {
     /// [`Vitals::kill`] returned to restart on the same durable state.
     pub fn start_in(dir: tempfile::TempDir, config: &str, env: &[(&str, &str)]) -> Vitals {
         // reqwest in the tests needs the same TLS crypto provider the daemon installs.
-        vitals::sources::install_crypto_provider();
+        vitals::net::tls::install_crypto_provider();
         let path = dir.path().join("vitals.yaml");
         std::fs::write(&path, config).expect("write config");
         let mut cmd = Command::new(binary());

@@ -134,7 +134,7 @@ pub fn make_pki(dir: &Path, not_after: time::OffsetDateTime) -> TestPki {
 
 /// A TLS server answering every request with 200 `{"status":"UP"}`.
 pub async fn tls_server(pki: &TestPki) -> SocketAddr {
-    vitals::sources::install_crypto_provider();
+    vitals::net::tls::install_crypto_provider();
     let config = rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(pki.chain.clone(), pki.key.clone_key())

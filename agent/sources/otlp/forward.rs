@@ -4,12 +4,13 @@
 //! Hand-off: a bounded queue of `forward.queue_size` requests. When it is full the new
 //! request is dropped (it is still ingested locally) and counted in
 //! `vitals_otlp_forward_dropped_total{reason="queue_full"}`. Two workers send with retries
-//! (exponential backoff from 250 ms, up to `forward.max_attempts`, on connection errors and
-//! HTTP 429/502/503/504); a request that still fails is dropped with `reason="failed"`.
+//! (up to `forward.max_attempts`, on connection errors and HTTP 429/502/503/504) after
+//! exponential backoff (250 ms doubling to 8 s, jittered), or after the upstream's
+//! `Retry-After` when it sends one (at most 30 s); a request that still fails is dropped with `reason="failed"`.
 //! At shutdown each queued request gets one more attempt.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -22,9 +23,24 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::ForwardSpec;
 use super::{Payload, Signal};
+use crate::net::retry::{self, Backoff, Jitter};
 
 /// Workers sending upstream.
 const WORKERS: usize = 2;
+
+/// Wait before the first retry; each next one doubles, up to [`RETRY_MAX`], less up to a
+/// fifth at random.
+const RETRY_INITIAL: Duration = Duration::from_millis(250);
+/// Longest wait between attempts unless the upstream asks for longer.
+const RETRY_MAX: Duration = Duration::from_secs(8);
+/// Longest wait an upstream's `Retry-After` can impose.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(30);
+
+fn backoff() -> Result<Backoff, String> {
+    Backoff::new(RETRY_INITIAL, RETRY_MAX, 2.0, Jitter::Proportional(0.2))
+        .map(|b| b.with_retry_after_cap(RETRY_AFTER_CAP))
+        .map_err(|e| e.to_string())
+}
 
 struct Item {
     signal: Signal,
@@ -66,8 +82,8 @@ impl Forwarder {
         registry
             .register(Box::new(dropped.clone()))
             .map_err(|e| e.to_string())?;
-        crate::sources::install_crypto_provider();
-        let client = reqwest::Client::builder()
+        let backoff = backoff()?;
+        let client = crate::net::tls::client_builder()
             .timeout(spec.timeout)
             .default_headers(spec.headers.clone())
             .build()
@@ -80,6 +96,7 @@ impl Forwarder {
                 client: client.clone(),
                 base: spec.endpoint.clone(),
                 max_attempts: spec.max_attempts,
+                backoff: backoff.clone(),
                 forwarded: forwarded.clone(),
                 dropped: dropped.clone(),
             };
@@ -129,6 +146,7 @@ struct Worker {
     client: reqwest::Client,
     base: reqwest::Url,
     max_attempts: u32,
+    backoff: Backoff,
     forwarded: IntCounterVec,
     dropped: IntCounterVec,
 }
@@ -140,7 +158,6 @@ impl Worker {
             Ok(u) => u,
             Err(_) => return,
         };
-        let mut backoff = Duration::from_millis(250);
         let attempts = if cancel.is_cancelled() {
             1
         } else {
@@ -157,24 +174,27 @@ impl Worker {
                 .body(item.body.clone())
                 .send()
                 .await;
-            let retryable = match result {
+            let (retryable, retry_after) = match result {
                 Ok(r) if r.status().is_success() => {
                     self.forwarded
                         .with_label_values(&[item.signal.as_str()])
                         .inc();
                     return;
                 }
-                Ok(r) => matches!(r.status().as_u16(), 429 | 502 | 503 | 504),
-                Err(e) => !e.is_builder(),
+                Ok(r) => (
+                    matches!(r.status().as_u16(), 429 | 502 | 503 | 504),
+                    retry::retry_after(r.headers(), SystemTime::now()),
+                ),
+                Err(e) => (!e.is_builder(), None),
             };
             if !retryable || attempt == attempts {
                 break;
             }
+            let wait = self.backoff.delay_after(attempt - 1, retry_after);
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(8));
         }
         let reason = if cancel.is_cancelled() {
             "shutdown"

@@ -24,33 +24,23 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
-use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response, Status};
 
 use super::rpc;
-use super::tls::TlsMaterial;
-use super::{OtlpError, OtlpSpec, Payload, Pipeline, Protocol, Refused, Signal, Tally};
-use crate::config::Secret;
+use super::{OtlpError, OtlpSpec, Payload, Pipeline, Protocol, Refused, Serving, Signal, Tally};
+use crate::net::BearerToken;
 
 #[derive(Clone)]
 struct Service {
     pipeline: Pipeline,
-    token: Secret,
+    token: BearerToken,
 }
 
 impl Service {
     fn authorize<T>(&self, req: &Request<T>, signal: Signal) -> Result<(), Status> {
-        if self.token.is_empty() {
-            return Ok(());
-        }
-        let given = req
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if crate::api::constant_time_eq(given.as_bytes(), self.token.expose().as_bytes()) {
+        let given = req.metadata().get("authorization").map(|v| v.as_bytes());
+        if self.token.check_authorization(given) {
             Ok(())
         } else {
             self.pipeline
@@ -143,51 +133,35 @@ impl LogsService for Service {
     }
 }
 
-/// Binds `addr` and serves OTLP/gRPC until `cancel` fires.
-pub async fn serve(
+/// Binds `addr` and serves OTLP/gRPC until the cancellation token fires.
+pub(super) async fn serve(
     addr: SocketAddr,
     spec: &OtlpSpec,
     pipeline: Pipeline,
-    tls: Option<TlsMaterial>,
-    cancel: CancellationToken,
+    serving: Serving<'_>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), OtlpError> {
-    let (listener, bound) = super::bind(addr, "gRPC").await?;
     let svc = Service {
         pipeline,
-        token: spec.auth_token.clone(),
+        token: serving.auth.clone(),
     };
     let max = spec.max_message_bytes;
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = tls {
-        let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
-        builder = builder
-            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
-            .map_err(|e| OtlpError::Tls(e.to_string()))?;
-    }
-    let router = builder
-        .add_service(
-            MetricsServiceServer::new(svc.clone())
-                .max_decoding_message_size(max)
-                .accept_compressed(CompressionEncoding::Gzip),
-        )
-        .add_service(
-            TraceServiceServer::new(svc.clone())
-                .max_decoding_message_size(max)
-                .accept_compressed(CompressionEncoding::Gzip),
-        )
-        .add_service(
-            LogsServiceServer::new(svc)
-                .max_decoding_message_size(max)
-                .accept_compressed(CompressionEncoding::Gzip),
-        );
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let task = tokio::spawn(async move {
-        if let Err(e) = router
-            .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
-            .await
-        {
-            tracing::error!(error = %e, "The OTLP/gRPC server failed.");
-        }
-    });
-    Ok((bound, task))
+    let routes = tonic::service::Routes::new(
+        MetricsServiceServer::new(svc.clone())
+            .max_decoding_message_size(max)
+            .accept_compressed(CompressionEncoding::Gzip),
+    )
+    .add_service(
+        TraceServiceServer::new(svc.clone())
+            .max_decoding_message_size(max)
+            .accept_compressed(CompressionEncoding::Gzip),
+    )
+    .add_service(
+        LogsServiceServer::new(svc)
+            .max_decoding_message_size(max)
+            .accept_compressed(CompressionEncoding::Gzip),
+    )
+    .prepare();
+    serving
+        .serve(addr, "otlp_grpc", routes.into_axum_router())
+        .await
 }

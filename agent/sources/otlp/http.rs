@@ -4,7 +4,7 @@
 //! type (with `partial_success` when items were refused), 400 with a `google.rpc.Status` for
 //! undecodable data, 401 without the bearer token, 405 for other methods, 413 past
 //! `max_message_bytes` (checked again after decompression, so a gzip bomb cannot grow
-//! memory), 415 for other media types or encodings, 429 with `Retry-After` when the ingest
+//! memory), 408 when the body does not arrive within the listener's body-read timeout, 415 for other media types or encodings, 429 with `Retry-After` when the ingest
 //! queue is full.
 
 use std::io::Read;
@@ -27,30 +27,31 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
-use tokio_util::sync::CancellationToken;
 
 use super::rpc::{self, RpcStatus};
-use super::tls::TlsMaterial;
-use super::{OtlpError, OtlpSpec, Payload, Pipeline, Protocol, Refused, Signal, Tally, json};
+use super::{
+    OtlpError, OtlpSpec, Payload, Pipeline, Protocol, Refused, Serving, Signal, Tally, json,
+};
+use crate::net::BearerToken;
+use crate::net::auth::CHALLENGE;
+use crate::net::listen::is_body_timeout;
 
 struct HttpState {
     pipeline: Pipeline,
-    token: crate::config::Secret,
+    token: BearerToken,
     max_bytes: usize,
 }
 
-/// Binds `addr` and serves OTLP/HTTP until `cancel` fires.
-pub async fn serve(
+/// Binds `addr` and serves OTLP/HTTP until the cancellation token fires.
+pub(super) async fn serve(
     addr: SocketAddr,
     spec: &OtlpSpec,
     pipeline: Pipeline,
-    tls: Option<TlsMaterial>,
-    cancel: CancellationToken,
+    serving: Serving<'_>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), OtlpError> {
-    let (listener, bound) = super::bind(addr, "HTTP").await?;
     let state = Arc::new(HttpState {
         pipeline,
-        token: spec.auth_token.clone(),
+        token: serving.auth.clone(),
         max_bytes: spec.max_message_bytes,
     });
     let app = Router::new()
@@ -60,32 +61,7 @@ pub async fn serve(
         // The limit is applied by hand below, before and after decompression.
         .layer(DefaultBodyLimit::disable())
         .with_state(state);
-    let task = match tls {
-        None => tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(cancel.cancelled_owned())
-                .await
-            {
-                tracing::error!(error = %e, "The OTLP/HTTP server failed.");
-            }
-        }),
-        Some(tls) => {
-            let listener = crate::api::tls_listener::TlsListener::new(
-                listener,
-                tls.rustls.clone(),
-                cancel.clone(),
-            );
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(cancel.cancelled_owned())
-                    .await
-                {
-                    tracing::error!(error = %e, "The OTLP/HTTP server failed.");
-                }
-            })
-        }
-    };
-    Ok((bound, task))
+    serving.serve(addr, "otlp_http", app).await
 }
 
 async fn metrics(State(s): State<Arc<HttpState>>, headers: HeaderMap, body: Body) -> Response {
@@ -165,24 +141,16 @@ async fn handle(s: &HttpState, signal: Signal, headers: &HeaderMap, body: Body) 
     } else {
         Protocol::HttpProtobuf
     };
-    if !s.token.is_empty() {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !crate::api::constant_time_eq(given.as_bytes(), s.token.expose().as_bytes()) {
-            s.pipeline.count_refused(signal, protocol, "unauthorized");
-            let mut r = error(
-                StatusCode::UNAUTHORIZED,
-                answer_as,
-                rpc::UNAUTHENTICATED,
-                "missing or wrong bearer token".into(),
-            );
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return r;
-        }
+    if !s.token.check(headers) {
+        s.pipeline.count_refused(signal, protocol, "unauthorized");
+        let mut r = error(
+            StatusCode::UNAUTHORIZED,
+            answer_as,
+            rpc::UNAUTHENTICATED,
+            "missing or wrong bearer token".into(),
+        );
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, CHALLENGE);
+        return r;
     }
     let media_type = match media_type {
         Ok(m) => m,
@@ -211,6 +179,15 @@ async fn handle(s: &HttpState, signal: Signal, headers: &HeaderMap, body: Body) 
     };
     let raw = match axum::body::to_bytes(body, s.max_bytes).await {
         Ok(b) => b,
+        Err(e) if is_body_timeout(&e) => {
+            s.pipeline.count_refused(signal, protocol, "timeout");
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                media_type,
+                rpc::UNAVAILABLE,
+                format!("{e}"),
+            );
+        }
         Err(_) => return too_large("the request body"),
     };
     let encoding = headers

@@ -24,7 +24,6 @@ mod rpc;
 pub mod series;
 mod spans;
 mod stage;
-mod tls;
 mod wire;
 
 use std::collections::BTreeMap;
@@ -45,6 +44,9 @@ pub use logs::LogCounter;
 use series::{Entry, Reject, SeriesCache};
 pub use stage::OtlpStage;
 
+use crate::config::Secret;
+use crate::net::tls::ServerTls;
+use crate::net::{BearerToken, ConnectionLimits};
 use crate::store::{AppendError, Store, now_ms};
 
 /// Capacity of the ingest queue, in requests. Past it, receivers answer "busy, retry".
@@ -408,23 +410,46 @@ pub enum OtlpError {
         source: std::io::Error,
     },
     #[error("OTLP TLS: {0}")]
-    Tls(String),
+    Tls(#[from] crate::net::tls::TlsError),
+    #[error("OTLP listener: {0}")]
+    Listen(#[from] crate::net::listen::ListenError),
     #[error("cannot start the ingest workers: {0}")]
     Workers(std::io::Error),
     #[error("cannot set up forwarding: {0}")]
     Forward(String),
 }
 
-/// Binds one listener; the error names the protocol and the address.
-async fn bind(
-    addr: std::net::SocketAddr,
+/// What both listeners are served with.
+struct Serving<'a> {
+    registry: &'a Registry,
+    limits: ConnectionLimits,
+    tls: Option<ServerTls>,
+    auth: BearerToken,
+    cancel: CancellationToken,
+    /// `gRPC` or `HTTP`, for errors.
     what: &'static str,
-) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), OtlpError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| OtlpError::Bind { what, addr, source })?;
-    let bound = listener.local_addr().unwrap_or(addr);
-    Ok((listener, bound))
+}
+
+impl Serving<'_> {
+    /// Binds `addr` and serves `router` on it; the bind error names the protocol and the
+    /// address. `listener` is the connection metrics' label.
+    async fn serve(
+        self,
+        addr: std::net::SocketAddr,
+        listener: &'static str,
+        router: axum::Router,
+    ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), OtlpError> {
+        let what = self.what;
+        let tcp = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| OtlpError::Bind { what, addr, source })?;
+        let bound = tcp.local_addr().unwrap_or(addr);
+        let listener = crate::net::Listener::new(tcp, listener, self.limits, self.registry)?
+            .with_tls(self.tls);
+        let cancel = self.cancel;
+        let task = tokio::spawn(listener.serve(router, cancel));
+        Ok((bound, task))
+    }
 }
 
 /// A running receiver: listeners bound, workers started.
@@ -436,14 +461,29 @@ pub struct OtlpReceiver {
     tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     workers: parking_lot::Mutex<Vec<std::thread::JoinHandle<()>>>,
     forward: Option<Arc<Forwarder>>,
+    /// `otlp.auth_token`, shared by both listeners.
+    auth: BearerToken,
 }
 
 impl OtlpReceiver {
-    /// Binds the listeners and starts the workers; serving stops when `cancel` fires.
+    /// Binds the listeners (with the default [`ConnectionLimits`]) and starts the workers;
+    /// serving stops when `cancel` fires.
     pub async fn start(
         spec: &OtlpSpec,
         store: Arc<Store>,
         registry: &Registry,
+        cancel: CancellationToken,
+    ) -> Result<OtlpReceiver, OtlpError> {
+        Self::start_with_limits(spec, store, registry, ConnectionLimits::default(), cancel).await
+    }
+
+    /// [`OtlpReceiver::start`] with each listener's connections under `limits` (their
+    /// metrics carry `listener="otlp_grpc"` and `listener="otlp_http"`).
+    pub async fn start_with_limits(
+        spec: &OtlpSpec,
+        store: Arc<Store>,
+        registry: &Registry,
+        limits: ConnectionLimits,
         cancel: CancellationToken,
     ) -> Result<OtlpReceiver, OtlpError> {
         let metrics = OtlpMetrics::new(registry)?;
@@ -480,21 +520,28 @@ impl OtlpReceiver {
             forward: forward.clone(),
         };
         let tls = match &spec.tls {
-            Some(t) => Some(tls::load(t).map_err(OtlpError::Tls)?),
+            Some((cert, key)) => Some(ServerTls::load(cert, key)?),
             None => None,
+        };
+        let auth = BearerToken::new(spec.auth_token.clone());
+        let serving = |what| Serving {
+            registry,
+            limits: limits.clone(),
+            tls: tls.clone(),
+            auth: auth.clone(),
+            cancel: cancel.clone(),
+            what,
         };
         let mut tasks = Vec::new();
         let mut grpc_addr = None;
         if let Some(addr) = spec.grpc_listen {
-            let (bound, task) =
-                grpc::serve(addr, spec, pipeline.clone(), tls.clone(), cancel.clone()).await?;
+            let (bound, task) = grpc::serve(addr, spec, pipeline.clone(), serving("gRPC")).await?;
             grpc_addr = Some(bound);
             tasks.push(task);
         }
         let mut http_addr = None;
         if let Some(addr) = spec.http_listen {
-            let (bound, task) =
-                http::serve(addr, spec, pipeline.clone(), tls, cancel.clone()).await?;
+            let (bound, task) = http::serve(addr, spec, pipeline.clone(), serving("HTTP")).await?;
             http_addr = Some(bound);
             tasks.push(task);
         }
@@ -507,7 +554,14 @@ impl OtlpReceiver {
             tasks: parking_lot::Mutex::new(tasks),
             workers: parking_lot::Mutex::new(workers),
             forward,
+            auth,
         })
+    }
+
+    /// Replaces `otlp.auth_token` for both listeners at once (empty: none required); requests
+    /// from now on are checked against the new token.
+    pub fn set_auth_token(&self, token: Secret) {
+        self.auth.set(token);
     }
 
     /// Forgets OTLP series not written since `before_ms` and updates `vitals_otlp_series`.

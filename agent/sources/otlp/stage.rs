@@ -138,9 +138,3 @@ impl Stage for OtlpStage {
         self.receiver.stopped().await;
     }
 }
-
-// Interim until the shared bearer token lands in `net/`: the receiver's token is fixed at
-// start, so a changed token is reported as needing a restart.
-impl OtlpReceiver {
-    fn set_auth_token(&self, _token: crate::config::Secret) {}
-}

@@ -16,7 +16,6 @@ pub fn channel(spec: &ProbeSpec) -> Result<Channel, String> {
     let Target::Grpc { endpoint, tls, .. } = &spec.target else {
         return Err("not a gRPC target".into());
     };
-    crate::sources::install_crypto_provider();
     let mut ep = Endpoint::from_shared(endpoint.clone())
         .map_err(|e| format!("bad endpoint {endpoint}: {e}"))?
         .connect_timeout(spec.timeout)

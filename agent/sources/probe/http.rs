@@ -35,7 +35,6 @@ struct TlsKey {
 
 impl HttpClients {
     pub fn new() -> Result<Self, HttpClientError> {
-        crate::sources::install_crypto_provider();
         let user_agent = format!("vitals/{}", env!("CARGO_PKG_VERSION"));
         Ok(HttpClients {
             default: build_client(&TlsSettings::default(), &user_agent)?,
@@ -64,7 +63,7 @@ impl HttpClients {
 }
 
 fn build_client(tls: &TlsSettings, user_agent: &str) -> Result<Client, HttpClientError> {
-    let mut b = Client::builder()
+    let mut b = crate::net::tls::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .tls_info(true)
         .user_agent(user_agent)
