@@ -20,6 +20,7 @@
 mod aggregate;
 mod binary;
 mod check;
+mod depth;
 mod eval;
 pub mod functions;
 mod labels;
@@ -27,6 +28,7 @@ mod labels;
 use std::collections::BTreeMap;
 
 pub use check::check_supported;
+pub use depth::{MAX_EXPR_DEPTH, check_depth};
 pub use eval::selector_matcher_sets;
 
 use crate::store::{Labels, Sample, Store, StoreError};
@@ -38,6 +40,15 @@ pub const DEFAULT_LOOKBACK_MS: i64 = 5 * 60 * 1000;
 pub const DEFAULT_SUBQUERY_STEP_MS: i64 = 60 * 1000;
 /// Upper bound on the number of steps of one range query (Prometheus: 11,000 points).
 pub const MAX_RANGE_STEPS: i64 = 11_000;
+/// Expressions up to this deep (levels of the syntax tree) are evaluated on the caller's
+/// thread; deeper ones on a thread of their own (see [`DEEP_EVAL_STACK_BYTES`]). An
+/// unoptimised build needs about 40 KiB of stack per level of nested function calls, so 24
+/// levels fit a 2 MiB stack with room to spare.
+pub const INLINE_EVAL_DEPTH: usize = 24;
+/// Stack of the thread that evaluates an expression deeper than [`INLINE_EVAL_DEPTH`]: room
+/// for [`MAX_EXPR_DEPTH`] levels at 40 KiB each, three times over. Only the pages used are
+/// ever committed.
+pub const DEEP_EVAL_STACK_BYTES: usize = 64 << 20;
 
 /// What a query failed on, and where.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +56,10 @@ pub enum PromqlError {
     /// The query text does not parse.
     #[error("parse error in {query:?}: {message}")]
     Parse { query: String, message: String },
+    /// The query nests more than [`MAX_EXPR_DEPTH`] levels (see [`check_depth`]); it is
+    /// refused before parsing, since parsing and evaluating it could overflow the stack.
+    #[error("query is nested too deeply (more than {limit} levels)")]
+    TooDeep { limit: usize },
     /// The function exists in PromQL but this engine does not implement it.
     #[error("unsupported function {name}() in {expr}")]
     UnsupportedFunction { name: String, expr: String },
@@ -83,6 +98,9 @@ pub enum PromqlError {
     /// (Prometheus's `--query.max-samples`).
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples { limit: usize },
+    /// The thread that evaluates a deeply nested expression could not be started.
+    #[error("cannot start a thread to evaluate a deeply nested query: {message}")]
+    EvalThread { message: String },
     /// The query ran past [`QueryLimits::deadline`]; `stage` says what it was doing.
     #[error("query timed out in {stage}")]
     Timeout { stage: &'static str },
@@ -182,6 +200,14 @@ impl<'a> Engine<'a> {
         expr: &promql_parser::parser::Expr,
         t_ms: i64,
     ) -> Result<Value, PromqlError> {
+        self.on_enough_stack(expr, || self.instant_inline(expr, t_ms))
+    }
+
+    fn instant_inline(
+        &self,
+        expr: &promql_parser::parser::Expr,
+        t_ms: i64,
+    ) -> Result<Value, PromqlError> {
         let ev = self.evaluator(t_ms, t_ms, 0);
         ev.check_deadline()?;
         Ok(match ev.eval(expr, t_ms)? {
@@ -230,6 +256,16 @@ impl<'a> Engine<'a> {
                 message: format!("more than {MAX_RANGE_STEPS} steps; use a larger step"),
             });
         }
+        self.on_enough_stack(expr, || self.range_inline(expr, start_ms, end_ms, step_ms))
+    }
+
+    fn range_inline(
+        &self,
+        expr: &promql_parser::parser::Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<Value, PromqlError> {
         let ev = self.evaluator(start_ms, end_ms, step_ms);
         ev.check_deadline()?;
         if end_ms > start_ms {
@@ -270,6 +306,33 @@ impl<'a> Engine<'a> {
         Ok(Value::Matrix(out.into_iter().collect()))
     }
 
+    /// Runs `f` (an evaluation of `expr`) here when `expr` is shallow enough for any thread's
+    /// stack, and otherwise on a thread of its own with a stack of [`DEEP_EVAL_STACK_BYTES`]:
+    /// the evaluator recurses once per level of the tree, with frames of tens of KiB in
+    /// unoptimised builds, so a query near [`MAX_EXPR_DEPTH`] would overflow the 2 MiB of a
+    /// tokio blocking thread or a rule worker.
+    fn on_enough_stack<T: Send>(
+        &self,
+        expr: &promql_parser::parser::Expr,
+        f: impl FnOnce() -> Result<T, PromqlError> + Send,
+    ) -> Result<T, PromqlError> {
+        if depth::tree_depth(expr, INLINE_EVAL_DEPTH) <= INLINE_EVAL_DEPTH {
+            return f();
+        }
+        std::thread::scope(|scope| {
+            let handle = std::thread::Builder::new()
+                .name("vitals-deep-query".into())
+                .stack_size(DEEP_EVAL_STACK_BYTES)
+                .spawn_scoped(scope, f)
+                .map_err(|e| PromqlError::EvalThread {
+                    message: e.to_string(),
+                })?;
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
     fn evaluator(&self, start: i64, end: i64, step: i64) -> eval::Evaluator<'a> {
         eval::Evaluator {
             store: self.store,
@@ -285,8 +348,12 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// Parses a PromQL expression.
+/// Parses a PromQL expression, refusing one nested more than [`MAX_EXPR_DEPTH`] levels
+/// ([`PromqlError::TooDeep`]) before the parser sees it. This is the one way into the parser:
+/// every query (API, rule files, rule unit tests, templates) comes through here, so the
+/// recursion of the parser, the evaluator and the syntax tree's `Drop` stays bounded.
 pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, PromqlError> {
+    check_depth(query)?;
     promql_parser::parser::parse(query).map_err(|message| PromqlError::Parse {
         query: query.to_owned(),
         message,

@@ -308,3 +308,84 @@ fn range_query_equals_one_instant_query_per_step() {
         assert_eq!(m, expected, "{q}");
     }
 }
+
+/// Runs `f` on a thread with a 2 MiB stack: the size of a tokio blocking-pool thread (where
+/// the API evaluates queries) and of a rule-group worker.
+fn on_2_mib_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// The deepest queries [`check_depth`] lets through, of every shape that recurses.
+fn deepest_queries() -> Vec<String> {
+    let n = MAX_EXPR_DEPTH;
+    let nest = |open: &str, inner: &str, close: &str, k: usize| {
+        format!("{}{inner}{}", open.repeat(k), close.repeat(k))
+    };
+    vec![
+        nest("abs(", "x", ")", n - 1),
+        nest("(", "x", ")", n - 1),
+        nest("sum by (job) (", "x", ")", n - 1),
+        nest("-(", "x", ")", n / 2 - 1),
+        nest(
+            "label_replace(",
+            "x",
+            r#", "a", "$1", "job", "(.*)")"#,
+            n - 1,
+        ),
+        nest("max_over_time(", "x", "[1m:1m])", n - 1),
+        nest("clamp_min(", "x", ", 0)", n - 1),
+        vec!["1"; n].join("+"),
+        vec!["x"; n].join("+"),
+        vec!["x"; n].join(" and "),
+        vec!["x"; n].join(" * on(job) group_left "),
+        format!("{}x", "-".repeat(n - 1)),
+    ]
+}
+
+#[test]
+fn deepest_queries_fit_a_2_mib_stack() {
+    on_2_mib_stack(|| {
+        let s = store();
+        load(&s, &[("__name__", "x"), ("job", "a")], &[Some(1.0); 10]);
+        let e = Engine::new(&s);
+        for q in deepest_queries() {
+            let expr = parse(&q).unwrap_or_else(|err| panic!("{err}: {q:.60}"));
+            check_supported(&expr).unwrap();
+            let _ = expr.to_string();
+            let _ = expr.prettify();
+            e.instant_expr(&expr, 5 * MIN)
+                .unwrap_or_else(|err| panic!("{err}: {q:.60}"));
+            e.range_expr(&expr, 3 * MIN, 5 * MIN, MIN)
+                .unwrap_or_else(|err| panic!("{err}: {q:.60}"));
+        }
+    });
+}
+
+#[test]
+fn queries_past_the_depth_limit_are_refused_before_parsing() {
+    on_2_mib_stack(|| {
+        for q in [
+            "abs(".repeat(2000) + "x" + &")".repeat(2000),
+            vec!["1"; 10_000].join("+"),
+            format!("{}1", "-".repeat(10_000)),
+        ] {
+            let err = parse(&q).unwrap_err();
+            assert!(matches!(
+                err,
+                PromqlError::TooDeep {
+                    limit: MAX_EXPR_DEPTH
+                }
+            ));
+            let s = store();
+            assert!(matches!(
+                Engine::new(&s).instant(&q, 0),
+                Err(PromqlError::TooDeep { .. })
+            ));
+        }
+    });
+}
