@@ -101,33 +101,69 @@ pub enum PromqlError {
     /// The thread that evaluates a deeply nested expression could not be started.
     #[error("cannot start a thread to evaluate a deeply nested query: {message}")]
     EvalThread { message: String },
+    /// `func` would make a label value longer than [`QueryLimits::max_label_value_bytes`].
+    #[error("{func}() would make a label value longer than {limit} bytes")]
+    LabelValueTooLong { func: &'static str, limit: usize },
+    /// The query would make more than [`QueryLimits::max_label_bytes`] bytes of label values
+    /// in one step.
+    #[error(
+        "query processing would make more than {limit} bytes of label values in query execution"
+    )]
+    TooManyLabelBytes { limit: usize },
     /// The query ran past [`QueryLimits::deadline`]; `stage` says what it was doing.
     #[error("query timed out in {stage}")]
     Timeout { stage: &'static str },
 }
 
-/// Per-query resource limits (Prometheus's `--query.max-samples` and `--query.timeout`).
+/// Default of [`QueryLimits::max_label_value_bytes`]: 64 KiB.
+pub const DEFAULT_MAX_LABEL_VALUE_BYTES: usize = 64 << 10;
+/// Default of [`QueryLimits::max_label_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_LABEL_BYTES: usize = 64 << 20;
+/// Calls of the evaluator's inner loops between two looks at the clock (see
+/// [`QueryLimits::deadline`]).
+pub(crate) const DEADLINE_CHECK_EVERY: u32 = 128;
+
+/// Per-query resource limits (Prometheus's `--query.max-samples` and `--query.timeout`, and
+/// two byte budgets Prometheus does not have).
 ///
 /// Samples are counted as Prometheus counts them: every sample a selector or subquery loads
 /// for the step being evaluated (one per series for an instant selector, every sample in the
 /// window for a range selector or subquery), plus the points of a range query's result so
 /// far. (A range query reads each selector's data once for the whole range; what counts is
-/// each step's window of it.) The deadline is checked at every selector and every step of a
-/// range query or subquery.
+/// each step's window of it.)
+///
+/// Label values a query makes (`label_replace`, `label_join`, `count_values`) are counted in
+/// bytes: no one value may be longer than [`QueryLimits::max_label_value_bytes`], and one step
+/// of the query may not make more than [`QueryLimits::max_label_bytes`] in all. Without
+/// these, `label_replace` nested a few times, each level repeating `$1`, builds a label of
+/// gigabytes from a 400-byte query.
+///
+/// The deadline is checked at every selector, every step of a range query or subquery, and
+/// every [`DEADLINE_CHECK_EVERY`] nodes evaluated or elements processed inside binary
+/// operations, aggregations and functions, so an evaluation stops soon after it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueryLimits {
     /// Most samples one query may hold at once.
     pub max_samples: usize,
     /// When the query must have finished.
     pub deadline: Option<std::time::Instant>,
+    /// Longest label value `label_replace` or `label_join` may make, in bytes
+    /// ([`PromqlError::LabelValueTooLong`]).
+    pub max_label_value_bytes: usize,
+    /// Most bytes of label values one step of the query may make
+    /// ([`PromqlError::TooManyLabelBytes`]).
+    pub max_label_bytes: usize,
 }
 
 impl Default for QueryLimits {
-    /// No limits.
+    /// No sample limit and no deadline; the byte budgets at their defaults
+    /// ([`DEFAULT_MAX_LABEL_VALUE_BYTES`], [`DEFAULT_MAX_LABEL_BYTES`]).
     fn default() -> Self {
         QueryLimits {
             max_samples: usize::MAX,
             deadline: None,
+            max_label_value_bytes: DEFAULT_MAX_LABEL_VALUE_BYTES,
+            max_label_bytes: DEFAULT_MAX_LABEL_BYTES,
         }
     }
 }
@@ -278,6 +314,7 @@ impl<'a> Engine<'a> {
         while t <= end_ms {
             ev.check_deadline()?;
             ev.reset_samples(held)?;
+            ev.label_bytes.set(0);
             match ev.eval(expr, t)? {
                 eval::Val::Scalar(v) => {
                     held += 1;
@@ -343,6 +380,8 @@ impl<'a> Engine<'a> {
             subquery_step_ms: self.subquery_step_ms,
             limits: self.limits,
             samples: std::cell::Cell::new(0),
+            label_bytes: std::cell::Cell::new(0),
+            ticks: std::cell::Cell::new(0),
             preloaded: std::cell::RefCell::new(std::collections::HashMap::new()),
         }
     }

@@ -573,3 +573,28 @@ async fn queries_nested_too_deeply_answer_400_on_every_endpoint() {
     check(json(series(State(st.clone()), get(&format!("/series?match[]={deep}"))).await).await);
     check(json(labels(State(st), get(&format!("/labels?match[]={chain}"))).await).await);
 }
+
+#[tokio::test]
+async fn a_query_making_huge_labels_answers_422() {
+    let st = state();
+    // The tester's 400-byte query: 7 levels of label_replace, each repeating `$1` ten times,
+    // would make a label of 30 MB per series.
+    let mut q = "label_replace(up_total, \"a\", \"$1\", \"instance\", \"(.*)\")".to_owned();
+    for _ in 0..7 {
+        q = format!(
+            "label_replace({q}, \"a\", \"{}\", \"a\", \"(.*)\")",
+            "$1".repeat(10)
+        );
+    }
+    let form = format!("query={}&time=1700000100", q.replace('$', "%24"));
+    let (status, v) = json(query(State(st.clone()), post("/query", &form)).await).await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["errorType"], "execution");
+    assert_eq!(
+        v["error"],
+        format!(
+            "label_replace() would make a label value longer than {} bytes",
+            crate::promql::DEFAULT_MAX_LABEL_VALUE_BYTES
+        )
+    );
+}
