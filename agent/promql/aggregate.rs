@@ -166,6 +166,7 @@ pub(crate) fn eval_aggregate(
             let k = usize::try_from(k).unwrap_or(usize::MAX);
             let mut out = Vec::new();
             for (_, mut members) in groups(input, &a.modifier) {
+                ev.tick()?;
                 if op == T_LIMITK {
                     // The first k series of each group, in input order.
                     members.truncate(k);
@@ -201,6 +202,7 @@ pub(crate) fn eval_aggregate(
             let mut index: HashMap<Labels, usize> = HashMap::new();
             let mut out: Vec<Elem> = Vec::new();
             for el in input {
+                ev.tick()?;
                 let key = set(
                     &group_key(&el.labels, &a.modifier),
                     &label,

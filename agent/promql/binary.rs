@@ -79,10 +79,10 @@ pub(crate) fn eval_binary(
             }
         }
         (Val::Vector(l), Val::Scalar(r)) => {
-            vector_scalar(op, l, r, false, return_bool, e).map(Val::Vector)
+            vector_scalar(ev, op, l, r, false, return_bool, e).map(Val::Vector)
         }
         (Val::Scalar(l), Val::Vector(r)) => {
-            vector_scalar(op, r, l, true, return_bool, e).map(Val::Vector)
+            vector_scalar(ev, op, r, l, true, return_bool, e).map(Val::Vector)
         }
         (Val::Vector(l), Val::Vector(r)) => {
             let card = b
@@ -95,7 +95,7 @@ pub(crate) fn eval_binary(
                 T_LAND => and(l, r, &matching),
                 T_LOR => or(l, r, &matching),
                 T_LUNLESS => unless(l, r, &matching),
-                _ => vector_vector(op, l, r, &card, &matching, return_bool, e)?,
+                _ => vector_vector(ev, op, l, r, &card, &matching, return_bool, e)?,
             };
             check_unique(&out, e)?;
             Ok(Val::Vector(out))
@@ -108,6 +108,7 @@ pub(crate) fn eval_binary(
 }
 
 fn vector_scalar(
+    ev: &Evaluator<'_>,
     op: TokenId,
     vec: Vec<Elem>,
     scalar: f64,
@@ -117,6 +118,7 @@ fn vector_scalar(
 ) -> Result<Vec<Elem>, PromqlError> {
     let mut out = Vec::with_capacity(vec.len());
     for el in vec {
+        ev.tick()?;
         let (l, r) = if swap { (scalar, el.v) } else { (el.v, scalar) };
         let (mut v, mut keep) = apply(op, l, r).ok_or_else(|| unsupported_op(e))?;
         if is_comparison(op) && swap {
@@ -173,7 +175,9 @@ fn unless(l: Vec<Elem>, r: Vec<Elem>, matching: &Option<LabelModifier>) -> Vec<E
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn vector_vector(
+    ev: &Evaluator<'_>,
     op: TokenId,
     lhs: Vec<Elem>,
     rhs: Vec<Elem>,
@@ -195,6 +199,7 @@ fn vector_vector(
 
     let mut right: HashMap<Labels, &Elem> = HashMap::with_capacity(rhs.len());
     for r in &rhs {
+        ev.tick()?;
         let sig = signature(&r.labels, matching);
         if let Some(prev) = right.get(&sig) {
             let side = if one_to_many { "left" } else { "right" };
@@ -225,6 +230,7 @@ fn vector_vector(
     let mut matched: HashMap<Labels, HashSet<Labels>> = HashMap::new();
     let mut out = Vec::new();
     for l in &lhs {
+        ev.tick()?;
         let sig = signature(&l.labels, matching);
         let Some(r) = right.get(&sig) else {
             continue;

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 
-use super::{PromqlError, QueryLimits, aggregate, binary, functions};
+use super::{DEADLINE_CHECK_EVERY, PromqlError, QueryLimits, aggregate, binary, functions};
 use crate::store::{LabelMatcher, Labels, METRIC_NAME, MatchOp, Sample, Store, is_stale_marker};
 
 /// One element of an instant vector.
@@ -110,6 +110,10 @@ pub(crate) struct Evaluator<'a> {
     pub limits: QueryLimits,
     /// Samples held for the current step of the query (see [`QueryLimits`]).
     pub samples: Cell<usize>,
+    /// Bytes of label values made in the current step of the query (see [`QueryLimits`]).
+    pub label_bytes: Cell<usize>,
+    /// Calls of [`Evaluator::tick`] so far.
+    pub ticks: Cell<u32>,
     /// Selections made once for a whole range query (see [`Evaluator::preload`]), keyed by
     /// the address of their selector in the query's syntax tree.
     pub preloaded: RefCell<HashMap<usize, Preloaded>>,
@@ -234,6 +238,41 @@ impl Evaluator<'_> {
         }
     }
 
+    /// Called once per node evaluated and per element in the inner loops: checks the
+    /// deadline every [`DEADLINE_CHECK_EVERY`] calls.
+    pub(crate) fn tick(&self) -> Result<(), PromqlError> {
+        let n = self.ticks.get().wrapping_add(1);
+        self.ticks.set(n);
+        if n.is_multiple_of(DEADLINE_CHECK_EVERY) {
+            self.check_deadline()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Counts a label value of `len` bytes that `func` made, erroring past either byte
+    /// budget of [`QueryLimits`].
+    pub(crate) fn add_label_value(
+        &self,
+        func: &'static str,
+        len: usize,
+    ) -> Result<(), PromqlError> {
+        if len > self.limits.max_label_value_bytes {
+            return Err(PromqlError::LabelValueTooLong {
+                func,
+                limit: self.limits.max_label_value_bytes,
+            });
+        }
+        let total = self.label_bytes.get().saturating_add(len);
+        self.label_bytes.set(total);
+        if total > self.limits.max_label_bytes {
+            return Err(PromqlError::TooManyLabelBytes {
+                limit: self.limits.max_label_bytes,
+            });
+        }
+        self.tick()
+    }
+
     /// Counts `n` more samples held, erroring past the limit.
     pub(crate) fn add_samples(&self, n: usize) -> Result<(), PromqlError> {
         self.reset_samples(self.samples.get().saturating_add(n))
@@ -262,6 +301,7 @@ impl Evaluator<'_> {
     }
 
     pub(crate) fn eval(&self, e: &Expr, t: i64) -> Result<Val, PromqlError> {
+        self.tick()?;
         match e {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
             Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),

@@ -827,20 +827,23 @@ fn label_replace(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Vec<Elem>, Prom
     let src = ev.eval_string(arg(c, 3)?, t)?;
     let re = label_regex("label_replace", &ev.eval_string(arg(c, 4)?, t)?)?;
     check_label_name("label_replace", &dst)?;
-    Ok(v.into_iter()
-        .map(|el| {
-            let value = el.labels.get(&src).unwrap_or("");
-            let labels = match re.captures(value) {
-                Some(caps) => {
-                    let mut out = String::new();
-                    caps.expand(&repl, &mut out);
-                    set(&el.labels, &dst, &out)
-                }
-                None => el.labels.clone(),
-            };
-            Elem { labels, v: el.v }
-        })
-        .collect())
+    let mut out = Vec::with_capacity(v.len());
+    for el in v {
+        let value = el.labels.get(&src).unwrap_or("");
+        let labels = match re.captures(value) {
+            Some(caps) => {
+                // At most `repl` with every `$n` a whole source value, which is itself
+                // within the limit: the value is built, then counted.
+                let mut expanded = String::new();
+                caps.expand(&repl, &mut expanded);
+                ev.add_label_value("label_replace", expanded.len())?;
+                set(&el.labels, &dst, &expanded)
+            }
+            None => el.labels.clone(),
+        };
+        out.push(Elem { labels, v: el.v });
+    }
+    Ok(out)
 }
 
 fn label_join(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Vec<Elem>, PromqlError> {
@@ -859,18 +862,21 @@ fn label_join(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Vec<Elem>, PromqlE
         srcs.push(src);
     }
     check_label_name("label_join", &dst)?;
-    Ok(v.into_iter()
-        .map(|el| {
-            let joined: Vec<&str> = srcs
-                .iter()
-                .map(|s| el.labels.get(s).unwrap_or(""))
-                .collect();
-            Elem {
-                labels: set(&el.labels, &dst, &joined.join(&sep)),
-                v: el.v,
-            }
-        })
-        .collect())
+    let mut out = Vec::with_capacity(v.len());
+    for el in v {
+        let joined: Vec<&str> = srcs
+            .iter()
+            .map(|s| el.labels.get(s).unwrap_or(""))
+            .collect();
+        let len = joined.iter().map(|s| s.len()).sum::<usize>()
+            + sep.len() * joined.len().saturating_sub(1);
+        ev.add_label_value("label_join", len)?;
+        out.push(Elem {
+            labels: set(&el.labels, &dst, &joined.join(&sep)),
+            v: el.v,
+        });
+    }
+    Ok(out)
 }
 
 /// Classic histograms in `v`: bucket series (a parseable `le` label) grouped by their labels

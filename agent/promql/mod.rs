@@ -20,6 +20,7 @@
 mod aggregate;
 mod binary;
 mod check;
+mod depth;
 mod eval;
 pub mod functions;
 mod labels;
@@ -27,6 +28,7 @@ mod labels;
 use std::collections::BTreeMap;
 
 pub use check::check_supported;
+pub use depth::{MAX_EXPR_DEPTH, check_depth};
 pub use eval::selector_matcher_sets;
 
 use crate::store::{Labels, Sample, Store, StoreError};
@@ -38,6 +40,15 @@ pub const DEFAULT_LOOKBACK_MS: i64 = 5 * 60 * 1000;
 pub const DEFAULT_SUBQUERY_STEP_MS: i64 = 60 * 1000;
 /// Upper bound on the number of steps of one range query (Prometheus: 11,000 points).
 pub const MAX_RANGE_STEPS: i64 = 11_000;
+/// Expressions up to this deep (levels of the syntax tree) are evaluated on the caller's
+/// thread; deeper ones on a thread of their own (see [`DEEP_EVAL_STACK_BYTES`]). An
+/// unoptimised build needs about 40 KiB of stack per level of nested function calls, so 24
+/// levels fit a 2 MiB stack with room to spare.
+pub const INLINE_EVAL_DEPTH: usize = 24;
+/// Stack of the thread that evaluates an expression deeper than [`INLINE_EVAL_DEPTH`]: room
+/// for [`MAX_EXPR_DEPTH`] levels at 40 KiB each, three times over. Only the pages used are
+/// ever committed.
+pub const DEEP_EVAL_STACK_BYTES: usize = 64 << 20;
 
 /// What a query failed on, and where.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +56,10 @@ pub enum PromqlError {
     /// The query text does not parse.
     #[error("parse error in {query:?}: {message}")]
     Parse { query: String, message: String },
+    /// The query nests more than [`MAX_EXPR_DEPTH`] levels (see [`check_depth`]); it is
+    /// refused before parsing, since parsing and evaluating it could overflow the stack.
+    #[error("query is nested too deeply (more than {limit} levels)")]
+    TooDeep { limit: usize },
     /// The function exists in PromQL but this engine does not implement it.
     #[error("unsupported function {name}() in {expr}")]
     UnsupportedFunction { name: String, expr: String },
@@ -83,33 +98,72 @@ pub enum PromqlError {
     /// (Prometheus's `--query.max-samples`).
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples { limit: usize },
+    /// The thread that evaluates a deeply nested expression could not be started.
+    #[error("cannot start a thread to evaluate a deeply nested query: {message}")]
+    EvalThread { message: String },
+    /// `func` would make a label value longer than [`QueryLimits::max_label_value_bytes`].
+    #[error("{func}() would make a label value longer than {limit} bytes")]
+    LabelValueTooLong { func: &'static str, limit: usize },
+    /// The query would make more than [`QueryLimits::max_label_bytes`] bytes of label values
+    /// in one step.
+    #[error(
+        "query processing would make more than {limit} bytes of label values in query execution"
+    )]
+    TooManyLabelBytes { limit: usize },
     /// The query ran past [`QueryLimits::deadline`]; `stage` says what it was doing.
     #[error("query timed out in {stage}")]
     Timeout { stage: &'static str },
 }
 
-/// Per-query resource limits (Prometheus's `--query.max-samples` and `--query.timeout`).
+/// Default of [`QueryLimits::max_label_value_bytes`]: 64 KiB.
+pub const DEFAULT_MAX_LABEL_VALUE_BYTES: usize = 64 << 10;
+/// Default of [`QueryLimits::max_label_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_LABEL_BYTES: usize = 64 << 20;
+/// Calls of the evaluator's inner loops between two looks at the clock (see
+/// [`QueryLimits::deadline`]).
+pub(crate) const DEADLINE_CHECK_EVERY: u32 = 128;
+
+/// Per-query resource limits (Prometheus's `--query.max-samples` and `--query.timeout`, and
+/// two byte budgets Prometheus does not have).
 ///
 /// Samples are counted as Prometheus counts them: every sample a selector or subquery loads
 /// for the step being evaluated (one per series for an instant selector, every sample in the
 /// window for a range selector or subquery), plus the points of a range query's result so
 /// far. (A range query reads each selector's data once for the whole range; what counts is
-/// each step's window of it.) The deadline is checked at every selector and every step of a
-/// range query or subquery.
+/// each step's window of it.)
+///
+/// Label values a query makes (`label_replace`, `label_join`, `count_values`) are counted in
+/// bytes: no one value may be longer than [`QueryLimits::max_label_value_bytes`], and one step
+/// of the query may not make more than [`QueryLimits::max_label_bytes`] in all. Without
+/// these, `label_replace` nested a few times, each level repeating `$1`, builds a label of
+/// gigabytes from a 400-byte query.
+///
+/// The deadline is checked at every selector, every step of a range query or subquery, and
+/// every [`DEADLINE_CHECK_EVERY`] nodes evaluated or elements processed inside binary
+/// operations, aggregations and functions, so an evaluation stops soon after it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueryLimits {
     /// Most samples one query may hold at once.
     pub max_samples: usize,
     /// When the query must have finished.
     pub deadline: Option<std::time::Instant>,
+    /// Longest label value `label_replace` or `label_join` may make, in bytes
+    /// ([`PromqlError::LabelValueTooLong`]).
+    pub max_label_value_bytes: usize,
+    /// Most bytes of label values one step of the query may make
+    /// ([`PromqlError::TooManyLabelBytes`]).
+    pub max_label_bytes: usize,
 }
 
 impl Default for QueryLimits {
-    /// No limits.
+    /// No sample limit and no deadline; the byte budgets at their defaults
+    /// ([`DEFAULT_MAX_LABEL_VALUE_BYTES`], [`DEFAULT_MAX_LABEL_BYTES`]).
     fn default() -> Self {
         QueryLimits {
             max_samples: usize::MAX,
             deadline: None,
+            max_label_value_bytes: DEFAULT_MAX_LABEL_VALUE_BYTES,
+            max_label_bytes: DEFAULT_MAX_LABEL_BYTES,
         }
     }
 }
@@ -182,6 +236,14 @@ impl<'a> Engine<'a> {
         expr: &promql_parser::parser::Expr,
         t_ms: i64,
     ) -> Result<Value, PromqlError> {
+        self.on_enough_stack(expr, || self.instant_inline(expr, t_ms))
+    }
+
+    fn instant_inline(
+        &self,
+        expr: &promql_parser::parser::Expr,
+        t_ms: i64,
+    ) -> Result<Value, PromqlError> {
         let ev = self.evaluator(t_ms, t_ms, 0);
         ev.check_deadline()?;
         Ok(match ev.eval(expr, t_ms)? {
@@ -230,6 +292,16 @@ impl<'a> Engine<'a> {
                 message: format!("more than {MAX_RANGE_STEPS} steps; use a larger step"),
             });
         }
+        self.on_enough_stack(expr, || self.range_inline(expr, start_ms, end_ms, step_ms))
+    }
+
+    fn range_inline(
+        &self,
+        expr: &promql_parser::parser::Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<Value, PromqlError> {
         let ev = self.evaluator(start_ms, end_ms, step_ms);
         ev.check_deadline()?;
         if end_ms > start_ms {
@@ -242,6 +314,7 @@ impl<'a> Engine<'a> {
         while t <= end_ms {
             ev.check_deadline()?;
             ev.reset_samples(held)?;
+            ev.label_bytes.set(0);
             match ev.eval(expr, t)? {
                 eval::Val::Scalar(v) => {
                     held += 1;
@@ -270,6 +343,33 @@ impl<'a> Engine<'a> {
         Ok(Value::Matrix(out.into_iter().collect()))
     }
 
+    /// Runs `f` (an evaluation of `expr`) here when `expr` is shallow enough for any thread's
+    /// stack, and otherwise on a thread of its own with a stack of [`DEEP_EVAL_STACK_BYTES`]:
+    /// the evaluator recurses once per level of the tree, with frames of tens of KiB in
+    /// unoptimised builds, so a query near [`MAX_EXPR_DEPTH`] would overflow the 2 MiB of a
+    /// tokio blocking thread or a rule worker.
+    fn on_enough_stack<T: Send>(
+        &self,
+        expr: &promql_parser::parser::Expr,
+        f: impl FnOnce() -> Result<T, PromqlError> + Send,
+    ) -> Result<T, PromqlError> {
+        if depth::tree_depth(expr, INLINE_EVAL_DEPTH) <= INLINE_EVAL_DEPTH {
+            return f();
+        }
+        std::thread::scope(|scope| {
+            let handle = std::thread::Builder::new()
+                .name("vitals-deep-query".into())
+                .stack_size(DEEP_EVAL_STACK_BYTES)
+                .spawn_scoped(scope, f)
+                .map_err(|e| PromqlError::EvalThread {
+                    message: e.to_string(),
+                })?;
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
     fn evaluator(&self, start: i64, end: i64, step: i64) -> eval::Evaluator<'a> {
         eval::Evaluator {
             store: self.store,
@@ -280,13 +380,19 @@ impl<'a> Engine<'a> {
             subquery_step_ms: self.subquery_step_ms,
             limits: self.limits,
             samples: std::cell::Cell::new(0),
+            label_bytes: std::cell::Cell::new(0),
+            ticks: std::cell::Cell::new(0),
             preloaded: std::cell::RefCell::new(std::collections::HashMap::new()),
         }
     }
 }
 
-/// Parses a PromQL expression.
+/// Parses a PromQL expression, refusing one nested more than [`MAX_EXPR_DEPTH`] levels
+/// ([`PromqlError::TooDeep`]) before the parser sees it. This is the one way into the parser:
+/// every query (API, rule files, rule unit tests, templates) comes through here, so the
+/// recursion of the parser, the evaluator and the syntax tree's `Drop` stays bounded.
 pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, PromqlError> {
+    check_depth(query)?;
     promql_parser::parser::parse(query).map_err(|message| PromqlError::Parse {
         query: query.to_owned(),
         message,

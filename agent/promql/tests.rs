@@ -177,6 +177,7 @@ fn limited(s: &Store, max_samples: usize) -> Engine<'_> {
     Engine::new(s).with_limits(QueryLimits {
         max_samples,
         deadline: None,
+        ..QueryLimits::default()
     })
 }
 
@@ -243,6 +244,7 @@ fn deadline_stops_queries() {
     let e = Engine::new(&s).with_limits(QueryLimits {
         max_samples: usize::MAX,
         deadline: Some(past),
+        ..QueryLimits::default()
     });
     for r in [
         e.instant("req_total", 10 * MIN),
@@ -257,6 +259,7 @@ fn deadline_stops_queries() {
     let e = Engine::new(&s).with_limits(QueryLimits {
         max_samples: usize::MAX,
         deadline: Some(later),
+        ..QueryLimits::default()
     });
     assert!(
         e.range("sum(rate(req_total[5m]))", 0, 10 * MIN, MIN)
@@ -307,4 +310,181 @@ fn range_query_equals_one_instant_query_per_step() {
         let expected: Vec<(Labels, Vec<Sample>)> = expected.into_iter().collect();
         assert_eq!(m, expected, "{q}");
     }
+}
+
+/// Runs `f` on a thread with a 2 MiB stack: the size of a tokio blocking-pool thread (where
+/// the API evaluates queries) and of a rule-group worker.
+fn on_2_mib_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// The deepest queries [`check_depth`] lets through, of every shape that recurses.
+fn deepest_queries() -> Vec<String> {
+    let n = MAX_EXPR_DEPTH;
+    let nest = |open: &str, inner: &str, close: &str, k: usize| {
+        format!("{}{inner}{}", open.repeat(k), close.repeat(k))
+    };
+    vec![
+        nest("abs(", "x", ")", n - 1),
+        nest("(", "x", ")", n - 1),
+        nest("sum by (job) (", "x", ")", n - 1),
+        nest("-(", "x", ")", n / 2 - 1),
+        nest(
+            "label_replace(",
+            "x",
+            r#", "a", "$1", "job", "(.*)")"#,
+            n - 1,
+        ),
+        nest("max_over_time(", "x", "[1m:1m])", n - 1),
+        nest("clamp_min(", "x", ", 0)", n - 1),
+        vec!["1"; n].join("+"),
+        vec!["x"; n].join("+"),
+        vec!["x"; n].join(" and "),
+        vec!["x"; n].join(" * on(job) group_left "),
+        format!("{}x", "-".repeat(n - 1)),
+    ]
+}
+
+#[test]
+fn deepest_queries_fit_a_2_mib_stack() {
+    on_2_mib_stack(|| {
+        let s = store();
+        load(&s, &[("__name__", "x"), ("job", "a")], &[Some(1.0); 10]);
+        let e = Engine::new(&s);
+        for q in deepest_queries() {
+            let expr = parse(&q).unwrap_or_else(|err| panic!("{err}: {q:.60}"));
+            check_supported(&expr).unwrap();
+            let _ = expr.to_string();
+            let _ = expr.prettify();
+            e.instant_expr(&expr, 5 * MIN)
+                .unwrap_or_else(|err| panic!("{err}: {q:.60}"));
+            e.range_expr(&expr, 3 * MIN, 5 * MIN, MIN)
+                .unwrap_or_else(|err| panic!("{err}: {q:.60}"));
+        }
+    });
+}
+
+#[test]
+fn queries_past_the_depth_limit_are_refused_before_parsing() {
+    on_2_mib_stack(|| {
+        for q in [
+            "abs(".repeat(2000) + "x" + &")".repeat(2000),
+            vec!["1"; 10_000].join("+"),
+            format!("{}1", "-".repeat(10_000)),
+        ] {
+            let err = parse(&q).unwrap_err();
+            assert!(matches!(
+                err,
+                PromqlError::TooDeep {
+                    limit: MAX_EXPR_DEPTH
+                }
+            ));
+            let s = store();
+            assert!(matches!(
+                Engine::new(&s).instant(&q, 0),
+                Err(PromqlError::TooDeep { .. })
+            ));
+        }
+    });
+}
+
+/// `label_replace` nested `levels` times around `x`, each level repeating `$1` ten times.
+fn exploding_label_replace(levels: usize) -> String {
+    let mut q = "x".to_owned();
+    for _ in 0..levels {
+        q = format!(
+            r#"label_replace({q}, "a", "{}", "a", "(.*)")"#,
+            "$1".repeat(10)
+        );
+    }
+    q
+}
+
+#[test]
+fn label_values_a_query_makes_are_bounded() {
+    let s = store();
+    for i in 0..50 {
+        let n = i.to_string();
+        load(
+            &s,
+            &[("__name__", "x"), ("a", "0123456789"), ("n", &n)],
+            &[Some(1.0)],
+        );
+    }
+    let e = Engine::new(&s);
+    // 10 bytes, then 100, 1,000, 10,000, 100,000: the fourth level is still within 64 KiB.
+    assert!(e.instant(&exploding_label_replace(3), MIN).is_ok());
+    let err = e.instant(&exploding_label_replace(7), MIN).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PromqlError::LabelValueTooLong {
+                func: "label_replace",
+                limit: DEFAULT_MAX_LABEL_VALUE_BYTES
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "label_replace() would make a label value longer than 65536 bytes"
+    );
+    let join = r#"label_join(x, "b", "-", "a", "a", "a", "a", "a", "a", "a", "a")"#;
+    let tight = |value: usize, total: usize| {
+        Engine::new(&s).with_limits(QueryLimits {
+            max_label_value_bytes: value,
+            max_label_bytes: total,
+            ..QueryLimits::default()
+        })
+    };
+    assert!(tight(87, 50 * 87).instant(join, MIN).is_ok());
+    assert!(matches!(
+        tight(86, usize::MAX).instant(join, MIN),
+        Err(PromqlError::LabelValueTooLong {
+            func: "label_join",
+            limit: 86
+        })
+    ));
+    // Many series each within the value limit still run out of the query's budget.
+    let err = tight(usize::MAX, 49 * 87).instant(join, MIN).unwrap_err();
+    assert!(matches!(err, PromqlError::TooManyLabelBytes { limit } if limit == 49 * 87));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "query processing would make more than {} bytes of label values in query execution",
+            49 * 87
+        )
+    );
+    // The budget is per step of a range query, like the sample limit.
+    assert!(
+        tight(usize::MAX, 50 * 87)
+            .range(join, 0, 4 * MIN, MIN)
+            .is_ok()
+    );
+}
+
+#[test]
+fn an_expired_deadline_stops_evaluation_inside_a_binary_chain() {
+    let s = store();
+    // Scalars only: no selector, so only the checks inside the evaluator can see the clock.
+    // (200 terms: shallow enough for the test thread's stack without the deep-query thread.)
+    let q = vec!["1"; 200].join(" + ");
+    let expr = parse(&q).unwrap();
+    let past = std::time::Instant::now();
+    let e = Engine::new(&s).with_limits(QueryLimits {
+        deadline: Some(past),
+        ..QueryLimits::default()
+    });
+    // Past the check at the start of the query: straight into the evaluator.
+    let ev = e.evaluator(0, 0, 0);
+    let err = ev.eval(&expr, 0).unwrap_err();
+    assert!(matches!(err, PromqlError::Timeout { .. }), "{err:?}");
+    // Without a deadline the same chain evaluates.
+    let ev = Engine::new(&s).evaluator(0, 0, 0);
+    assert!(matches!(ev.eval(&expr, 0), Ok(eval::Val::Scalar(v)) if v == 200.0));
 }

@@ -478,6 +478,7 @@ fn evaluate(
         limits: QueryLimits {
             max_samples: settings.query_max_samples,
             deadline: Some(started + settings.query_timeout),
+            ..QueryLimits::default()
         },
         subquery_step_ms: settings.subquery_step_ms,
     };

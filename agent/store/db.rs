@@ -284,8 +284,11 @@ impl Store {
     /// [`AppendError::SeriesLimit`]. A timestamp not after the series' newest one is refused
     /// with [`AppendError::OutOfOrder`], except an exact repeat (same timestamp and value
     /// bits), which is accepted and ignored. A stale marker for a series the store does not
-    /// hold is accepted and ignored (there is nothing to end).
+    /// hold is accepted and ignored (there is nothing to end). A timestamp more than
+    /// [`MAX_FUTURE_MS`](super::MAX_FUTURE_MS) ahead of the clock is refused with
+    /// [`AppendError::TooFarInFuture`] (before any series is created for it).
     pub fn append(&self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
+        check_not_future(t)?;
         self.append_located(labels, t, v).map(|_| ())
     }
 
@@ -299,6 +302,7 @@ impl Store {
         t: i64,
         v: f64,
     ) -> Result<(), AppendError> {
+        check_not_future(t)?;
         if let Some(r) = *cached {
             let mut shard = self.shards[usize::from(r.shard)].write();
             if shard.epoch() == r.epoch {
@@ -325,6 +329,7 @@ impl Store {
         t: i64,
         values: &[f64],
     ) -> Result<(), AppendError> {
+        check_not_future(t)?;
         let n = labels.len().min(refs.len()).min(values.len());
         if let Some(Some(first)) = refs.first() {
             let mut shard = self.shards[usize::from(first.shard)].write();
@@ -620,4 +625,13 @@ impl Store {
         self.metrics.series.set(st.series as i64);
         st
     }
+}
+
+/// Refuses a timestamp more than [`MAX_FUTURE_MS`](super::MAX_FUTURE_MS) ahead of
+/// [`now_ms`](super::now_ms).
+fn check_not_future(t: i64) -> Result<(), AppendError> {
+    if t > super::now_ms().saturating_add(super::MAX_FUTURE_MS) {
+        return Err(AppendError::TooFarInFuture);
+    }
+    Ok(())
 }

@@ -10,6 +10,11 @@ pub enum AppendError {
     /// a different value).
     #[error("out-of-order sample: timestamp is not after the series' newest sample")]
     OutOfOrder,
+    /// The sample's timestamp is more than [`MAX_FUTURE_MS`](super::MAX_FUTURE_MS) ahead of
+    /// the store's clock: a sender with a bad clock. Accepted, it would make every current
+    /// sample of its series out of order and keep the series from ever going stale.
+    #[error("sample too far in the future: more than 10 minutes ahead of the store's clock")]
+    TooFarInFuture,
 }
 
 /// Errors building a store or a matcher.

@@ -45,6 +45,12 @@ pub fn is_stale_marker(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS
 }
 
+/// How far ahead of the store's clock ([`now_ms`]) a sample may be: 10 minutes. Later ones
+/// are refused with [`AppendError::TooFarInFuture`] (Prometheus's TSDB refuses samples too
+/// far ahead of its head in the same way), so a sender with a bad clock cannot block a series
+/// with a point stamped a year ahead. Ten minutes leaves room for ordinary clock skew.
+pub const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
+
 /// Milliseconds since the Unix epoch, now: the store's time unit.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -651,3 +651,40 @@ fn a_data_point_is_written_under_one_shard_with_cached_refs() {
         ]
     );
 }
+
+#[test]
+fn samples_too_far_in_the_future_are_refused_before_they_block_a_series() {
+    let s = store(2);
+    let up = l(&[("__name__", "up")]);
+    let now = crate::store::now_ms();
+    let year_ahead = now + 365 * 24 * 3600 * 1000;
+    // Through every entry point, and for a new series none is created.
+    assert_eq!(
+        s.append(&up, year_ahead, 1.0),
+        Err(AppendError::TooFarInFuture)
+    );
+    let mut cached = None;
+    assert_eq!(
+        s.append_cached(&up, &mut cached, year_ahead, 1.0),
+        Err(AppendError::TooFarInFuture)
+    );
+    let mut refs = [None];
+    assert_eq!(
+        s.append_cached_many(std::slice::from_ref(&up), &mut refs, year_ahead, &[1.0]),
+        Err(AppendError::TooFarInFuture)
+    );
+    assert_eq!(s.stats().series, 0);
+    // The current sample still lands, and so does one within the allowed skew.
+    s.append(&up, now, 1.0).unwrap();
+    s.append(&up, now + crate::store::MAX_FUTURE_MS - 60_000, 2.0)
+        .unwrap();
+    assert_eq!(
+        s.append(&up, now + crate::store::MAX_FUTURE_MS + 60_000, 3.0),
+        Err(AppendError::TooFarInFuture)
+    );
+    assert_eq!(
+        s.append(&l(&[("__name__", "b")]), year_ahead, 1.0),
+        Err(AppendError::TooFarInFuture)
+    );
+    assert_eq!(s.stats().series, 1);
+}

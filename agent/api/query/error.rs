@@ -87,6 +87,7 @@ impl QueryError {
     pub fn from_engine(err: PromqlError) -> Self {
         match err {
             PromqlError::Parse { message, .. } => Self::invalid_param("query", message),
+            PromqlError::TooDeep { .. } => Self::invalid_param("query", err),
             PromqlError::BadRange { .. } => Self::bad_data(err.to_string()),
             PromqlError::Timeout { stage } => Self::timeout_in(stage),
             // TooManySamples is `execution`, as in Prometheus.

@@ -118,6 +118,7 @@ fn evaluate(
     let mut engine = Engine::new(store).with_limits(crate::promql::QueryLimits {
         max_samples: limits.max_samples,
         deadline: Some(limits.deadline),
+        ..crate::promql::QueryLimits::default()
     });
     if let Some(ms) = lookback_ms {
         engine = engine.with_lookback_ms(ms);

@@ -256,13 +256,15 @@ pub fn parse_duration_ns(s: &str) -> Result<i128, String> {
 pub fn parse_matchers(selectors: &[&str]) -> Result<Vec<Vec<LabelMatcher>>, String> {
     let mut sets = Vec::new();
     for sel in selectors {
-        let expr = promql_parser::parser::parse(sel).map_err(|e| {
+        let expr = crate::promql::parse(sel).map_err(|e| match e {
             // The parser refuses `{a=~".*"}` itself; say it as Prometheus's API says it.
-            if e.contains("at least one non-empty matcher") {
+            crate::promql::PromqlError::Parse { message, .. }
+                if message.contains("at least one non-empty matcher") =>
+            {
                 "match[] must contain at least one non-empty matcher".to_owned()
-            } else {
-                e
             }
+            crate::promql::PromqlError::Parse { message, .. } => message,
+            other => other.to_string(),
         })?;
         let Expr::VectorSelector(vs) = &expr else {
             return Err(format!(

@@ -531,3 +531,70 @@ async fn queries_wait_for_a_free_slot_within_their_timeout() {
     let (status, _) = json(query(State(st), get("/query?query=1&timeout=5s")).await).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn queries_nested_too_deeply_answer_400_on_every_endpoint() {
+    let st = state();
+    let deep = format!("{}up_total{}", "abs(".repeat(2000), ")".repeat(2000));
+    let chain = vec!["1"; 10_000].join("%2B");
+    let expected = format!(
+        "invalid parameter \"query\": query is nested too deeply (more than {} levels)",
+        crate::promql::MAX_EXPR_DEPTH
+    );
+    let check = |(status, v): (u16, serde_json::Value)| {
+        assert_eq!(status, 400, "{v}");
+        assert_eq!(v["status"], "error");
+        assert_eq!(v["errorType"], "bad_data");
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("nested too deeply (more than 512 levels)")),
+            "{v}"
+        );
+        v
+    };
+    let v = check(json(query(State(st.clone()), get(&format!("/query?query={deep}"))).await).await);
+    assert_eq!(v["error"], expected.as_str());
+    check(json(query(State(st.clone()), post("/query", &format!("query={chain}"))).await).await);
+    check(
+        json(
+            query_range(
+                State(st.clone()),
+                get(&format!(
+                    "/query_range?query={deep}&start=1700000000&end=1700000100&step=15"
+                )),
+            )
+            .await,
+        )
+        .await,
+    );
+    check(json(format_query(get(&format!("/format_query?query={chain}"))).await).await);
+    check(json(exemplars(get(&format!("/query_exemplars?query={deep}"))).await).await);
+    check(json(series(State(st.clone()), get(&format!("/series?match[]={deep}"))).await).await);
+    check(json(labels(State(st), get(&format!("/labels?match[]={chain}"))).await).await);
+}
+
+#[tokio::test]
+async fn a_query_making_huge_labels_answers_422() {
+    let st = state();
+    // The tester's 400-byte query: 7 levels of label_replace, each repeating `$1` ten times,
+    // would make a label of 30 MB per series.
+    let mut q = "label_replace(up_total, \"a\", \"$1\", \"instance\", \"(.*)\")".to_owned();
+    for _ in 0..7 {
+        q = format!(
+            "label_replace({q}, \"a\", \"{}\", \"a\", \"(.*)\")",
+            "$1".repeat(10)
+        );
+    }
+    let form = format!("query={}&time=1700000100", q.replace('$', "%24"));
+    let (status, v) = json(query(State(st.clone()), post("/query", &form)).await).await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["errorType"], "execution");
+    assert_eq!(
+        v["error"],
+        format!(
+            "label_replace() would make a label value longer than {} bytes",
+            crate::promql::DEFAULT_MAX_LABEL_VALUE_BYTES
+        )
+    );
+}

@@ -155,6 +155,7 @@ fn reject_of(e: AppendError) -> Reject {
     match e {
         AppendError::SeriesLimit => Reject::SeriesLimit,
         AppendError::OutOfOrder => Reject::OutOfOrder,
+        AppendError::TooFarInFuture => Reject::TooFarInFuture,
     }
 }
 
@@ -215,7 +216,7 @@ impl OtlpMetrics {
         let rejected = IntCounterVec::new(
             Opts::new(
                 "vitals_otlp_rejected_points_total",
-                "OTLP items refused, by reason (series_limit, too_many_labels, label_too_long, out_of_order, invalid).",
+                "OTLP items refused, by reason (series_limit, too_many_labels, label_too_long, out_of_order, too_far_in_future, invalid).",
             ),
             &["signal", "reason"],
         )?;

@@ -28,6 +28,8 @@ pub enum Reject {
     LabelTooLong,
     /// Not newer than the series' last sample.
     OutOfOrder,
+    /// More than 10 minutes ahead of the store's clock (`AppendError::TooFarInFuture`).
+    TooFarInFuture,
     /// A data point that cannot be written (no value, bucket counts that do not match the bounds).
     Invalid,
 }
@@ -39,6 +41,7 @@ impl Reject {
             Reject::TooManyLabels => "too_many_labels",
             Reject::LabelTooLong => "label_too_long",
             Reject::OutOfOrder => "out_of_order",
+            Reject::TooFarInFuture => "too_far_in_future",
             Reject::Invalid => "invalid",
         }
     }
