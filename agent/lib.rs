@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod civil;
 pub mod config;
 pub mod durable;
 pub mod promql;
