@@ -11,6 +11,7 @@ pub mod api;
 pub mod civil;
 pub mod config;
 pub mod durable;
+pub mod gotemplate;
 pub mod promql;
 pub mod rules;
 pub mod shutdown;

@@ -322,9 +322,18 @@ pub(crate) fn unicode_name(c: char) -> String {
 
 /// A UTC instant with nanosecond resolution, as Go's `time.Time` in UTC.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct GoTime {
+pub struct GoTime {
     /// Nanoseconds since the Unix epoch.
     pub nanos: i128,
+}
+
+impl GoTime {
+    /// The instant `ms` milliseconds after the Unix epoch.
+    pub fn from_unix_millis(ms: i64) -> GoTime {
+        GoTime {
+            nanos: i128::from(ms) * 1_000_000,
+        }
+    }
 }
 
 pub(crate) struct Civil {
@@ -369,7 +378,7 @@ impl GoTime {
         self.nanos.div_euclid(1_000_000_000) as i64
     }
 
-    pub fn civil(&self) -> Civil {
+    pub(crate) fn civil(&self) -> Civil {
         let secs = self.unix_seconds();
         let nano = self.nanos.rem_euclid(1_000_000_000) as u32;
         let days = secs.div_euclid(86_400);
