@@ -388,11 +388,10 @@ impl<'a> State<'_, 'a> {
                 Value::Object(o) => o.kind() == Kind::Map,
                 _ => false,
             };
-            let msg = match map {
-                true => {
-                    format!("{last} is not a method but has arguments")
-                }
-                _ => format!("{last} has arguments but cannot be invoked as function"),
+            let msg = if map {
+                format!("{last} is not a method but has arguments")
+            } else {
+                format!("{last} has arguments but cannot be invoked as function")
             };
             return Err(self.err(pos, node.describe(), msg));
         }

@@ -299,19 +299,6 @@ pub(crate) fn cached_regex(
     Ok(re)
 }
 
-/// The strings of a list value (`[]string`), or None if it is not a list of strings.
-fn string_list(v: &Value<'_>) -> Option<Vec<String>> {
-    let items: Vec<Value<'_>> = match v {
-        Value::List(l) => l.iter().cloned().collect(),
-        Value::Object(o) if o.kind() == Kind::List => (0..o.len()).map(|i| o.item(i).1).collect(),
-        _ => return None,
-    };
-    items
-        .iter()
-        .map(|x| x.as_str().map(str::to_string))
-        .collect()
-}
-
 impl<'a> CallCtx<'_, 'a> {
     fn regex(&self, pattern: &str) -> Result<Arc<Regex>, String> {
         cached_regex(self.regexes, pattern)
@@ -352,7 +339,7 @@ impl<'a> CallCtx<'_, 'a> {
             Shared::ToLower => Value::Str(to_lower(s(&a[0])).into()),
             Shared::TrimSpace => Value::Str(s(&a[0]).trim().to_string().into()),
             Shared::Join => {
-                let items = string_list(&a[1]).ok_or_else(|| {
+                let items = a[1].as_strings().ok_or_else(|| {
                     format!(
                         "wrong type for value; expected []string; got {}",
                         a[1].type_name()

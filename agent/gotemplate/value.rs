@@ -93,6 +93,11 @@ pub trait Object<'a> {
         0
     }
 
+    /// List and map kinds: whether there are no elements.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// List kinds: (`i`, element `i`); map kinds: the `i`th (key, value) in key order.
     fn item(&self, i: usize) -> (Value<'a>, Value<'a>) {
         (Value::Int(i as i64), Value::Nil)
@@ -172,6 +177,22 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// The strings of a list of strings (`[]string`, or a list whose elements are all
+    /// strings), or None.
+    pub fn as_strings(&self) -> Option<Vec<String>> {
+        let items: Vec<Value<'_>> = match self {
+            Value::List(l) => l.iter().cloned().collect(),
+            Value::Object(o) if o.kind() == Kind::List => {
+                (0..o.len()).map(|i| o.item(i).1).collect()
+            }
+            _ => return None,
+        };
+        items
+            .iter()
+            .map(|x| x.as_str().map(str::to_string))
+            .collect()
+    }
+
     /// Go's truth: false for false, zero numbers, nil, and empty strings, maps and slices.
     pub fn truth(&self) -> bool {
         match self {
@@ -186,7 +207,7 @@ impl<'a> Value<'a> {
             Value::List(l) => !l.is_empty(),
             Value::Object(o) => match o.kind() {
                 Kind::Struct | Kind::PtrStruct => true,
-                Kind::List | Kind::Map => o.len() > 0,
+                Kind::List | Kind::Map => !o.is_empty(),
             },
             Value::Time(_) | Value::Duration(_) => true,
         }
