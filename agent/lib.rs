@@ -5,6 +5,8 @@
 //! `sources` (probes, later OTLP and CloudWatch) write samples into the `store`; the `api`
 //! reads the store for `/metrics` and the query API; `config` describes all of it and
 //! `telemetry` is the agent's own logs and metrics. `main.rs` only wires these together.
+//! `rules` renders alert templates with the `gotemplate` engine (which the alerting stage's
+//! notification templates share); `civil` is the one calendar every date conversion uses.
 #![forbid(unsafe_code)]
 
 pub mod api;

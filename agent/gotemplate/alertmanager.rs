@@ -30,7 +30,8 @@ use super::{Data, Error, FuncMap, GoTime, Kind, Object, Shared, Template, Value}
 /// The data of one notification: Alertmanager's `template.Data`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NotificationData {
-    /// The receiver's name.
+    /// The receiver's name as templates see it: Alertmanager puts
+    /// `regexp.QuoteMeta(name)` here ([`quote_meta`]).
     pub receiver: String,
     /// `firing` if any alert of the group is firing, else `resolved`.
     pub status: String,
@@ -83,6 +84,18 @@ pub fn funcs() -> &'static FuncMap {
         ])
     });
     &FUNCS
+}
+
+/// Go's `regexp.QuoteMeta`: a backslash before each of `\.+*?()|[]{}^$`.
+pub fn quote_meta(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A set of notification templates.
@@ -643,6 +656,15 @@ mod tests {
             "3 2"
         );
         assert_eq!(render("{{ .ExternalURL }}"), "http://alertmanager:9093");
+    }
+
+    #[test]
+    fn receiver_is_quoted_as_alertmanager_does() {
+        assert_eq!(quote_meta("team-pager"), "team-pager");
+        assert_eq!(
+            quote_meta("a.b(c)*[x]{1}^$|+?\\"),
+            "a\\.b\\(c\\)\\*\\[x\\]\\{1\\}\\^\\$\\|\\+\\?\\\\"
+        );
     }
 
     #[test]
