@@ -11,14 +11,18 @@
 //!
 //! `stage` is the shape every stage shares; `daemon` builds, reloads and stops the stages;
 //! `config` is the leaf toolkit each stage's config section is written with; `net` holds
-//! shared network pieces, `durable` the state file, `telemetry` the agent's own logs and
-//! metrics. `main.rs` only parses the command line.
+//! shared network pieces, `gotemplate` the Go template engine (rule templates, and
+//! notification templates next), `civil` the one calendar every date conversion uses,
+//! `durable` the state file, `telemetry` the agent's own logs and metrics. `main.rs` only
+//! parses the command line.
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod civil;
 pub mod config;
 pub mod daemon;
 pub mod durable;
+pub mod gotemplate;
 pub mod net;
 pub mod promql;
 pub mod rules;

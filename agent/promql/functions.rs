@@ -8,6 +8,7 @@ use promql_parser::parser::{Call, Expr, VectorSelector};
 use super::PromqlError;
 use super::eval::{Elem, Evaluator, RangeArg, Val};
 use super::labels::{check_unique, drop_name, set};
+use crate::civil::days_in_month;
 use crate::store::{Labels, METRIC_NAME, Sample};
 
 /// The functions this engine evaluates; any other is [`PromqlError::UnsupportedFunction`].
@@ -1133,41 +1134,19 @@ pub(crate) struct Civil {
     pub weekday: u32,
 }
 
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 impl Civil {
     /// The date at `secs` seconds since the Unix epoch (proleptic Gregorian calendar).
     pub(crate) fn from_unix(secs: i64) -> Civil {
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400);
-        // Days to civil date (H. Hinnant's algorithm), era of 400 years.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = yoe + era * 400 + i64::from(month <= 2);
+        let (year, month, day) = crate::civil::civil_from_days(days);
         Civil {
             year,
             month,
             day,
             hour: (rem / 3600) as u32,
             minute: (rem % 3600 / 60) as u32,
-            weekday: (days + 4).rem_euclid(7) as u32,
+            weekday: crate::civil::weekday(days),
         }
     }
 

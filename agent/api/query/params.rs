@@ -9,7 +9,7 @@
 use promql_parser::parser::{Expr, VectorSelector};
 
 use super::error::QueryError;
-use super::json::days_from_civil;
+use crate::civil::days_from_civil;
 use crate::config::PromDuration;
 use crate::store::LabelMatcher;
 

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 /// `IsPrint` table): double quotes, `\"` and `\\`, the C escapes, `\xNN` for other ASCII
 /// control characters, `\u`/`\U` for non-printable Unicode.
 pub fn go_quote(s: &str) -> String {
-    crate::rules::template::gofmt::quote_with(s, '"', false)
+    crate::gotemplate::gofmt::quote_with(s, '"', false)
 }
 
 /// Whether Go's `model.LabelName.IsValidLegacy` holds: `[a-zA-Z_][a-zA-Z0-9_]*`.

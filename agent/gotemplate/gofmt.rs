@@ -8,6 +8,8 @@
 
 use std::fmt::Write as _;
 
+use crate::civil;
+
 /// Decimal digits of |v| (no leading/trailing zeros, at least one digit) and the decimal point
 /// position: |v| = 0.d1d2d3... × 10^dp. Zero is digits "0", dp 1... normalised to nd=0 in Go;
 /// callers treat the "0" digit string as zero.
@@ -318,25 +320,20 @@ pub(crate) fn unicode_name(c: char) -> String {
 // time.Time
 // ---------------------------------------------------------------------------------------------
 
-/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// A UTC instant with nanosecond resolution, as Go's `time.Time` in UTC.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct GoTime {
+pub struct GoTime {
     /// Nanoseconds since the Unix epoch.
     pub nanos: i128,
+}
+
+impl GoTime {
+    /// The instant `ms` milliseconds after the Unix epoch.
+    pub fn from_unix_millis(ms: i64) -> GoTime {
+        GoTime {
+            nanos: i128::from(ms) * 1_000_000,
+        }
+    }
 }
 
 pub(crate) struct Civil {
@@ -381,14 +378,12 @@ impl GoTime {
         self.nanos.div_euclid(1_000_000_000) as i64
     }
 
-    pub fn civil(&self) -> Civil {
+    pub(crate) fn civil(&self) -> Civil {
         let secs = self.unix_seconds();
         let nano = self.nanos.rem_euclid(1_000_000_000) as u32;
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400) as u32;
-        let (year, month, day) = civil_from_days(days);
-        let (y0, _, _) = (year, 1, 1);
-        let jan1 = days_from_civil(y0, 1, 1);
+        let (year, month, day) = civil::civil_from_days(days);
         Civil {
             year,
             month,
@@ -397,8 +392,8 @@ impl GoTime {
             minute: sod / 60 % 60,
             second: sod % 60,
             nano,
-            weekday: (days + 4).rem_euclid(7) as u32,
-            yday: (days - jan1 + 1) as u32,
+            weekday: civil::weekday(days),
+            yday: civil::day_of_year(days),
         }
     }
 
@@ -553,16 +548,6 @@ fn frac_token(rest: &str) -> Option<usize> {
         return None;
     }
     Some(j)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// `time.Duration.String()`: `1h2m3.5s`, `1.5ms`, `0s`.

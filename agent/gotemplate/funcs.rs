@@ -1,9 +1,10 @@
 //! The function table: Go's builtins (`and`, `or`, `not`, `len`, `index`, `slice`, `print`,
-//! `printf`, `println`, `eq`..`ge`, `html`, `js`, `urlquery`) and Prometheus's template
-//! functions (`template/template.go`), with their Go signatures (arity and parameter types)
-//! and their exact outputs and error texts.
+//! `printf`, `println`, `eq`..`ge`, `html`, `js`, `urlquery`), which every template has, and
+//! the shared library ([`Shared`]: string, regexp, humanizing and time functions) that an
+//! adapter picks from for its [`FuncMap`], with their Go signatures (arity and parameter
+//! types) and their exact outputs and error texts. An adapter's own functions
+//! ([`FuncMap::with_custom`]) are called through [`Data::call`].
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
@@ -12,96 +13,241 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use regex::Regex;
 
+use super::Data;
 use super::gofmt::{self, GoTime};
 use super::printf::sprintf;
-use super::value::{RootData, Value};
-use super::{QueryFn, QuerySample};
+use super::value::{Kind, Value};
 
 macro_rules! funcs {
-    ($($variant:ident => $name:literal),* $(,)?) => {
+    ($(#[$meta:meta])* $vis:vis enum $enum:ident { $($(#[$vmeta:meta])* $variant:ident => $name:literal),* $(,)? }) => {
+        $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub(crate) enum Func { $($variant),* }
-        impl Func {
-            pub fn lookup(name: &str) -> Option<Func> {
-                match name { $($name => Some(Func::$variant),)* _ => None }
+        $vis enum $enum { $($(#[$vmeta])* $variant),* }
+        impl $enum {
+            /// The function's name in templates.
+            pub fn name(self) -> &'static str {
+                match self { $($enum::$variant => $name,)* }
             }
+            /// Every function of this table.
+            pub const ALL: &[$enum] = &[$($enum::$variant),*];
         }
     };
 }
 
 funcs! {
-    And => "and", Or => "or", Not => "not", Len => "len", Index => "index", Slice => "slice",
-    Print => "print", Printf => "printf", Println => "println",
-    Eq => "eq", Ne => "ne", Lt => "lt", Le => "le", Gt => "gt", Ge => "ge",
-    Html => "html", Js => "js", Urlquery => "urlquery",
-    Query => "query", First => "first", Label => "label", ValueOf => "value",
-    Strvalue => "strvalue", Args => "args", ReReplaceAll => "reReplaceAll",
-    SafeHtml => "safeHtml", Match => "match", Title => "title", ToUpper => "toUpper",
-    ToLower => "toLower", GraphLink => "graphLink", TableLink => "tableLink",
-    SortByLabel => "sortByLabel", StripPort => "stripPort", StripDomain => "stripDomain",
-    Humanize => "humanize", Humanize1024 => "humanize1024",
-    HumanizeDuration => "humanizeDuration", HumanizePercentage => "humanizePercentage",
-    HumanizeTimestamp => "humanizeTimestamp", ToTime => "toTime", ToDuration => "toDuration",
-    PathPrefix => "pathPrefix", ExternalUrl => "externalURL", ParseDuration => "parseDuration",
+    /// Go's `text/template` builtins.
+    pub(crate) enum GoBuiltin {
+        And => "and", Or => "or", Not => "not", Len => "len", Index => "index", Slice => "slice",
+        Print => "print", Printf => "printf", Println => "println",
+        Eq => "eq", Ne => "ne", Lt => "lt", Le => "le", Gt => "gt", Ge => "ge",
+        Html => "html", Js => "js", Urlquery => "urlquery",
+    }
+}
+
+funcs! {
+    /// The engine's shared function library. Prometheus's and Alertmanager's function maps
+    /// both draw on it; each adapter registers the ones its Go original has.
+    pub enum Shared {
+        /// `args`: `map[string]interface{}` of `arg0`, `arg1`, ... (Prometheus).
+        Args => "args",
+        /// `reReplaceAll pattern replacement text`.
+        ReReplaceAll => "reReplaceAll",
+        /// `safeHtml`: the string as is (text/template has no HTML escaping to bypass).
+        SafeHtml => "safeHtml",
+        /// `match pattern text`.
+        Match => "match",
+        /// `strings.Title`.
+        Title => "title",
+        /// `strings.ToUpper`.
+        ToUpper => "toUpper",
+        /// `strings.ToLower`.
+        ToLower => "toLower",
+        /// `strings.TrimSpace`.
+        TrimSpace => "trimSpace",
+        /// `join sep list`: `strings.Join` over a list of strings.
+        Join => "join",
+        /// `stringSlice a b ...`: a `[]string`.
+        StringSlice => "stringSlice",
+        /// `graphLink expr`: `/graph?g0.expr=...&g0.tab=0`.
+        GraphLink => "graphLink",
+        /// `tableLink expr`: `/graph?g0.expr=...&g0.tab=1`.
+        TableLink => "tableLink",
+        /// `stripPort host:port`.
+        StripPort => "stripPort",
+        /// `stripDomain host.domain:port`.
+        StripDomain => "stripDomain",
+        /// `humanize`: SI prefixes, 4 significant digits.
+        Humanize => "humanize",
+        /// `humanize1024`: binary prefixes.
+        Humanize1024 => "humanize1024",
+        /// `humanizeDuration`: seconds as `1d 2h 3m 4s`.
+        HumanizeDuration => "humanizeDuration",
+        /// `humanizePercentage`: a ratio as `12.5%`.
+        HumanizePercentage => "humanizePercentage",
+        /// `humanizeTimestamp`: Unix seconds as Go's `time.Time.String()`.
+        HumanizeTimestamp => "humanizeTimestamp",
+        /// `toTime`: Unix seconds to `*time.Time`.
+        ToTime => "toTime",
+        /// `toDuration`: seconds to `*time.Duration`.
+        ToDuration => "toDuration",
+        /// `parseDuration`: a Prometheus duration (`1h30m`) in seconds.
+        ParseDuration => "parseDuration",
+        /// `date layout time`: `time.Time.Format` (Alertmanager's argument order).
+        Date => "date",
+    }
 }
 
 /// A parameter's Go type, for argument checking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Param {
+pub enum Param {
+    /// `interface {}`: any value.
     Any,
+    /// `string`.
     Str,
-    Sample,
-    Vector,
+    /// An adapter's [`Object`](super::Object) whose `type_name` is this.
+    Object(&'static str),
 }
 
 impl Param {
+    /// Go's spelling of the type, for error messages.
     pub fn go_type(self) -> &'static str {
         match self {
             Param::Any => "interface {}",
             Param::Str => "string",
-            Param::Sample => "*template.sample",
-            Param::Vector => "template.queryResult",
+            Param::Object(t) => t,
         }
     }
 }
 
-use Param::{Any, Sample, Str, Vector};
+/// A function's Go signature: fixed parameters and the variadic one, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signature {
+    pub params: &'static [Param],
+    pub variadic: Option<Param>,
+}
+
+use Param::{Any, Str};
+
+/// A function as the parser resolved it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Func {
+    Go(GoBuiltin),
+    Shared(Shared),
+    /// An adapter's function: `id` is passed to [`Data::call`].
+    Custom {
+        id: u16,
+        sig: Signature,
+    },
+}
+
+/// The functions a template may call, fixed when it is parsed (Go checks names at parse
+/// time): Go's builtins, the [`Shared`] functions the adapter picked and the adapter's own.
+/// A later registration of a name replaces an earlier one, as Go's `Funcs` does.
+#[derive(Clone, Debug)]
+pub struct FuncMap {
+    map: HashMap<&'static str, Func>,
+}
+
+impl Default for FuncMap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FuncMap {
+    /// Go's builtins only.
+    pub fn new() -> FuncMap {
+        FuncMap {
+            map: GoBuiltin::ALL
+                .iter()
+                .map(|&f| (f.name(), Func::Go(f)))
+                .collect(),
+        }
+    }
+
+    /// Adds shared functions under their names.
+    pub fn with_shared(mut self, funcs: &[Shared]) -> FuncMap {
+        for &f in funcs {
+            self.map.insert(f.name(), Func::Shared(f));
+        }
+        self
+    }
+
+    /// Adds an adapter's function: a call reaches [`Data::call`] with `id` after its
+    /// arguments were checked against `params` (and `variadic`, for the rest).
+    pub fn with_custom(
+        mut self,
+        name: &'static str,
+        id: u16,
+        params: &'static [Param],
+        variadic: Option<Param>,
+    ) -> FuncMap {
+        let sig = Signature { params, variadic };
+        self.map.insert(name, Func::Custom { id, sig });
+        self
+    }
+
+    pub(crate) fn lookup(&self, name: &str) -> Option<Func> {
+        self.map.get(name).copied()
+    }
+}
 
 impl Func {
     /// Fixed parameters and the variadic one, if any.
     pub fn signature(self) -> (&'static [Param], Option<Param>) {
         match self {
-            Func::And | Func::Or | Func::Index | Func::Slice | Func::Eq => (&[Any], Some(Any)),
-            Func::Not | Func::Len => (&[Any], None),
-            Func::Print | Func::Println | Func::Html | Func::Js | Func::Urlquery | Func::Args => {
-                (&[], Some(Any))
-            }
-            Func::Printf => (&[Str], Some(Any)),
-            Func::Ne | Func::Lt | Func::Le | Func::Gt | Func::Ge => (&[Any, Any], None),
-            Func::Query
-            | Func::SafeHtml
-            | Func::Title
-            | Func::ToUpper
-            | Func::ToLower
-            | Func::GraphLink
-            | Func::TableLink
-            | Func::StripPort
-            | Func::StripDomain
-            | Func::ParseDuration => (&[Str], None),
-            Func::First => (&[Vector], None),
-            Func::Label => (&[Str, Sample], None),
-            Func::ValueOf | Func::Strvalue => (&[Sample], None),
-            Func::ReReplaceAll => (&[Str, Str, Str], None),
-            Func::Match => (&[Str, Str], None),
-            Func::SortByLabel => (&[Str, Vector], None),
-            Func::Humanize
-            | Func::Humanize1024
-            | Func::HumanizeDuration
-            | Func::HumanizePercentage
-            | Func::HumanizeTimestamp
-            | Func::ToTime
-            | Func::ToDuration => (&[Any], None),
-            Func::PathPrefix | Func::ExternalUrl => (&[], None),
+            Func::Go(g) => match g {
+                GoBuiltin::And
+                | GoBuiltin::Or
+                | GoBuiltin::Index
+                | GoBuiltin::Slice
+                | GoBuiltin::Eq => (&[Any], Some(Any)),
+                GoBuiltin::Not | GoBuiltin::Len => (&[Any], None),
+                GoBuiltin::Print
+                | GoBuiltin::Println
+                | GoBuiltin::Html
+                | GoBuiltin::Js
+                | GoBuiltin::Urlquery => (&[], Some(Any)),
+                GoBuiltin::Printf => (&[Str], Some(Any)),
+                GoBuiltin::Ne | GoBuiltin::Lt | GoBuiltin::Le | GoBuiltin::Gt | GoBuiltin::Ge => {
+                    (&[Any, Any], None)
+                }
+            },
+            Func::Shared(f) => match f {
+                Shared::Args => (&[], Some(Any)),
+                Shared::StringSlice => (&[], Some(Str)),
+                Shared::SafeHtml
+                | Shared::Title
+                | Shared::ToUpper
+                | Shared::ToLower
+                | Shared::TrimSpace
+                | Shared::GraphLink
+                | Shared::TableLink
+                | Shared::StripPort
+                | Shared::StripDomain
+                | Shared::ParseDuration => (&[Str], None),
+                Shared::ReReplaceAll => (&[Str, Str, Str], None),
+                Shared::Match => (&[Str, Str], None),
+                Shared::Join => (&[Str, Any], None),
+                Shared::Date => (&[Str, Any], None),
+                Shared::Humanize
+                | Shared::Humanize1024
+                | Shared::HumanizeDuration
+                | Shared::HumanizePercentage
+                | Shared::HumanizeTimestamp
+                | Shared::ToTime
+                | Shared::ToDuration => (&[Any], None),
+            },
+            Func::Custom { sig, .. } => (sig.params, sig.variadic),
+        }
+    }
+
+    /// Whether this is Go's `and` or `or` (short-circuit evaluation).
+    pub fn short_circuit(self) -> Option<bool> {
+        match self {
+            Func::Go(GoBuiltin::And) => Some(false),
+            Func::Go(GoBuiltin::Or) => Some(true),
+            _ => None,
         }
     }
 }
@@ -111,15 +257,13 @@ pub(crate) fn accepts(p: Param, v: &Value<'_>) -> bool {
     match p {
         Param::Any => true,
         Param::Str => matches!(v, Value::Str(_)),
-        Param::Sample => matches!(v, Value::Sample(_)),
-        Param::Vector => matches!(v, Value::Vector(_)),
+        Param::Object(t) => matches!(v, Value::Object(o) if o.type_name() == t),
     }
 }
 
 /// What a function call can reach besides its arguments.
 pub(crate) struct CallCtx<'r, 'a> {
-    pub root: &'r RootData<'a>,
-    pub query: Option<&'r QueryFn<'r>>,
+    pub data: &'r (dyn Data<'a> + 'r),
     pub regexes: &'r Mutex<HashMap<String, Arc<Regex>>>,
 }
 
@@ -130,95 +274,50 @@ fn s<'v>(v: &'v Value<'_>) -> &'v str {
     }
 }
 
-fn sample<'v>(v: &'v Value<'_>) -> Option<&'v Rc<QuerySample>> {
-    match v {
-        Value::Sample(s) => Some(s),
-        _ => None,
+/// Compiles `pattern` through the template's cache, with Go's error text.
+pub(crate) fn cached_regex(
+    regexes: &Mutex<HashMap<String, Arc<Regex>>>,
+    pattern: &str,
+) -> Result<Arc<Regex>, String> {
+    let mut cache = regexes.lock();
+    if let Some(re) = cache.get(pattern) {
+        return Ok(re.clone());
     }
+    let re = Arc::new(Regex::new(pattern).map_err(|e| {
+        let detail = e.to_string();
+        let reason = detail.lines().last().unwrap_or("invalid pattern").trim();
+        let reason = reason.strip_prefix("error: ").unwrap_or(reason);
+        format!(
+            "error parsing regexp: {reason}: {}",
+            go_regexp_quote(pattern)
+        )
+    })?);
+    if cache.len() >= 256 {
+        cache.clear();
+    }
+    cache.insert(pattern.to_string(), re.clone());
+    Ok(re)
 }
 
 impl<'a> CallCtx<'_, 'a> {
     fn regex(&self, pattern: &str) -> Result<Arc<Regex>, String> {
-        let mut cache = self.regexes.lock();
-        if let Some(re) = cache.get(pattern) {
-            return Ok(re.clone());
-        }
-        let re = Arc::new(Regex::new(pattern).map_err(|e| {
-            let detail = e.to_string();
-            let reason = detail.lines().last().unwrap_or("invalid pattern").trim();
-            let reason = reason.strip_prefix("error: ").unwrap_or(reason);
-            format!(
-                "error parsing regexp: {reason}: {}",
-                go_regexp_quote(pattern)
-            )
-        })?);
-        if cache.len() >= 256 {
-            cache.clear();
-        }
-        cache.insert(pattern.to_string(), re.clone());
-        Ok(re)
+        cached_regex(self.regexes, pattern)
     }
 
     /// Calls every function except `and` and `or` (which the evaluator short-circuits).
     /// Arity and parameter types are already checked.
-    pub fn call(&self, f: Func, args: Vec<Value<'a>>) -> Result<Value<'a>, String> {
+    pub fn call(&self, f: Func, name: &str, args: Vec<Value<'a>>) -> Result<Value<'a>, String> {
+        match f {
+            Func::Go(g) => go_builtin(g, args),
+            Func::Shared(f) => self.shared(f, args),
+            Func::Custom { id, .. } => self.data.call(id, name, args),
+        }
+    }
+
+    fn shared(&self, f: Shared, args: Vec<Value<'a>>) -> Result<Value<'a>, String> {
         let a = &args;
         Ok(match f {
-            Func::And | Func::Or => a.last().cloned().unwrap_or(Value::Nil),
-            Func::Not => Value::Bool(!a[0].truth()),
-            Func::Len => Value::Int(length(&a[0])?),
-            Func::Index => index(&a[0], &a[1..])?,
-            Func::Slice => slice(&a[0], &a[1..])?,
-            Func::Print => Value::Str(sprint(a, self.root).into()),
-            Func::Println => {
-                let mut out = String::new();
-                for (i, v) in a.iter().enumerate() {
-                    if i > 0 {
-                        out.push(' ');
-                    }
-                    v.write_v(&mut out, self.root);
-                }
-                out.push('\n');
-                Value::Str(out.into())
-            }
-            Func::Printf => Value::Str(sprintf(s(&a[0]), &a[1..], self.root).into()),
-            Func::Eq => Value::Bool(eq(&a[0], &a[1..])?),
-            Func::Ne => Value::Bool(!eq(&a[0], &a[1..])?),
-            Func::Lt => Value::Bool(lt(&a[0], &a[1])?),
-            Func::Le => Value::Bool(lt(&a[0], &a[1])? || eq(&a[0], &a[1..])?),
-            Func::Gt => Value::Bool(!(lt(&a[0], &a[1])? || eq(&a[0], &a[1..])?)),
-            Func::Ge => Value::Bool(!lt(&a[0], &a[1])?),
-            Func::Html => Value::Str(html_escape(&eval_args(a, self.root)).into()),
-            Func::Js => Value::Str(js_escape(&eval_args(a, self.root)).into()),
-            Func::Urlquery => Value::Str(query_escape(&eval_args(a, self.root)).into()),
-            Func::Query => {
-                let q = self
-                    .query
-                    .ok_or("no query engine is available to this template")?;
-                let v = q(s(&a[0]))?;
-                Value::Vector(Rc::new(v.into_iter().map(Rc::new).collect()))
-            }
-            Func::First => match &a[0] {
-                Value::Vector(v) => match v.first() {
-                    Some(smp) => Value::Sample(smp.clone()),
-                    None => return Err("first() called on vector with no elements".into()),
-                },
-                _ => Value::Nil,
-            },
-            Func::Label => {
-                let smp = sample(&a[1]).ok_or("nil sample")?;
-                Value::Str(Cow::Owned(
-                    smp.labels.get(s(&a[0])).unwrap_or("").to_string(),
-                ))
-            }
-            Func::ValueOf => Value::Float(sample(&a[0]).ok_or("nil sample")?.value),
-            Func::Strvalue => {
-                let smp = sample(&a[0]).ok_or("nil sample")?;
-                Value::Str(Cow::Owned(
-                    smp.labels.get("__value__").unwrap_or("").to_string(),
-                ))
-            }
-            Func::Args => {
+            Shared::Args => {
                 let mut m: Vec<(String, Value<'a>)> = args
                     .into_iter()
                     .enumerate()
@@ -227,52 +326,49 @@ impl<'a> CallCtx<'_, 'a> {
                 m.sort_by(|x, y| x.0.cmp(&y.0));
                 Value::Map(Rc::new(m))
             }
-            Func::ReReplaceAll => {
+            Shared::ReReplaceAll => {
                 let re = self
                     .regex(s(&a[0]))
                     .map_err(|e| format!("regexp: Compile({}): {e}", go_regexp_quote(s(&a[0]))))?;
                 Value::Str(re.replace_all(s(&a[2]), s(&a[1])).into_owned().into())
             }
-            Func::SafeHtml => a[0].clone(),
-            Func::Match => Value::Bool(self.regex(s(&a[0]))?.is_match(s(&a[1]))),
-            Func::Title => Value::Str(title(s(&a[0])).into()),
-            Func::ToUpper => Value::Str(to_upper(s(&a[0])).into()),
-            Func::ToLower => Value::Str(to_lower(s(&a[0])).into()),
-            Func::GraphLink => {
+            Shared::SafeHtml => a[0].clone(),
+            Shared::Match => Value::Bool(self.regex(s(&a[0]))?.is_match(s(&a[1]))),
+            Shared::Title => Value::Str(title(s(&a[0])).into()),
+            Shared::ToUpper => Value::Str(to_upper(s(&a[0])).into()),
+            Shared::ToLower => Value::Str(to_lower(s(&a[0])).into()),
+            Shared::TrimSpace => Value::Str(s(&a[0]).trim().to_string().into()),
+            Shared::Join => {
+                let items = a[1].as_strings().ok_or_else(|| {
+                    format!(
+                        "wrong type for value; expected []string; got {}",
+                        a[1].type_name()
+                    )
+                })?;
+                Value::Str(items.join(s(&a[0])).into())
+            }
+            Shared::StringSlice => Value::List(Rc::new(args)),
+            Shared::GraphLink => {
                 Value::Str(format!("/graph?g0.expr={}&g0.tab=0", query_escape(s(&a[0]))).into())
             }
-            Func::TableLink => {
+            Shared::TableLink => {
                 Value::Str(format!("/graph?g0.expr={}&g0.tab=1", query_escape(s(&a[0]))).into())
             }
-            Func::SortByLabel => {
-                let Value::Vector(v) = &a[1] else {
-                    return Ok(Value::Nil);
-                };
-                let by = s(&a[0]);
-                let mut sorted: Vec<Rc<QuerySample>> = v.as_ref().clone();
-                sorted.sort_by(|x, y| {
-                    x.labels
-                        .get(by)
-                        .unwrap_or("")
-                        .cmp(y.labels.get(by).unwrap_or(""))
-                });
-                Value::Vector(Rc::new(sorted))
-            }
-            Func::StripPort => {
+            Shared::StripPort => {
                 let hp = s(&a[0]);
                 match split_host_port(hp) {
                     Ok((host, _)) => Value::Str(host.to_string().into()),
                     Err(()) => Value::Str(hp.to_string().into()),
                 }
             }
-            Func::StripDomain => Value::Str(strip_domain(s(&a[0])).into()),
-            Func::Humanize => Value::Str(humanize(to_float(&a[0])?).into()),
-            Func::Humanize1024 => Value::Str(humanize1024(to_float(&a[0])?).into()),
-            Func::HumanizeDuration => Value::Str(humanize_duration(to_float(&a[0])?).into()),
-            Func::HumanizePercentage => {
+            Shared::StripDomain => Value::Str(strip_domain(s(&a[0])).into()),
+            Shared::Humanize => Value::Str(humanize(to_float(&a[0])?).into()),
+            Shared::Humanize1024 => Value::Str(humanize1024(to_float(&a[0])?).into()),
+            Shared::HumanizeDuration => Value::Str(humanize_duration(to_float(&a[0])?).into()),
+            Shared::HumanizePercentage => {
                 Value::Str(format!("{}%", g4(to_float(&a[0])? * 100.0)).into())
             }
-            Func::HumanizeTimestamp => {
+            Shared::HumanizeTimestamp => {
                 let v = to_float(&a[0])?;
                 if v.is_nan() || v.is_infinite() {
                     Value::Str(g4(v).into())
@@ -280,7 +376,7 @@ impl<'a> CallCtx<'_, 'a> {
                     Value::Str(float_to_time(v)?.go_string().into())
                 }
             }
-            Func::ToTime => {
+            Shared::ToTime => {
                 let v = to_float(&a[0])?;
                 if v.is_nan() || v.is_infinite() {
                     return Err(format!(
@@ -290,7 +386,7 @@ impl<'a> CallCtx<'_, 'a> {
                 }
                 Value::Time(float_to_time(v)?)
             }
-            Func::ToDuration => {
+            Shared::ToDuration => {
                 let secs = to_float(&a[0])?;
                 let ns = secs * 1e9;
                 if !ns.is_finite() || ns > i64::MAX as f64 || ns < i64::MIN as f64 {
@@ -301,11 +397,52 @@ impl<'a> CallCtx<'_, 'a> {
                 }
                 Value::Duration(ns as i64)
             }
-            Func::PathPrefix => Value::Str(url_path(self.root.external_url).to_string().into()),
-            Func::ExternalUrl => Value::Str(Cow::Borrowed(self.root.external_url)),
-            Func::ParseDuration => Value::Float(parse_duration(s(&a[0]))?),
+            Shared::ParseDuration => Value::Float(parse_duration(s(&a[0]))?),
+            Shared::Date => match &a[1] {
+                Value::Time(t) => Value::Str(t.format(s(&a[0])).into()),
+                other => {
+                    return Err(format!(
+                        "wrong type for value; expected time.Time; got {}",
+                        other.type_name()
+                    ));
+                }
+            },
         })
     }
+}
+
+/// Go's builtins other than the short-circuiting `and` / `or`.
+fn go_builtin(g: GoBuiltin, args: Vec<Value<'_>>) -> Result<Value<'_>, String> {
+    let a = &args;
+    Ok(match g {
+        GoBuiltin::And | GoBuiltin::Or => a.last().cloned().unwrap_or(Value::Nil),
+        GoBuiltin::Not => Value::Bool(!a[0].truth()),
+        GoBuiltin::Len => Value::Int(length(&a[0])?),
+        GoBuiltin::Index => index(&a[0], &a[1..])?,
+        GoBuiltin::Slice => slice(&a[0], &a[1..])?,
+        GoBuiltin::Print => Value::Str(sprint(a).into()),
+        GoBuiltin::Println => {
+            let mut out = String::new();
+            for (i, v) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                v.write_v(&mut out);
+            }
+            out.push('\n');
+            Value::Str(out.into())
+        }
+        GoBuiltin::Printf => Value::Str(sprintf(s(&a[0]), &a[1..]).into()),
+        GoBuiltin::Eq => Value::Bool(eq(&a[0], &a[1..])?),
+        GoBuiltin::Ne => Value::Bool(!eq(&a[0], &a[1..])?),
+        GoBuiltin::Lt => Value::Bool(lt(&a[0], &a[1])?),
+        GoBuiltin::Le => Value::Bool(lt(&a[0], &a[1])? || eq(&a[0], &a[1..])?),
+        GoBuiltin::Gt => Value::Bool(!(lt(&a[0], &a[1])? || eq(&a[0], &a[1..])?)),
+        GoBuiltin::Ge => Value::Bool(!lt(&a[0], &a[1])?),
+        GoBuiltin::Html => Value::Str(html_escape(&eval_args(a)).into()),
+        GoBuiltin::Js => Value::Str(js_escape(&eval_args(a)).into()),
+        GoBuiltin::Urlquery => Value::Str(query_escape(&eval_args(a)).into()),
+    })
 }
 
 /// The `regexp` package's quoting of a pattern in messages: backquoted when possible.
@@ -324,9 +461,9 @@ fn length(v: &Value<'_>) -> Result<i64, String> {
     Ok(match v {
         Value::Str(s) => s.len() as i64,
         Value::Labels(l) => l.len() as i64,
-        Value::SampleLabels(smp) => smp.labels.len() as i64,
+        Value::OwnedLabels(l) => l.len() as i64,
         Value::Map(m) => m.len() as i64,
-        Value::Vector(v) => v.len() as i64,
+        Value::Object(o) if matches!(o.kind(), Kind::List | Kind::Map) => o.len() as i64,
         Value::List(l) => l.len() as i64,
         Value::Nil => return Err("len of nil pointer".into()),
         other => return Err(format!("len of type {}", other.type_name())),
@@ -370,13 +507,23 @@ fn index<'a>(item: &Value<'a>, idx: &[Value<'a>]) -> Result<Value<'a>, String> {
                     .cloned()
                     .ok_or_else(|| format!("index out of range: {x}"))?
             }
-            Value::Vector(v) => {
-                let x = index_arg(i, v.len())?;
-                v.get(x)
-                    .map(|smp| Value::Sample(smp.clone()))
-                    .ok_or_else(|| format!("index out of range: {x}"))?
+            Value::Object(o) if o.kind() == Kind::List => {
+                let x = index_arg(i, o.len())?;
+                if x >= o.len() {
+                    return Err(format!("index out of range: {x}"));
+                }
+                o.item(x).1
             }
-            Value::Labels(_) | Value::SampleLabels(_) => {
+            Value::Object(o) if o.kind() == Kind::Map => {
+                let Value::Str(k) = i else {
+                    return Err(format!(
+                        "value has type {}; should be string",
+                        i.type_name()
+                    ));
+                };
+                o.get(k)
+            }
+            Value::Labels(_) | Value::OwnedLabels(_) => {
                 let Value::Str(k) = i else {
                     return Err(format!(
                         "value has type {}; should be string",
@@ -413,7 +560,7 @@ fn slice<'a>(item: &Value<'a>, idx: &[Value<'a>]) -> Result<Value<'a>, String> {
             s.len()
         }
         Value::List(l) => l.len(),
-        Value::Vector(v) => v.len(),
+        Value::Object(o) if o.kind() == Kind::List => o.len(),
         other => return Err(format!("can't slice item of type {}", other.type_name())),
     };
     if idx.len() > 3 {
@@ -440,29 +587,29 @@ fn slice<'a>(item: &Value<'a>, idx: &[Value<'a>]) -> Result<Value<'a>, String> {
             Value::Str(sub.to_string().into())
         }
         Value::List(l) => Value::List(Rc::new(l[ix[0]..ix[1]].to_vec())),
-        Value::Vector(v) => Value::Vector(Rc::new(v[ix[0]..ix[1]].to_vec())),
+        Value::Object(o) => o.slice(ix[0], ix[1]),
         _ => Value::Nil,
     })
 }
 
 /// `fmt.Sprint`: spaces between operands when neither is a string.
-fn sprint(a: &[Value<'_>], root: &RootData<'_>) -> String {
+fn sprint(a: &[Value<'_>]) -> String {
     let mut out = String::new();
     for (i, v) in a.iter().enumerate() {
         if i > 0 && !matches!(v, Value::Str(_)) && !matches!(a[i - 1], Value::Str(_)) {
             out.push(' ');
         }
-        v.write_v(&mut out, root);
+        v.write_v(&mut out);
     }
     out
 }
 
 /// text/template's `evalArgs`: a single string argument as is, else `fmt.Sprint`.
-fn eval_args(a: &[Value<'_>], root: &RootData<'_>) -> String {
+fn eval_args(a: &[Value<'_>]) -> String {
     if let [Value::Str(s)] = a {
         return s.to_string();
     }
-    sprint(a, root)
+    sprint(a)
 }
 
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -500,7 +647,9 @@ fn eq(a: &Value<'_>, others: &[Value<'_>]) -> Result<bool, String> {
             (Value::Int(x), Value::Int(y)) => x == y,
             (Value::Float(x), Value::Float(y)) => x == y,
             (Value::Str(x), Value::Str(y)) => x == y,
-            (Value::Sample(x), Value::Sample(y)) => Rc::ptr_eq(x, y),
+            (Value::Object(x), Value::Object(y)) if x.identity().is_some() => {
+                x.identity() == y.identity()
+            }
             _ if k1.is_some() && k2.is_some() => return Err(BAD_COMPARISON.into()),
             _ if k1.is_some() != k2.is_some() => return Err(BAD_COMPARISON.into()),
             _ => {
@@ -829,14 +978,6 @@ fn float_to_time(v: f64) -> Result<GoTime, String> {
     Ok(GoTime {
         nanos: ms as i128 * 1_000_000,
     })
-}
-
-/// The path of a URL (`url.URL.Path`), without query or fragment.
-fn url_path(u: &str) -> &str {
-    let after_scheme = u.find("://").map_or(u, |i| &u[i + 3..]);
-    let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
-    let end = path.find(['?', '#']).unwrap_or(path.len());
-    &path[..end]
 }
 
 /// `model.ParseDuration` (`1h30m`, `5m`, `1d`, `2w`, `1y`, `100ms`), in seconds.

@@ -1,4 +1,4 @@
-//! The evaluator: walks the syntax tree over the alert's data, as Go's
+//! The evaluator: walks the syntax tree over an adapter's data, as Go's
 //! `text/template/exec.go` does with `missingkey=zero`.
 //!
 //! It owns variable scoping, dot, pipelines (the previous stage is the last argument of the
@@ -13,10 +13,12 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use regex::Regex;
 
-use super::QueryFn;
+use crate::store::Labels;
+
 use super::funcs::{CallCtx, Func, Param, accepts};
-use super::parse::{Arg, Branch, Cmd, Node, Num, Pipe, Trees};
-use super::value::{ROOT_TYPE, RootData, Value};
+use super::parse::{Arg, Branch, Cmd, Node, Num, Pipe};
+use super::value::{Kind, Value};
+use super::{Data, Tree};
 
 /// Deepest nesting of `{{template}}` calls and control-structure bodies together (Go allows
 /// 100000 template calls on its growable stacks; a render runs on a fixed thread stack).
@@ -35,10 +37,9 @@ pub(crate) enum Flow {
     Continue,
 }
 
-pub(crate) struct State<'a> {
-    pub trees: &'a Trees,
-    pub root: RootData<'a>,
-    pub query: Option<&'a QueryFn<'a>>,
+pub(crate) struct State<'r, 'a> {
+    pub trees: &'a HashMap<String, Tree>,
+    pub data: &'r (dyn Data<'a> + 'r),
     pub regexes: &'a Mutex<HashMap<String, Arc<Regex>>>,
     pub vars: Vec<(&'a str, Value<'a>)>,
     pub out: String,
@@ -51,7 +52,7 @@ pub(crate) struct State<'a> {
 
 type EResult<T> = Result<T, ExecError>;
 
-impl<'a> State<'a> {
+impl<'a> State<'_, 'a> {
     fn err(&self, pos: usize, context: String, msg: impl Into<String>) -> ExecError {
         ExecError {
             pos,
@@ -98,9 +99,7 @@ impl<'a> State<'a> {
             Node::Action(pipe) => {
                 let v = self.eval_pipe(dot, pipe)?;
                 if pipe.decl.is_empty() {
-                    let mut out = std::mem::take(&mut self.out);
-                    v.write_action(&mut out, &self.root);
-                    self.out = out;
+                    v.write_action(&mut self.out);
                 }
             }
             Node::If(b) | Node::With(b) => {
@@ -149,7 +148,7 @@ impl<'a> State<'a> {
                 };
                 let saved_vars = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
                 let saved_tmpl = std::mem::replace(&mut self.tmpl, name.as_str());
-                let r = self.walk_list(&new_dot, tree);
+                let r = self.walk_list(&new_dot, &tree.nodes);
                 self.tmpl = saved_tmpl;
                 self.vars = saved_vars;
                 r?;
@@ -165,9 +164,9 @@ impl<'a> State<'a> {
         let mark = self.vars.len();
         let len: usize = match &val {
             Value::List(l) => l.len(),
-            Value::Vector(v) => v.len(),
+            Value::Object(o) if matches!(o.kind(), Kind::List | Kind::Map) => o.len(),
             Value::Labels(l) => l.len(),
-            Value::SampleLabels(smp) => smp.labels.len(),
+            Value::OwnedLabels(l) => l.len(),
             Value::Map(m) => m.len(),
             Value::Int(n) => {
                 if b.pipe.decl.len() > 1 {
@@ -184,7 +183,7 @@ impl<'a> State<'a> {
                 return Err(self.err(
                     b.pipe.pos,
                     b.pipe.describe(),
-                    format!("range can't iterate over {}", other.to_v_string(&self.root)),
+                    format!("range can't iterate over {}", other.to_v_string()),
                 ));
             }
         };
@@ -378,12 +377,21 @@ impl<'a> State<'a> {
         }
         let has_args = !args.is_empty();
         let last = &idents[n - 1];
-        if has_args && !matches!(recv, Value::Time(_) | Value::Duration(_)) {
-            let msg = match recv {
-                Value::Labels(_) | Value::SampleLabels(_) | Value::Map(_) => {
-                    format!("{last} is not a method but has arguments")
-                }
-                _ => format!("{last} has arguments but cannot be invoked as function"),
+        let method = match &recv {
+            Value::Time(_) | Value::Duration(_) => true,
+            Value::Object(o) => o.has_method(last),
+            _ => false,
+        };
+        if has_args && !method {
+            let map = match &recv {
+                Value::Labels(_) | Value::OwnedLabels(_) | Value::Map(_) => true,
+                Value::Object(o) => o.kind() == Kind::Map,
+                _ => false,
+            };
+            let msg = if map {
+                format!("{last} is not a method but has arguments")
+            } else {
+                format!("{last} has arguments but cannot be invoked as function")
             };
             return Err(self.err(pos, node.describe(), msg));
         }
@@ -408,23 +416,14 @@ impl<'a> State<'a> {
         };
         Ok(match &recv {
             Value::Nil => Value::Nil,
-            Value::Root => match name {
-                "Labels" => Value::Labels(self.root.labels),
-                "ExternalLabels" => Value::Labels(self.root.external_labels),
-                "ExternalURL" => Value::Str(Cow::Borrowed(self.root.external_url)),
-                "Value" => Value::Float(self.root.value),
-                _ => return Err(cant(ROOT_TYPE)),
-            },
-            Value::Sample(s) => match name {
-                "Labels" => Value::SampleLabels(s.clone()),
-                "Value" => Value::Float(s.value),
-                _ => return Err(cant("*template.sample")),
+            Value::Object(o) => match o.field(name, args) {
+                Ok(Some(v)) => v,
+                Ok(None) => return Err(cant(o.type_name())),
+                Err(m) => return Err(self.err(pos, node.describe(), m)),
             },
             // A missing key is the zero value of `string` (missingkey=zero).
             Value::Labels(l) => Value::Str(Cow::Borrowed(l.get(name).unwrap_or(""))),
-            Value::SampleLabels(s) => {
-                Value::Str(Cow::Owned(s.labels.get(name).unwrap_or("").to_string()))
-            }
+            Value::OwnedLabels(l) => Value::Str(Cow::Owned(l.get(name).unwrap_or("").to_string())),
             Value::Map(m) => m
                 .iter()
                 .find(|(k, _)| k == name)
@@ -559,8 +558,7 @@ impl<'a> State<'a> {
         let param =
             |i: usize| -> Param { fixed.get(i).copied().or(variadic).unwrap_or(Param::Any) };
         // `and` / `or` short-circuit: arguments are evaluated only until the result is known.
-        if matches!(func, Func::And | Func::Or) {
-            let want = func == Func::Or;
+        if let Some(want) = func.short_circuit() {
             let mut v = Value::Nil;
             for a in args {
                 v = self.eval_arg(dot, a)?;
@@ -587,11 +585,10 @@ impl<'a> State<'a> {
             vals.push(f);
         }
         let ctx = CallCtx {
-            root: &self.root,
-            query: self.query,
+            data: self.data,
             regexes: self.regexes,
         };
-        ctx.call(func, vals)
+        ctx.call(func, name, vals)
             .map_err(|m| self.err(pos, cmd_ctx, format!("error calling {name}: {m}")))
     }
 
@@ -623,12 +620,16 @@ impl<'a> State<'a> {
 /// The `i`th (index, element) pair of a range over `val` (maps in key order).
 fn range_item<'a>(val: &Value<'a>, i: usize) -> (Value<'a>, Value<'a>) {
     let idx = Value::Int(i as i64);
+    let pair = |l: &Labels| match l.as_slice().get(i) {
+        Some(x) => (
+            Value::str(x.name.to_string()),
+            Value::str(x.value.to_string()),
+        ),
+        None => (Value::Nil, Value::Nil),
+    };
     match val {
         Value::List(l) => (idx, l.get(i).cloned().unwrap_or(Value::Nil)),
-        Value::Vector(v) => (
-            idx,
-            v.get(i).map_or(Value::Nil, |s| Value::Sample(s.clone())),
-        ),
+        Value::Object(o) => o.item(i),
         Value::Labels(l) => match l.as_slice().get(i) {
             Some(x) => (
                 Value::Str(Cow::Borrowed(&*x.name)),
@@ -636,13 +637,7 @@ fn range_item<'a>(val: &Value<'a>, i: usize) -> (Value<'a>, Value<'a>) {
             ),
             None => (Value::Nil, Value::Nil),
         },
-        Value::SampleLabels(smp) => match smp.labels.as_slice().get(i) {
-            Some(x) => (
-                Value::str(x.name.to_string()),
-                Value::str(x.value.to_string()),
-            ),
-            None => (Value::Nil, Value::Nil),
-        },
+        Value::OwnedLabels(l) => pair(l),
         Value::Map(m) => match m.get(i) {
             Some((k, v)) => (Value::str(k.clone()), v.clone()),
             None => (Value::Nil, Value::Nil),
@@ -662,20 +657,18 @@ fn type_msg(p: Param, v: &Value<'_>) -> String {
     )
 }
 
-/// Runs the template named `name` with `$` and dot set to the alert data.
+/// Runs the template named `name` with `$` and dot set to `dot`.
 pub(crate) fn execute<'a>(
-    trees: &'a Trees,
+    trees: &'a HashMap<String, Tree>,
     name: &'a str,
-    root: RootData<'a>,
-    query: Option<&'a QueryFn<'a>>,
+    data: &(dyn Data<'a> + '_),
     regexes: &'a Mutex<HashMap<String, Arc<Regex>>>,
     dot: Value<'a>,
     capacity: usize,
 ) -> Result<String, ExecError> {
     let mut st = State {
         trees,
-        root,
-        query,
+        data,
         regexes,
         vars: vec![("$", dot.clone())],
         out: String::with_capacity(capacity),
@@ -684,7 +677,7 @@ pub(crate) fn execute<'a>(
         last: None,
     };
     if let Some(tree) = trees.get(name) {
-        st.walk_list(&dot, tree)?;
+        st.walk_list(&dot, &tree.nodes)?;
     }
     Ok(st.out)
 }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::funcs::Func;
+use super::funcs::{Func, FuncMap};
 use super::gofmt;
 use super::lex::{Kind, Token};
 
@@ -185,6 +185,7 @@ pub(crate) type Trees = HashMap<String, Vec<Node>>;
 
 struct Parser<'s> {
     toks: Vec<Token<'s>>,
+    funcs: &'s FuncMap,
     i: usize,
     vars: Vec<String>,
     range_depth: usize,
@@ -196,9 +197,10 @@ struct Parser<'s> {
 
 type PResult<T> = Result<T, ParseError>;
 
-pub(crate) fn parse(name: &str, toks: Vec<Token<'_>>) -> PResult<Trees> {
+pub(crate) fn parse<'s>(name: &str, toks: Vec<Token<'s>>, funcs: &'s FuncMap) -> PResult<Trees> {
     let mut p = Parser {
         toks,
+        funcs,
         i: 0,
         vars: vec!["$".into()],
         range_depth: 0,
@@ -240,7 +242,7 @@ enum Item {
     Else(usize, Option<Kind>),
 }
 
-fn is_empty_tree(nodes: &[Node]) -> bool {
+pub(crate) fn is_empty_tree(nodes: &[Node]) -> bool {
     nodes.iter().all(|n| match n {
         Node::Text(t) => t.trim().is_empty(),
         _ => false,
@@ -736,7 +738,7 @@ impl<'s> Parser<'s> {
         let t = self.next_non_space();
         let pos = t.pos;
         let arg = match t.kind {
-            Kind::Identifier => match Func::lookup(t.val) {
+            Kind::Identifier => match self.funcs.lookup(t.val) {
                 Some(func) => Arg::Ident {
                     pos,
                     name: t.val.to_string(),

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::gofmt;
-use super::value::{RootData, Value};
+use super::value::{Kind, Object, Value};
 
 #[derive(Default, Clone, Copy)]
 struct Flags {
@@ -22,18 +22,16 @@ struct Flags {
     prec: Option<usize>,
 }
 
-struct Printer<'r, 'x> {
+struct Printer {
     out: String,
     f: Flags,
-    root: &'r RootData<'x>,
 }
 
 /// `fmt.Sprintf(format, args...)`.
-pub(crate) fn sprintf(format: &str, args: &[Value<'_>], root: &RootData<'_>) -> String {
+pub(crate) fn sprintf(format: &str, args: &[Value<'_>]) -> String {
     let mut p = Printer {
         out: String::with_capacity(format.len() + 16),
         f: Flags::default(),
-        root,
     };
     let b = format.as_bytes();
     let end = b.len();
@@ -262,7 +260,7 @@ fn int_arg(args: &[Value<'_>], n: usize) -> Option<i64> {
     }
 }
 
-impl Printer<'_, '_> {
+impl Printer {
     fn pad(&mut self, s: &str) {
         let n = s.chars().count();
         let Some(w) = self.f.wid.filter(|&w| w > n) else {
@@ -301,7 +299,7 @@ impl Printer<'_, '_> {
 
     fn print_arg(&mut self, a: &Value<'_>, verb: char) {
         if self.f.sharp_v && verb == 'v' {
-            let s = go_syntax(a, self.root, 0);
+            let s = go_syntax(a, 0);
             return self.pad(&s);
         }
         match a {
@@ -355,7 +353,7 @@ impl Printer<'_, '_> {
         };
         match v {
             Value::Labels(l) => labels(self, l),
-            Value::SampleLabels(smp) => labels(self, &smp.labels),
+            Value::OwnedLabels(l) => labels(self, l),
             Value::Map(m) => {
                 self.out.push_str("map[");
                 for (i, (k, val)) in m.iter().enumerate() {
@@ -378,51 +376,54 @@ impl Printer<'_, '_> {
                 }
                 self.out.push(']');
             }
-            Value::Vector(vec) => {
-                self.out.push('[');
-                for (i, smp) in vec.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push(' ');
-                    }
-                    self.print_composite(&Value::Sample(smp.clone()), verb);
+            Value::Object(o) => match o.kind() {
+                Kind::Struct => self.print_struct(&**o, verb),
+                Kind::PtrStruct => {
+                    self.out.push('&');
+                    self.print_struct(&**o, verb);
                 }
-                self.out.push(']');
-            }
-            Value::Sample(smp) => {
-                self.out.push_str("&{");
-                if self.f.plus_v {
-                    self.out.push_str("Labels:");
-                }
-                labels(self, &smp.labels);
-                self.out.push(' ');
-                if self.f.plus_v {
-                    self.out.push_str("Value:");
-                }
-                self.print_arg(&Value::Float(smp.value), verb);
-                self.out.push('}');
-            }
-            Value::Root => {
-                let root = self.root;
-                self.out.push('{');
-                let names = ["Labels:", "ExternalLabels:", "ExternalURL:", "Value:"];
-                for (i, name) in names.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push(' ');
+                Kind::List => {
+                    self.out.push('[');
+                    for i in 0..o.len() {
+                        if i > 0 {
+                            self.out.push(' ');
+                        }
+                        self.print_arg(&o.item(i).1, verb);
                     }
-                    if self.f.plus_v {
-                        self.out.push_str(name);
-                    }
-                    match i {
-                        0 => labels(self, root.labels),
-                        1 => labels(self, root.external_labels),
-                        2 => self.print_arg(&Value::str(root.external_url), verb),
-                        _ => self.print_arg(&Value::Float(root.value), verb),
-                    }
+                    self.out.push(']');
                 }
-                self.out.push('}');
-            }
+                Kind::Map => {
+                    self.out.push_str("map[");
+                    for i in 0..o.len() {
+                        if i > 0 {
+                            self.out.push(' ');
+                        }
+                        let (k, val) = o.item(i);
+                        self.print_arg(&k, verb);
+                        self.out.push(':');
+                        self.print_arg(&val, verb);
+                    }
+                    self.out.push(']');
+                }
+            },
             other => self.bad_verb(other, verb),
         }
+    }
+
+    /// A struct's fields with the verb applied to each (`%+v` names them).
+    fn print_struct(&mut self, o: &dyn Object<'_>, verb: char) {
+        self.out.push('{');
+        for (i, (name, val)) in o.fields().iter().enumerate() {
+            if i > 0 {
+                self.out.push(' ');
+            }
+            if self.f.plus_v {
+                self.out.push_str(name);
+                self.out.push(':');
+            }
+            self.print_arg(val, verb);
+        }
+        self.out.push('}');
     }
 
     fn fmt_str(&mut self, s: &str, verb: char, a: &Value<'_>) {
@@ -675,20 +676,13 @@ fn sharp_float(num: String, verb: char, prec: Option<usize>) -> String {
 }
 
 /// `%#v`: the value in Go syntax.
-fn go_syntax(v: &Value<'_>, root: &RootData<'_>, depth: usize) -> String {
+fn go_syntax(v: &Value<'_>, depth: usize) -> String {
     let labels = |l: &crate::store::Labels| {
         let parts: Vec<String> = l
             .iter()
             .map(|x| format!("{}:{}", gofmt::quote(&x.name), gofmt::quote(&x.value)))
             .collect();
         format!("map[string]string{{{}}}", parts.join(", "))
-    };
-    let sample = |s: &super::QuerySample| {
-        format!(
-            "&template.sample{{Labels:{}, Value:{}}}",
-            labels(&s.labels),
-            gofmt::format_g(s.value, None, false)
-        )
     };
     match v {
         Value::Nil if depth == 0 => "<nil>".into(),
@@ -698,26 +692,18 @@ fn go_syntax(v: &Value<'_>, root: &RootData<'_>, depth: usize) -> String {
         Value::Float(f) => gofmt::format_g(*f, None, false),
         Value::Str(s) => gofmt::quote(s),
         Value::Labels(l) => labels(l),
-        Value::SampleLabels(s) => labels(&s.labels),
+        Value::OwnedLabels(l) => labels(l),
         Value::Map(m) => {
             let parts: Vec<String> = m
                 .iter()
-                .map(|(k, val)| format!("{}:{}", gofmt::quote(k), go_syntax(val, root, depth + 1)))
+                .map(|(k, val)| format!("{}:{}", gofmt::quote(k), go_syntax(val, depth + 1)))
                 .collect();
             format!("map[string]interface {{}}{{{}}}", parts.join(", "))
         }
         Value::List(l) => {
-            let parts: Vec<String> = l
-                .iter()
-                .map(|val| go_syntax(val, root, depth + 1))
-                .collect();
+            let parts: Vec<String> = l.iter().map(|val| go_syntax(val, depth + 1)).collect();
             format!("[]interface {{}}{{{}}}", parts.join(", "))
         }
-        Value::Vector(vec) => {
-            let parts: Vec<String> = vec.iter().map(|s| sample(s)).collect();
-            format!("template.queryResult{{{}}}", parts.join(", "))
-        }
-        Value::Sample(s) => sample(s),
         Value::Time(t) => {
             let c = t.civil();
             format!(
@@ -732,13 +718,34 @@ fn go_syntax(v: &Value<'_>, root: &RootData<'_>, depth: usize) -> String {
             )
         }
         Value::Duration(d) => d.to_string(),
-        Value::Root => format!(
-            "{}{{Labels:{}, ExternalLabels:{}, ExternalURL:{}, Value:{}}}",
-            super::value::ROOT_TYPE,
-            labels(root.labels),
-            labels(root.external_labels),
-            gofmt::quote(root.external_url),
-            gofmt::format_g(root.value, None, false)
-        ),
+        Value::Object(o) => {
+            let t = o.type_name();
+            let parts: Vec<String> = match o.kind() {
+                Kind::Struct | Kind::PtrStruct => o
+                    .fields()
+                    .iter()
+                    .map(|(name, val)| format!("{name}:{}", go_syntax(val, depth + 1)))
+                    .collect(),
+                Kind::List => (0..o.len())
+                    .map(|i| go_syntax(&o.item(i).1, depth + 1))
+                    .collect(),
+                Kind::Map => (0..o.len())
+                    .map(|i| {
+                        let (k, val) = o.item(i);
+                        format!(
+                            "{}:{}",
+                            go_syntax(&k, depth + 1),
+                            go_syntax(&val, depth + 1)
+                        )
+                    })
+                    .collect(),
+            };
+            match o.kind() {
+                Kind::PtrStruct => {
+                    format!("&{}{{{}}}", t.trim_start_matches('*'), parts.join(", "))
+                }
+                _ => format!("{t}{{{}}}", parts.join(", ")),
+            }
+        }
     }
 }
