@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::io::{stderr, stdout};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -100,21 +101,16 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("{what}: {e:#}");
+            eprintln!("{what}: {e}");
             ExitCode::FAILURE
         }
     };
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     match cli.command {
         Command::Check {
             what: CheckCommand::Config { path },
         } => match ConfigSource::pick(path).load() {
             Ok(cfg) => {
-                println!(
-                    "{}: configuration is valid ({} probe targets)",
-                    cfg.origin,
-                    cfg.probes.targets.len()
-                );
+                println!("{}: configuration is valid ({})", cfg.origin, cfg.summary());
                 ExitCode::SUCCESS
             }
             Err(errors) => {
@@ -126,7 +122,7 @@ fn main() -> ExitCode {
             what: CheckCommand::Rules { files },
         } => report(
             "cannot write the report",
-            vitals::rules::unittest::check_rule_files(&files, &mut out, &mut err)
+            vitals::rules::unittest::check_rule_files(&files, &mut stdout(), &mut stderr())
                 .map_err(Into::into),
         ),
         Command::Test {
@@ -134,7 +130,7 @@ fn main() -> ExitCode {
         } => match vitals::rules::unittest::TestOptions::new(&run) {
             Ok(opts) => report(
                 "cannot write the report",
-                vitals::rules::unittest::test_files(&files, &opts, &mut out, &mut err)
+                vitals::rules::unittest::test_files(&files, &opts, &mut stdout(), &mut stderr())
                     .map_err(Into::into),
             ),
             Err(e) => report("invalid --run pattern", Err(anyhow::anyhow!("{e}"))),
