@@ -363,7 +363,12 @@ fn evaluate(
         Ok(()) => Some(bytes),
         Err(e) => {
             m.persist_failures.inc();
-            tracing::error!(group = %key, error = %e, "Cannot save alert state; a restart now would lose it.");
+            // During a storage outage the durable handle logs its start and end once.
+            if e.is_outage() {
+                tracing::debug!(group = %key, error = %e, "Cannot save alert state; a restart now would lose it.");
+            } else {
+                tracing::error!(group = %key, error = %e, "Cannot save alert state; a restart now would lose it.");
+            }
             None
         }
     }
