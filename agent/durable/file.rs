@@ -141,7 +141,11 @@ fn attempt(path: &Path, backend: &Backend) -> Result<Database, Attempt> {
 fn create_options() -> OpenOptions {
     use std::os::unix::fs::OpenOptionsExt;
     let mut o = OpenOptions::new();
-    o.read(true).write(true).create(true).truncate(false).mode(0o600);
+    o.read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600);
     o
 }
 

@@ -11,9 +11,9 @@
 //!   later call, backing off between attempts, until writes land again. An outage is logged
 //!   once when it starts and once when it ends, and counted in `vitals_durable_*`.
 
-mod file;
 #[cfg(test)]
 mod failing;
+mod file;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,7 +52,9 @@ pub enum DurableError {
         path: PathBuf,
         source: redb::DatabaseError,
     },
-    #[error("the state database {path} is unreadable ({reason}) and cannot be moved aside: {source}")]
+    #[error(
+        "the state database {path} is unreadable ({reason}) and cannot be moved aside: {source}"
+    )]
     SetAside {
         path: PathBuf,
         reason: String,
@@ -70,7 +72,9 @@ pub enum DurableError {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// The database was closed after an I/O error and is not reopened yet (backing off).
-    #[error("the state database {path} is unavailable after an I/O error; reopening in {retry_in:?}")]
+    #[error(
+        "the state database {path} is unavailable after an I/O error; reopening in {retry_in:?}"
+    )]
     Unavailable { path: PathBuf, retry_in: Duration },
     /// Reopening after an I/O error failed.
     #[error("the state database could not be reopened: {0}")]
@@ -484,13 +488,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let r = Registry::new();
         let full = failing::DiskFull::default();
-        let d = Durable::open_with(
-            dir.path(),
-            &r,
-            full.backend(),
-            Duration::from_millis(200),
-        )
-        .unwrap();
+        let d =
+            Durable::open_with(dir.path(), &r, full.backend(), Duration::from_millis(200)).unwrap();
         put(&d, "before", 1).unwrap();
 
         full.set(true);
@@ -505,7 +504,11 @@ mod tests {
             let e = put(&d, "during", 2).unwrap_err();
             assert!(e.is_outage(), "{e}");
         }
-        assert_eq!(full.writes(), writes_before, "a backoff must not hammer the disk");
+        assert_eq!(
+            full.writes(),
+            writes_before,
+            "a backoff must not hammer the disk"
+        );
         assert_eq!(counter(&r, "vitals_durable_outages_total"), 1.0);
         assert_eq!(counter(&r, "vitals_durable_available"), 0.0);
 
