@@ -47,8 +47,13 @@ enum Attempt {
 }
 
 /// Opens `path`, creating it if missing; an unreadable file is moved aside (with a warning)
-/// and replaced by a fresh one.
-pub(super) fn open(path: &Path, backend: &Backend) -> Result<Opened, DurableError> {
+/// and replaced by a fresh one. `reopening` (during an outage, already logged) logs redb's
+/// repair of the file the failed handle left at debug level instead of as a warning.
+pub(super) fn open(
+    path: &Path,
+    backend: &Backend,
+    reopening: bool,
+) -> Result<Opened, DurableError> {
     let mut set_aside = None;
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() && m.len() == 0 => {
@@ -63,12 +68,12 @@ pub(super) fn open(path: &Path, backend: &Backend) -> Result<Opened, DurableErro
             });
         }
     }
-    match attempt(path, backend) {
+    match attempt(path, backend, reopening) {
         Ok(db) => Ok(Opened { db, set_aside }),
         Err(Attempt::Fatal(e)) => Err(e),
         Err(Attempt::Unreadable(reason)) => {
             let to = move_aside(path, &reason)?;
-            match attempt(path, backend) {
+            match attempt(path, backend, reopening) {
                 Ok(db) => Ok(Opened {
                     db,
                     set_aside: Some(to),
@@ -85,7 +90,7 @@ pub(super) fn open(path: &Path, backend: &Backend) -> Result<Opened, DurableErro
 
 /// One open: the file (0600 when created), redb's open (which repairs a file a crash left),
 /// then an integrity check (which repairs what it can and reports the rest as corrupt).
-fn attempt(path: &Path, backend: &Backend) -> Result<Database, Attempt> {
+fn attempt(path: &Path, backend: &Backend, reopening: bool) -> Result<Database, Attempt> {
     let file = create_options().open(path).map_err(|source| {
         Attempt::Fatal(DurableError::Access {
             path: path.to_path_buf(),
@@ -100,10 +105,14 @@ fn attempt(path: &Path, backend: &Backend) -> Result<Database, Attempt> {
         let path = path.display().to_string();
         builder.set_repair_callback(move |_| {
             if !repairing.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    path = %path,
-                    "The state database was not closed cleanly; repairing it."
-                );
+                if reopening {
+                    tracing::debug!(path = %path, "Repairing the state database.");
+                } else {
+                    tracing::warn!(
+                        path = %path,
+                        "The state database was not closed cleanly; repairing it."
+                    );
+                }
             }
         });
     }
@@ -115,7 +124,11 @@ fn attempt(path: &Path, backend: &Backend) -> Result<Database, Attempt> {
         Err(panic) => return Err(Attempt::Unreadable(panic_reason(panic.as_ref()))),
     };
     if repairing.load(Ordering::Relaxed) {
-        tracing::warn!(path = %path.display(), "The state database was repaired.");
+        if reopening {
+            tracing::debug!(path = %path.display(), "The state database was repaired.");
+        } else {
+            tracing::warn!(path = %path.display(), "The state database was repaired.");
+        }
     }
     match std::panic::catch_unwind(AssertUnwindSafe(|| db.check_integrity())) {
         Ok(Ok(true)) => Ok(db),
@@ -248,7 +261,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(super::super::FILE_NAME);
         std::fs::write(&path, vec![0xa5u8; 10_000]).unwrap();
-        let opened = open(&path, &file_backend()).unwrap();
+        let opened = open(&path, &file_backend(), false).unwrap();
         let aside = opened.set_aside.clone().unwrap();
         assert_eq!(corrupt_files(dir.path()), vec![aside.clone()]);
         assert_eq!(std::fs::read(&aside).unwrap(), vec![0xa5u8; 10_000]);
@@ -260,7 +273,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(super::super::FILE_NAME);
         std::fs::write(&path, b"").unwrap();
-        let opened = open(&path, &file_backend()).unwrap();
+        let opened = open(&path, &file_backend(), false).unwrap();
         assert!(opened.set_aside.is_some());
         assert_eq!(corrupt_files(dir.path()).len(), 1);
     }
@@ -270,7 +283,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(super::super::FILE_NAME);
         {
-            let db = open(&path, &file_backend()).unwrap().db;
+            let db = open(&path, &file_backend(), false).unwrap().db;
             write_one(&db);
         }
         let mut bytes = std::fs::read(&path).unwrap();
@@ -280,7 +293,7 @@ mod tests {
         }
         std::fs::write(&path, &bytes).unwrap();
         // Either redb repairs it or it is moved aside; never an error, never a panic.
-        let opened = open(&path, &file_backend()).unwrap();
+        let opened = open(&path, &file_backend(), false).unwrap();
         write_one(&opened.db);
     }
 
@@ -288,8 +301,8 @@ mod tests {
     fn a_valid_file_opens_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(super::super::FILE_NAME);
-        drop(open(&path, &file_backend()).unwrap());
-        let opened = open(&path, &file_backend()).unwrap();
+        drop(open(&path, &file_backend(), false).unwrap());
+        let opened = open(&path, &file_backend(), false).unwrap();
         assert!(opened.set_aside.is_none());
         assert!(corrupt_files(dir.path()).is_empty());
     }
@@ -298,8 +311,8 @@ mod tests {
     fn a_file_held_open_elsewhere_is_an_error_not_corruption() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(super::super::FILE_NAME);
-        let _held = open(&path, &file_backend()).unwrap();
-        let err = open(&path, &file_backend()).err().unwrap();
+        let _held = open(&path, &file_backend(), false).unwrap();
+        let err = open(&path, &file_backend(), false).err().unwrap();
         assert!(matches!(err, DurableError::Locked { .. }), "{err}");
         assert!(err.to_string().contains(&path.display().to_string()));
         assert!(corrupt_files(dir.path()).is_empty());
@@ -311,7 +324,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(super::super::FILE_NAME);
-        drop(open(&path, &file_backend()).unwrap());
+        drop(open(&path, &file_backend(), false).unwrap());
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }

@@ -248,7 +248,7 @@ impl Durable {
         })?;
         let metrics = Metrics::new(registry)?;
         let path = dir.join(FILE_NAME);
-        let opened = file::open(&path, &backend)?;
+        let opened = file::open(&path, &backend, false)?;
         if opened.set_aside.is_some() {
             metrics.set_aside.inc();
         }
@@ -330,7 +330,7 @@ impl Durable {
                 retry_in: next_try - now,
             });
         }
-        match file::open(&inner.path, &inner.backend) {
+        match file::open(&inner.path, &inner.backend, true) {
             Ok(opened) => {
                 if opened.set_aside.is_some() {
                     inner.metrics.set_aside.inc();
@@ -531,6 +531,19 @@ mod tests {
         drop(d);
         let d = open(dir.path(), &Registry::new()).unwrap();
         assert_eq!(get(&d, "after").unwrap(), Some(3));
+    }
+
+    #[test]
+    fn previous_io_and_io_errors_are_outages_caller_errors_are_not() {
+        for e in [
+            redb::Error::PreviousIo,
+            redb::Error::Io(std::io::Error::from(std::io::ErrorKind::StorageFull)),
+            redb::Error::Corrupted("x".into()),
+        ] {
+            assert!(StateError::Db(e).is_outage());
+        }
+        assert!(!StateError::Db(redb::Error::ValueTooLarge(1)).is_outage());
+        assert!(!StateError::caller(std::io::Error::other("no")).is_outage());
     }
 
     #[test]
