@@ -5,6 +5,7 @@
 //! around the label-pair interner. The order is always *shard, then interner*; no code holds
 //! two shards at once, and nothing waits for a shard while holding the interner.
 
+use crate::telemetry::register;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -60,29 +61,39 @@ struct Metrics {
 impl Metrics {
     fn new(registry: &Registry) -> Result<Self, StoreError> {
         let m = Metrics {
-            series: IntGauge::new("vitals_store_series", "Series held in the in-memory store.")?,
-            dropped: IntCounter::new(
-                "vitals_store_series_dropped_total",
-                "New series refused because the store holds max_series series.",
+            series: register(
+                registry,
+                IntGauge::new("vitals_store_series", "Series held in the in-memory store.")?,
             )?,
-            appended: IntCounter::new(
-                "vitals_store_samples_appended_total",
-                "Samples appended to the in-memory store.",
+            dropped: register(
+                registry,
+                IntCounter::new(
+                    "vitals_store_series_dropped_total",
+                    "New series refused because the store holds max_series series.",
+                )?,
             )?,
-            out_of_order: IntCounter::new(
-                "vitals_store_out_of_order_samples_total",
-                "Samples refused because they were not newer than their series' newest sample.",
+            appended: register(
+                registry,
+                IntCounter::new(
+                    "vitals_store_samples_appended_total",
+                    "Samples appended to the in-memory store.",
+                )?,
             )?,
-            chunk_bytes: IntGauge::new(
-                "vitals_store_chunk_bytes",
-                "Compressed sample bytes held in the in-memory store.",
+            out_of_order: register(
+                registry,
+                IntCounter::new(
+                    "vitals_store_out_of_order_samples_total",
+                    "Samples refused because they were not newer than their series' newest sample.",
+                )?,
+            )?,
+            chunk_bytes: register(
+                registry,
+                IntGauge::new(
+                    "vitals_store_chunk_bytes",
+                    "Compressed sample bytes held in the in-memory store.",
+                )?,
             )?,
         };
-        registry.register(Box::new(m.series.clone()))?;
-        registry.register(Box::new(m.dropped.clone()))?;
-        registry.register(Box::new(m.appended.clone()))?;
-        registry.register(Box::new(m.out_of_order.clone()))?;
-        registry.register(Box::new(m.chunk_bytes.clone()))?;
         Ok(m)
     }
 }

@@ -7,6 +7,7 @@ use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 
 use super::ProbeSpec;
 use super::outcome::{Failure, Outcome};
+use crate::telemetry::register;
 
 /// The prober's own metrics (`vitals_probe_*`).
 #[derive(Clone)]
@@ -22,29 +23,35 @@ pub struct ProbeMetrics {
 
 impl ProbeMetrics {
     pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let runs = IntCounterVec::new(
-            Opts::new("vitals_probes_total", "Probes run, by probe."),
-            &["probe"],
+        let runs = register(
+            registry,
+            IntCounterVec::new(
+                Opts::new("vitals_probes_total", "Probes run, by probe."),
+                &["probe"],
+            )?,
         )?;
-        let errors = IntCounterVec::new(
-            Opts::new(
-                "vitals_probe_errors_total",
-                "Failed probes, by probe and reason (refused, timeout, dns, tls, connection, condition, body_too_large, too_many_redirects, grpc).",
-            ),
-            &["probe", "reason"],
+        let errors = register(
+            registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "vitals_probe_errors_total",
+                    "Failed probes, by probe and reason (refused, timeout, dns, tls, connection, condition, body_too_large, too_many_redirects, grpc).",
+                ),
+                &["probe", "reason"],
+            )?,
         )?;
-        let lateness = Histogram::with_opts(
-            HistogramOpts::new(
-                "vitals_probe_start_lateness_seconds",
-                "Delay between a probe's scheduled start and its actual start.",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-            ]),
+        let lateness = register(
+            registry,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "vitals_probe_start_lateness_seconds",
+                    "Delay between a probe's scheduled start and its actual start.",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                ]),
+            )?,
         )?;
-        registry.register(Box::new(runs.clone()))?;
-        registry.register(Box::new(errors.clone()))?;
-        registry.register(Box::new(lateness.clone()))?;
         Ok(ProbeMetrics {
             runs,
             errors,
