@@ -268,7 +268,8 @@ impl Email {
         // The envelope's recipients are `to`; a `To` header only changes what is shown.
         let envelope_to = mailboxes("to", &r("to")?)?;
         let envelope_from = mailboxes("from", &r("from")?)?;
-        b = b.subject(r("headers.Subject")?.trim());
+        // A Message-ID (`<uuid@hostname>`), as Alertmanager sets one; lettre adds `Date`.
+        b = b.subject(r("headers.Subject")?.trim()).message_id(None);
         for name in &self.extra_headers {
             if matches!(name.as_str(), "Subject" | "To" | "From") {
                 continue;
@@ -358,6 +359,10 @@ mod tests {
             "{d}"
         );
         assert!(d.contains("X-Team: checkout\r\n"), "{d}");
+        assert!(
+            d.contains("\r\nDate: ") && d.contains("\r\nMessage-ID: <"),
+            "{d}"
+        );
         assert!(d.contains("Content-Type: multipart/alternative;"), "{d}");
         let plain = d
             .find("Content-Type: text/plain; charset=utf-8")

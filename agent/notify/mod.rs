@@ -561,4 +561,62 @@ sns_configs: [{phone_number: "+1"}]
             serde_yaml_ng::from_str("name: x\nwebhook_configs: [{url: 'http://x', nope: 1}]");
         assert!(r.is_err());
     }
+
+    #[test]
+    fn receivers_and_sends_cross_tasks() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>(_: &T) {}
+        send_sync::<Receiver>();
+        let r = ReceiverConfig {
+            name: "default".into(),
+            log_configs: vec![log::LogConfig::default()],
+            ..ReceiverConfig::default()
+        }
+        .build(&GlobalDefaults::default())
+        .unwrap();
+        let n = testing::notification(1);
+        let fut = r.integrations()[0].send(&n);
+        send(&fut);
+        assert_eq!(r.integrations()[0].name(), "log");
+    }
+
+    /// Every HTTP integration, against one script: 500 (retry), 200 (sent), 429 with
+    /// `Retry-After: 2` (retry in 2s), 400 with a body (final, body quoted).
+    #[tokio::test]
+    async fn every_http_integration_classifies_answers_alike() {
+        use testing::{Answer, HttpPeer, ok};
+        let configs = [
+            "webhook_configs: [{url: 'URL'}]",
+            "slack_configs: [{api_url: 'URL'}]",
+            "msteamsv2_configs: [{webhook_url: 'URL'}]",
+            "msteams_configs: [{webhook_url: 'URL'}]",
+            "pagerduty_configs: [{routing_key: rk, url: 'URL'}]",
+            "twilio_configs: [{account_sid: AC1, auth_token: t, from: '+15550000', to: ['+15550001'], api_url: 'URL'}]",
+        ];
+        for c in configs {
+            let peer = HttpPeer::start(vec![
+                Answer(500, vec![], "oops"),
+                ok(),
+                Answer(429, vec![("retry-after", "2")], "slow down"),
+                Answer(400, vec![], "you sent garbage"),
+            ])
+            .await;
+            let yaml = format!("name: r\n{}", c.replace("URL", &peer.url));
+            let r: ReceiverConfig = serde_yaml_ng::from_str(&yaml).unwrap();
+            let r = r.build(&GlobalDefaults::default()).unwrap();
+            let i = &r.integrations()[0];
+            let n = testing::notification(1);
+            let e = i.send(&n).await.unwrap_err();
+            assert_eq!(e.kind, SendErrorKind::Retryable { after: None }, "{c}: {e}");
+            i.send(&n).await.unwrap();
+            let e = i.send(&n).await.unwrap_err();
+            let after = Some(Duration::from_secs(2));
+            assert_eq!(e.kind, SendErrorKind::Retryable { after }, "{c}: {e}");
+            let e = i.send(&n).await.unwrap_err();
+            assert_eq!(e.kind, SendErrorKind::Final, "{c}: {e}");
+            assert!(e.message.contains("you sent garbage"), "{c}: {e}");
+            assert!(!e.message.contains(&peer.url), "{c}: {e}");
+            assert_eq!(peer.taken().len(), 4, "{c}");
+        }
+    }
 }

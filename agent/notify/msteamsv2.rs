@@ -351,4 +351,27 @@ mod tests {
             "{e}"
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+        #[test]
+        fn cards_never_exceed_the_limit(
+            count in 0usize..200,
+            value in "[a-zé\"<>]{0,900}",
+            title in "[a-z]{0,3000}",
+        ) {
+            let c: MsTeamsV2Config = serde_yaml_ng::from_str(
+                &format!("{{webhook_url: 'http://127.0.0.1:1', title: '{title}'}}")
+            ).unwrap();
+            let t = c.build(&GlobalDefaults::default()).unwrap();
+            let mut n = notification(count.max(1));
+            n.alerts.truncate(count);
+            for a in &mut n.alerts {
+                a.labels.insert("pod".into(), value.clone());
+                a.annotations.insert("description".into(), value.clone());
+            }
+            let body = serde_json::to_vec(&t.body(&n).unwrap()).unwrap();
+            proptest::prop_assert!(body.len() <= MAX_BYTES, "{}", body.len());
+        }
+    }
 }
