@@ -131,6 +131,22 @@ impl HttpPeer {
     }
 }
 
+/// A URL whose server accepts the request and never answers in time (`delay`).
+pub async fn slow_url(delay: std::time::Duration) -> String {
+    let app = axum::Router::new().fallback(move || async move {
+        tokio::time::sleep(delay).await;
+        "late"
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    });
+    format!("http://{addr}")
+}
+
 /// A URL where nothing listens.
 pub async fn dead_url() -> String {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")

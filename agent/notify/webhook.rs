@@ -123,7 +123,7 @@ impl Webhook {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{Answer, HttpPeer, dead_url, notification, ok, resolved};
+    use super::super::testing::{Answer, HttpPeer, dead_url, notification, ok, resolved, slow_url};
     use super::super::{SendErrorKind, Status};
     use super::*;
 
@@ -229,6 +229,17 @@ mod tests {
         ));
         let e = w.send(&n).await.unwrap_err();
         assert!(e.is_retryable(), "{e}");
+        assert!(!e.message.contains("secret-token"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_timeout_is_retryable() {
+        let url = slow_url(Duration::from_secs(5)).await;
+        let w = build(&format!("{{url: '{url}/secret-token', timeout: 300ms}}"));
+        let started = std::time::Instant::now();
+        let e = w.send(&notification(1)).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(e.kind, SendErrorKind::Retryable { after: None }, "{e}");
         assert!(!e.message.contains("secret-token"), "{e}");
     }
 
