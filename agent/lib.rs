@@ -24,6 +24,7 @@ pub mod daemon;
 pub mod durable;
 pub mod gotemplate;
 pub mod net;
+pub mod notify;
 pub mod promql;
 pub mod rules;
 pub mod sources;
