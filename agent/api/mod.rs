@@ -264,7 +264,6 @@ async fn metrics(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Resp
     }
 }
 
-
 /// An HTML response.
 pub(crate) fn html(body: String) -> Html<String> {
     Html(body)

@@ -156,3 +156,46 @@ fn schema_errors_in_several_sections_and_targets_are_all_reported() {
         errs[3]
     );
 }
+
+#[test]
+fn env_values_are_literal_strings_never_yaml() {
+    // The tester's two examples: an escape in the value is kept as written, and a value
+    // holding `", key: "` does not add a key.
+    let env = |name: &str| match name {
+        "TOK" => Some(r"s3cr\x41t".to_string()),
+        "INJECT" => Some(r#"x", listen: "0.0.0.0:1"#.to_string()),
+        "PORT_TOKEN" => Some("8080".to_string()),
+        _ => None,
+    };
+    for (text, want) in [
+        ("server:\n  api_token: \"${TOK}\"\n", r"s3cr\x41t"),
+        ("server:\n  api_token: '${TOK}'\n", r"s3cr\x41t"),
+        ("server:\n  api_token: ${TOK}\n", r"s3cr\x41t"),
+        (
+            "server:\n  api_token: \"${INJECT}\"\n",
+            r#"x", listen: "0.0.0.0:1"#,
+        ),
+        (
+            "server:\n  api_token: ${INJECT}\n",
+            r#"x", listen: "0.0.0.0:1"#,
+        ),
+        ("server:\n  api_token: ${PORT_TOKEN}\n", "8080"),
+    ] {
+        let cfg = LoadedConfig::from_yaml(text, "vitals.yaml", env).expect(text);
+        assert_eq!(cfg.config.server.api_token.expose(), want, "{text}");
+        assert_eq!(cfg.server.listen.port(), 9470, "{text}");
+    }
+}
+
+#[test]
+fn plain_env_values_keep_numbers_and_durations_working() {
+    let env = |name: &str| match name {
+        "MAX" => Some("1234".to_string()),
+        "RET" => Some("36h".to_string()),
+        _ => None,
+    };
+    let text = "storage:\n  max_series: ${MAX}\n  retention: ${RET}\n";
+    let cfg = LoadedConfig::from_yaml(text, "vitals.yaml", env).expect("valid");
+    assert_eq!(cfg.store.max_series, 1234);
+    assert_eq!(cfg.store.retention.as_secs(), 36 * 3600);
+}
