@@ -359,9 +359,9 @@ fn quoted_end(sk: &[Vec<char>], line: usize, col: usize) -> Option<(usize, usize
     let (mut l, mut c) = (line - 1, col + 1);
     while let Some(chars) = sk.get(l) {
         while let Some(&ch) = chars.get(c) {
-            if quote == '"' && ch == '\\' {
-                c += 2;
-            } else if ch == quote && quote == '\'' && chars.get(c + 1) == Some(&'\'') {
+            let escape = quote == '"' && ch == '\\';
+            let doubled = quote == '\'' && ch == quote && chars.get(c + 1) == Some(&'\'');
+            if escape || doubled {
                 c += 2;
             } else if ch == quote {
                 return Some((l + 1, c + 1));
