@@ -199,3 +199,26 @@ fn plain_env_values_keep_numbers_and_durations_working() {
     assert_eq!(cfg.store.max_series, 1234);
     assert_eq!(cfg.store.retention.as_secs(), 36 * 3600);
 }
+
+#[test]
+fn deeply_nested_yaml_is_refused_with_position() {
+    let n = 30_000;
+    let text = format!("probes:\n  targets: {}{}\n", "[".repeat(n), "]".repeat(n));
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("vitals.yaml:2:"), "{}", errs[0]);
+    assert!(
+        errs[0].ends_with(": YAML is nested too deeply (more than 64 levels)"),
+        "{}",
+        errs[0]
+    );
+
+    let mut text = String::from("probes:\n");
+    for i in 1..1000 {
+        text.push_str(&format!("{}k{i}:\n", " ".repeat(i)));
+    }
+    assert_eq!(
+        errors(&text),
+        ["vitals.yaml:65:65: YAML is nested too deeply (more than 64 levels)"]
+    );
+}
