@@ -3,35 +3,27 @@
 
 #![forbid(unsafe_code)]
 
+use std::io::{stderr, stdout};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::anyhow;
 use clap::{Parser, Subcommand};
 use vitals::daemon::ConfigSource;
+use vitals::rules::unittest;
 use vitals::telemetry::{self, LogFormat};
 
-/// jemalloc: rule evaluation allocates and frees a lot per group; jemalloc serves that faster
-/// than glibc malloc and returns freed memory by decay instead of keeping it in per-thread
-/// arenas (see Cargo.toml for the measured difference).
+/// jemalloc: faster than glibc under rule evaluation and returns memory by decay (Cargo.toml).
 #[cfg(target_os = "linux")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// Probes, ingests, alerts and exports: one small daemon for a fleet's health.
 #[derive(Parser)]
-#[command(
-    name = "vitals",
-    version,
-    about = "Probes, ingests, alerts and exports: one small daemon for a fleet's health."
-)]
+#[command(name = "vitals", version)]
 struct Cli {
     /// Log line format.
-    #[arg(
-        long,
-        global = true,
-        env = "VITALS_LOG_FORMAT",
-        value_enum,
-        default_value = "text"
-    )]
+    #[arg(long, global = true, env = "VITALS_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
     /// Log filter, e.g. `info` or `vitals=debug,warn`.
     #[arg(
@@ -96,75 +88,59 @@ enum CheckCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let report = |what: &str, ok: anyhow::Result<bool>| match ok {
+    let report = |e: std::io::Error| anyhow!("cannot write the report: {e}");
+    let outcome = match cli.command {
+        Command::Check {
+            what: CheckCommand::Config { path },
+        } => Ok(check_config(path)),
+        Command::Check {
+            what: CheckCommand::Rules { files },
+        } => unittest::check_rule_files(&files, &mut stdout(), &mut stderr()).map_err(report),
+        Command::Test {
+            what: TestCommand::Rules { files, run },
+        } => unittest::TestOptions::new(&run)
+            .map_err(|e| anyhow!("invalid --run pattern: {e}"))
+            .and_then(|o| {
+                unittest::test_files(&files, &o, &mut stdout(), &mut stderr()).map_err(report)
+            }),
+        Command::Run { config } => run(ConfigSource::pick(config), cli.log_format, &cli.log),
+    };
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("{what}: {e:#}");
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
-    };
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    match cli.command {
-        Command::Check {
-            what: CheckCommand::Config { path },
-        } => match ConfigSource::pick(path).load() {
-            Ok(cfg) => {
-                println!(
-                    "{}: configuration is valid ({} probe targets)",
-                    cfg.origin,
-                    cfg.probes.targets.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(errors) => {
-                eprintln!("{errors}\n{} error(s) found", errors.0.len());
-                ExitCode::FAILURE
-            }
-        },
-        Command::Check {
-            what: CheckCommand::Rules { files },
-        } => report(
-            "cannot write the report",
-            vitals::rules::unittest::check_rule_files(&files, &mut out, &mut err)
-                .map_err(Into::into),
-        ),
-        Command::Test {
-            what: TestCommand::Rules { files, run },
-        } => match vitals::rules::unittest::TestOptions::new(&run) {
-            Ok(opts) => report(
-                "cannot write the report",
-                vitals::rules::unittest::test_files(&files, &opts, &mut out, &mut err)
-                    .map_err(Into::into),
-            ),
-            Err(e) => report("invalid --run pattern", Err(anyhow::anyhow!("{e}"))),
-        },
-        Command::Run { config } => {
-            let source = ConfigSource::pick(config);
-            let cfg = match source.load() {
-                Ok(cfg) => cfg,
-                Err(errors) => {
-                    let n = errors.0.len();
-                    eprintln!("{errors}\nvitals did not start: {n} configuration error(s)");
-                    return ExitCode::FAILURE;
-                }
-            };
-            if let Err(e) = telemetry::init_logging(cli.log_format, &cli.log) {
-                eprintln!("vitals did not start: {e}");
-                return ExitCode::FAILURE;
-            }
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build();
-            match runtime.map_err(anyhow::Error::from) {
-                Ok(rt) => report(
-                    "vitals stopped on an error",
-                    rt.block_on(vitals::daemon::run(source, cfg))
-                        .map(|()| true)
-                        .map_err(Into::into),
-                ),
-                Err(e) => report("vitals did not start", Err(e)),
-            }
-        }
     }
+}
+
+/// `vitals check config`: every error, or what the configuration holds.
+fn check_config(path: Option<PathBuf>) -> bool {
+    let loaded = ConfigSource::pick(path).load();
+    match &loaded {
+        Ok(cfg) => println!("{}: configuration is valid ({})", cfg.origin, cfg.summary()),
+        Err(errors) => eprintln!("{errors}\n{} error(s) found", errors.0.len()),
+    }
+    loaded.is_ok()
+}
+
+/// `vitals run`: load the configuration (exit 1 before any port is bound when it is
+/// invalid), set up logging, run the daemon until a signal.
+fn run(source: ConfigSource, format: LogFormat, filter: &str) -> anyhow::Result<bool> {
+    let cfg = match source.load() {
+        Ok(cfg) => cfg,
+        Err(errors) => {
+            let n = errors.0.len();
+            eprintln!("{errors}\nvitals did not start: {n} configuration error(s)");
+            return Ok(false);
+        }
+    };
+    telemetry::init_logging(format, filter).map_err(|e| anyhow!("vitals did not start: {e}"))?;
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| anyhow!("vitals did not start: {e}"))?;
+    runtime
+        .block_on(vitals::daemon::run(source, cfg))
+        .map_err(|e| anyhow!("vitals stopped on an error: {e}"))?;
+    Ok(true)
 }

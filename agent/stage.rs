@@ -25,7 +25,7 @@ pub struct Context {
     /// Where each stage registers its `vitals_*` metrics.
     pub registry: Registry,
     /// `storage.path/vitals.redb`; `None` runs without durable state (unit tests).
-    pub durable: Option<Arc<redb::Database>>,
+    pub durable: Option<crate::durable::Durable>,
     /// Cancelled when the daemon stops.
     pub cancel: CancellationToken,
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::{FieldError, PromDuration, Secret, Section, parse_listen, resolve_secret_file};
+use crate::net::{ConnectionLimits, ConnectionsConfig};
 
 /// `server:`
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +34,9 @@ pub struct ServerConfig {
     /// `--query.max-samples`).
     #[serde(default = "defaults::query_max_samples")]
     pub query_max_samples: usize,
+    /// Limits on the API listener's connections (count, header/idle/body timeouts).
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
 }
 
 impl Section for ServerConfig {}
@@ -46,6 +50,7 @@ impl Default for ServerConfig {
             shutdown_grace: defaults::shutdown_grace(),
             query_timeout: defaults::query_timeout(),
             query_max_samples: defaults::query_max_samples(),
+            connections: ConnectionsConfig::default(),
         }
     }
 }
@@ -81,6 +86,8 @@ pub struct ServerSpec {
     pub query_timeout: Duration,
     /// Most samples a query may hold.
     pub query_max_samples: usize,
+    /// The listener's connection limits.
+    pub connections: ConnectionLimits,
 }
 
 impl ServerConfig {
@@ -108,13 +115,19 @@ impl ServerConfig {
         if self.query_max_samples == 0 {
             errors.push(FieldError::new("query_max_samples", "must be at least 1"));
         }
-        match listen {
-            Some(listen) if errors.is_empty() => Ok(ServerSpec {
+        let connections = self
+            .connections
+            .build()
+            .map_err(|e| errors.extend(e.into_iter().map(|e| e.under("connections"))))
+            .ok();
+        match (listen, connections) {
+            (Some(listen), Some(connections)) if errors.is_empty() => Ok(ServerSpec {
                 listen,
                 api_token: self.api_token.clone(),
                 shutdown_grace: self.shutdown_grace.get(),
                 query_timeout: self.query_timeout.get(),
                 query_max_samples: self.query_max_samples,
+                connections,
             }),
             _ => Err(errors),
         }

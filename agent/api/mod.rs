@@ -1,10 +1,11 @@
 //! The HTTP API: the pipeline's read side for people and Prometheus.
 //!
-//! It owns the listener on `server.listen` and its routes: `/health` (liveness), `/ready`
-//! (config loaded and every listener bound), `/metrics` (the store's series plus the agent's
-//! own metrics), the status page at `/` and the Prometheus HTTP API under `/api/v1` (see
-//! [`query`]). Later: the Alertmanager silence API. It only reads the store and the rule
-//! engine's published state.
+//! It owns the listener on `server.listen` (a stage: [`ApiServer`], configured by `server:`,
+//! [`config`]) and its routes: `/health` (liveness), `/ready` (every stage built and
+//! started), `/metrics` (the store's series plus the agent's own metrics), `/-/reload`
+//! (handed to the daemon's reloader, [`reload`]), the status page at `/` and the Prometheus
+//! HTTP API under `/api/v1` (see [`query`]). It only reads the store and the rule engine's
+//! published state.
 
 pub mod config;
 pub mod exposition;

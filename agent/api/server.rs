@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::ServerSpec;
 use super::{ApiError, ApiState, RELOAD_QUEUE, ReloadRequest, Server};
+use crate::net::ConnectionLimits;
 use crate::rules::status::RulesView;
 use crate::stage::{Applied, Context, Stage};
 
@@ -26,6 +27,7 @@ pub struct ApiServer {
     state: Arc<ApiState>,
     addr: SocketAddr,
     listen: SocketAddr,
+    connections: ConnectionLimits,
     server: Mutex<Option<Server>>,
     requests: Mutex<Option<mpsc::Receiver<ReloadRequest>>>,
     cancel: CancellationToken,
@@ -64,12 +66,14 @@ impl Stage for ApiServer {
             spec.rules,
         )?;
         state.set_query_limits(s.query_timeout, s.query_max_samples);
-        let server = Server::bind(s.listen, state.clone()).await?;
+        let server =
+            Server::bind_with_limits(s.listen, state.clone(), s.connections.clone()).await?;
         let addr = server.local_addr().unwrap_or(s.listen);
         Ok(ApiServer {
             state,
             addr,
             listen: s.listen,
+            connections: s.connections.clone(),
             server: Mutex::new(Some(server)),
             requests: Mutex::new(Some(rx)),
             cancel: ctx.cancel.child_token(),
@@ -94,6 +98,9 @@ impl Stage for ApiServer {
         let mut applied = Applied::default();
         if s.listen != self.listen {
             applied.needs_restart.push("server.listen".into());
+        }
+        if s.connections != self.connections {
+            applied.needs_restart.push("server.connections".into());
         }
         if self.state.replace_api_token(s.api_token) {
             applied.changed.push("server.api_token".into());

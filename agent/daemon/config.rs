@@ -74,6 +74,28 @@ pub struct LoadedConfig {
 }
 
 impl LoadedConfig {
+    /// What it holds, for `vitals check config`: `3 probe targets, 9 rule groups (41 rules),
+    /// OTLP on 0.0.0.0:4317 and 0.0.0.0:4318`.
+    pub fn summary(&self) -> String {
+        let rules: usize = self.rules.groups.iter().map(|g| g.rules.len()).sum();
+        let otlp = match &self.otlp {
+            None => "OTLP off".to_string(),
+            Some(o) => {
+                let addrs: Vec<String> = [o.grpc_listen, o.http_listen]
+                    .into_iter()
+                    .flatten()
+                    .map(|a| a.to_string())
+                    .collect();
+                format!("OTLP on {}", addrs.join(" and "))
+            }
+        };
+        format!(
+            "{} probe targets, {} rule groups ({rules} rules), {otlp}",
+            self.probes.targets.len(),
+            self.rules.groups.len(),
+        )
+    }
+
     /// Loads and validates the file at `path`.
     pub fn from_file(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
         let origin = path.display().to_string();

@@ -15,8 +15,9 @@ pub struct DaemonEvents {
 }
 
 impl DaemonEvents {
+    /// The configuration the daemon starts with loaded, so the gauge starts at 1.
     pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
-        Ok(DaemonEvents {
+        let events = DaemonEvents {
             reloads: register(
                 registry,
                 IntCounterVec::new(
@@ -34,7 +35,9 @@ impl DaemonEvents {
                     "Whether the last configuration reload succeeded (1) or not (0).",
                 )?,
             )?,
-        })
+        };
+        events.last_success.set(1);
+        Ok(events)
     }
 
     /// A reload applied: what changed, what needs a restart.

@@ -109,7 +109,7 @@ impl Daemon {
     pub async fn build(source: ConfigSource, config: LoadedConfig) -> Result<Daemon, DaemonError> {
         let registry = crate::telemetry::registry()?;
         let store = Arc::new(Store::new(config.store.clone(), &registry)?);
-        let durable = crate::durable::open(&config.config.storage.path)?;
+        let durable = crate::durable::open(&config.config.storage.path, &registry)?;
         let ctx = Context {
             store,
             registry,

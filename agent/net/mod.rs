@@ -15,10 +15,12 @@
 //! This module is a leaf: it imports nothing of the crate but [`crate::config::Secret`].
 
 pub mod auth;
+pub mod connections;
 pub mod listen;
 pub mod retry;
 pub mod tls;
 
 pub use auth::BearerToken;
+pub use connections::ConnectionsConfig;
 pub use listen::{ConnectionLimits, Listener};
 pub use retry::Backoff;

@@ -59,12 +59,21 @@ struct Rule {
 #[derive(Debug, Default)]
 pub struct GroupReport {
     /// Rules that failed, with their error.
-    pub failures: Vec<(String, String)>,
+    pub failures: Vec<RuleFailure>,
     /// Alert state changes, with the rule name.
     pub transitions: Vec<(String, Transition)>,
     /// Samples written back to the store.
     pub samples_written: usize,
     pub seconds: f64,
+}
+
+/// A rule whose evaluation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleFailure {
+    /// The rule's name (`alert` or `record`); `<group>` when the group's own machinery failed.
+    pub rule: String,
+    /// What went wrong, as `/api/v1/rules` shows it in `lastError`.
+    pub error: String,
 }
 
 /// One group and the state of its rules.
@@ -201,9 +210,10 @@ impl Group {
                 for h in handles {
                     match h.join() {
                         Ok(r) => merged.merge(r),
-                        Err(_) => merged
-                            .failures
-                            .push(("<group>".into(), "a rule evaluation thread panicked".into())),
+                        Err(_) => merged.failures.push(RuleFailure {
+                            rule: "<group>".into(),
+                            error: "a rule evaluation thread panicked".into(),
+                        }),
                     }
                 }
                 merged
@@ -306,7 +316,10 @@ fn eval_one(
         }
         Err(e) => {
             rule.health = RuleHealth::Err;
-            report.failures.push((rule.spec.name.clone(), e.clone()));
+            report.failures.push(RuleFailure {
+                rule: rule.spec.name.clone(),
+                error: e.clone(),
+            });
             rule.last_error = Some(e);
         }
     }
@@ -704,9 +717,9 @@ mod tests {
         );
         let r = g.eval(&ctx(&s), 1000);
         assert_eq!(r.failures.len(), 1, "{:?}", r.failures);
-        assert_eq!(r.failures[0].0, "Down");
+        assert_eq!(r.failures[0].rule, "Down");
         assert!(
-            r.failures[0].1.contains("same labelset"),
+            r.failures[0].error.contains("same labelset"),
             "{:?}",
             r.failures
         );

@@ -14,24 +14,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use prometheus::{
-    Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry, core::AtomicF64,
-    core::GenericGaugeVec,
-};
+use prometheus::Registry;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::alert::InstanceState;
 use super::file::GroupSpec;
-use super::group::{EvalContext, Group, GroupReport, PersistedGroup};
+use super::group::{EvalContext, Group, PersistedGroup};
+use super::internal_events::Metrics;
 use super::persist::AlertStateStore;
 use super::status::RulesView;
 use crate::promql::QueryLimits;
 use crate::stage::{Applied, ApplyStats, Context, Stage};
 use crate::store::{Labels, Store, now_ms};
-use crate::telemetry::{Forget, Keyed, register};
-
-type GaugeVec = GenericGaugeVec<AtomicF64>;
 
 /// What all groups share.
 #[derive(Clone, Debug, Default)]
@@ -53,133 +47,6 @@ pub struct EngineSettings {
 pub enum ManagerError {
     #[error("cannot register rule metrics: {0}")]
     Metrics(#[from] prometheus::Error),
-}
-
-struct Metrics {
-    last_duration: GaugeVec,
-    interval: GaugeVec,
-    last_eval_ts: GaugeVec,
-    rules: IntGaugeVec,
-    last_samples: IntGaugeVec,
-    evaluations: IntCounterVec,
-    failures: IntCounterVec,
-    iterations: IntCounterVec,
-    missed: IntCounterVec,
-    duration: Histogram,
-    persist_failures: prometheus::IntCounter,
-    /// Removes a group's series from every family above labelled `rule_group`.
-    forget: Forget,
-}
-
-impl Metrics {
-    fn new(r: &Registry) -> Result<Metrics, prometheus::Error> {
-        let mut k = Keyed::new(r, "rule_group");
-        let m = Metrics {
-            last_duration: k.family(|l| {
-                GaugeVec::new(
-                    Opts::new(
-                        "vitals_rule_group_last_duration_seconds",
-                        "How long the last evaluation of the rule group took.",
-                    ),
-                    l,
-                )
-            })?,
-            interval: k.family(|l| {
-                GaugeVec::new(
-                    Opts::new(
-                        "vitals_rule_group_interval_seconds",
-                        "The rule group's evaluation interval.",
-                    ),
-                    l,
-                )
-            })?,
-            last_eval_ts: k.family(|l| {
-                GaugeVec::new(
-                    Opts::new(
-                        "vitals_rule_group_last_evaluation_timestamp_seconds",
-                        "When the rule group was last evaluated (the evaluation timestamp).",
-                    ),
-                    l,
-                )
-            })?,
-            rules: k.family(|l| {
-                IntGaugeVec::new(
-                    Opts::new("vitals_rule_group_rules", "Rules in the group."),
-                    l,
-                )
-            })?,
-            last_samples: k.family(|l| {
-                IntGaugeVec::new(
-                    Opts::new(
-                        "vitals_rule_group_last_evaluation_samples",
-                        "Samples the last evaluation of the group wrote back.",
-                    ),
-                    l,
-                )
-            })?,
-            evaluations: k.family(|l| {
-                IntCounterVec::new(
-                    Opts::new(
-                        "vitals_rule_evaluations_total",
-                        "Rule evaluations, per group.",
-                    ),
-                    l,
-                )
-            })?,
-            failures: k.family(|l| {
-                IntCounterVec::new(
-                    Opts::new(
-                        "vitals_rule_evaluation_failures_total",
-                        "Rule evaluations that failed, per group.",
-                    ),
-                    l,
-                )
-            })?,
-            iterations: k.family(|l| {
-                IntCounterVec::new(
-                    Opts::new(
-                        "vitals_rule_group_iterations_total",
-                        "Scheduled evaluations of the group, run or missed.",
-                    ),
-                    l,
-                )
-            })?,
-            missed: k.family(|l| {
-                IntCounterVec::new(
-                    Opts::new(
-                        "vitals_rule_group_iterations_missed_total",
-                        "Scheduled evaluations skipped because the previous one overran.",
-                    ),
-                    l,
-                )
-            })?,
-            duration: register(
-                r,
-                Histogram::with_opts(
-                    HistogramOpts::new(
-                        "vitals_rule_group_duration_seconds",
-                        "Time taken by rule group evaluations.",
-                    )
-                    .buckets(vec![
-                        0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-                    ]),
-                )?,
-            )?,
-            persist_failures: register(
-                r,
-                prometheus::IntCounter::new(
-                    "vitals_rule_state_persist_failures_total",
-                    "Times alert state could not be saved to storage.path.",
-                )?,
-            )?,
-            forget: k.into_forget(),
-        };
-        Ok(m)
-    }
-
-    fn forget(&self, key: &str) {
-        self.forget.forget(key);
-    }
 }
 
 struct Shared {
@@ -313,14 +180,11 @@ impl RuleManager {
     }
 
     fn start(&self, key: String, fingerprint: String, group: Group) -> Running {
-        let m = &self.shared.metrics;
-        let interval_ms = group.spec().interval_ms.max(1);
-        m.interval
-            .with_label_values(&[&key])
-            .set(interval_ms as f64 / 1000.0);
-        m.rules
-            .with_label_values(&[&key])
-            .set(i64::try_from(group.spec().rules.len()).unwrap_or(i64::MAX));
+        self.shared.metrics.group_started(
+            &key,
+            group.spec().interval_ms.max(1),
+            group.spec().rules.len(),
+        );
         let group = Arc::new(Mutex::new(group));
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run_group(
@@ -436,25 +300,17 @@ async fn run_group(
         let done = tokio::task::spawn_blocking(move || evaluate(&s, &g, &k, ts, prev)).await;
         match done {
             Ok(saved) => last_saved = saved,
-            Err(e) => {
-                tracing::error!(group = %key, error = %e, "A rule group evaluation panicked.")
-            }
+            Err(e) => shared.metrics.evaluation_panicked(&key, &e),
         }
-        let m = &shared.metrics;
-        m.iterations.with_label_values(&[&key]).inc();
         next += interval_ms;
         let now = now_ms();
-        if next <= now {
-            let missed = (now - next) / interval_ms + 1;
-            next += missed * interval_ms;
-            m.missed
-                .with_label_values(&[&key])
-                .inc_by(u64::try_from(missed).unwrap_or(0));
-            m.iterations
-                .with_label_values(&[&key])
-                .inc_by(u64::try_from(missed).unwrap_or(0));
-            tracing::warn!(group = %key, missed, "A rule group evaluation overran its interval; skipping the missed evaluations.");
-        }
+        let missed = if next <= now {
+            (now - next) / interval_ms + 1
+        } else {
+            0
+        };
+        next += missed * interval_ms;
+        shared.metrics.iterated(&key, missed);
     }
 }
 
@@ -490,23 +346,7 @@ fn evaluate(
     drop(g);
     shared.view.publish_group(status);
     let m = &shared.metrics;
-    m.last_duration
-        .with_label_values(&[key])
-        .set(report.seconds);
-    m.last_eval_ts
-        .with_label_values(&[key])
-        .set(ts as f64 / 1000.0);
-    m.last_samples
-        .with_label_values(&[key])
-        .set(i64::try_from(report.samples_written).unwrap_or(i64::MAX));
-    m.duration.observe(report.seconds);
-    m.evaluations
-        .with_label_values(&[key])
-        .inc_by(u64::try_from(rules).unwrap_or(0));
-    log_report(key, &report);
-    m.failures
-        .with_label_values(&[key])
-        .inc_by(u64::try_from(report.failures.len()).unwrap_or(0));
+    m.evaluated(key, ts, rules, &report);
     let state = shared.state.as_ref()?;
     // A change of state, not of value, is worth a durable write: compare without values.
     let mut shape = persisted.clone();
@@ -523,29 +363,13 @@ fn evaluate(
         Ok(()) => Some(bytes),
         Err(e) => {
             m.persist_failures.inc();
-            tracing::error!(group = %key, error = %e, "Cannot save alert state; a restart now would lose it.");
+            // During a storage outage the durable handle logs its start and end once.
+            if e.is_outage() {
+                tracing::debug!(group = %key, error = %e, "Cannot save alert state; a restart now would lose it.");
+            } else {
+                tracing::error!(group = %key, error = %e, "Cannot save alert state; a restart now would lose it.");
+            }
             None
-        }
-    }
-}
-
-fn log_report(key: &str, report: &GroupReport) {
-    for (rule, error) in &report.failures {
-        tracing::warn!(group = %key, rule = %rule, error = %error, "A rule failed to evaluate.");
-    }
-    for (rule, t) in &report.transitions {
-        let labels = t.labels.to_string();
-        let summary = t.annotations.get("summary").unwrap_or("");
-        match t.to {
-            InstanceState::Pending => {
-                tracing::info!(alertname = %rule, labels = %labels, value = t.value, "Alert is pending.")
-            }
-            InstanceState::Firing => {
-                tracing::warn!(alertname = %rule, labels = %labels, value = t.value, summary, "Alert is firing.")
-            }
-            InstanceState::Inactive => {
-                tracing::info!(alertname = %rule, labels = %labels, summary, "Alert resolved.")
-            }
         }
     }
 }

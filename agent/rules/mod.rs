@@ -11,6 +11,7 @@ pub mod alert;
 pub mod config;
 pub mod file;
 pub mod group;
+mod internal_events;
 pub mod manager;
 pub mod persist;
 pub mod status;

@@ -7,19 +7,19 @@
 //! from a future version) is skipped with a warning, never a crash.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 
 use super::group::PersistedGroup;
+use crate::durable::{Durable, StateError};
 
 const ALERT_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("alert_state");
 
 /// Why alert state could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
-    #[error("alert state database: {0}")]
-    Db(#[from] redb::Error),
+    #[error("alert state: {0}")]
+    Durable(#[from] StateError),
     #[error("alert state of group {group}: {source}")]
     Encode {
         group: String,
@@ -27,50 +27,49 @@ pub enum PersistError {
     },
 }
 
-macro_rules! db_err {
-    ($($t:ty),*) => {$(
-        impl From<$t> for PersistError {
-            fn from(e: $t) -> Self {
-                PersistError::Db(e.into())
-            }
-        }
-    )*};
+impl PersistError {
+    /// True while the state database is out of service: the durable handle logged the outage
+    /// once, so a caller need not log each failed save.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, PersistError::Durable(e) if e.is_outage())
+    }
 }
-db_err!(
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
 
 /// The alert-state table.
 #[derive(Clone)]
 pub struct AlertStateStore {
-    db: Arc<redb::Database>,
+    db: Durable,
 }
 
 impl AlertStateStore {
-    pub fn new(db: Arc<redb::Database>) -> Self {
+    /// The `alert_state` table of `db`.
+    pub fn new(db: Durable) -> Self {
         AlertStateStore { db }
     }
 
     /// Every saved group, by key.
     pub fn load_all(&self) -> Result<HashMap<String, PersistedGroup>, PersistError> {
-        let tx = self.db.begin_read()?;
-        let table = match tx.open_table(ALERT_STATE) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(HashMap::new()),
-            Err(e) => return Err(e.into()),
-        };
+        let raw = self.db.read(|tx| {
+            let table = match tx.open_table(ALERT_STATE) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(e.into()),
+            };
+            let mut raw = Vec::new();
+            for entry in table.iter()? {
+                let (k, v) = entry?;
+                raw.push((k.value().to_string(), v.value().to_vec()));
+            }
+            Ok(raw)
+        })?;
         let mut out = HashMap::new();
-        for entry in table.iter()? {
-            let (k, v) = entry?;
-            match serde_json::from_slice::<PersistedGroup>(v.value()) {
+        for (k, v) in raw {
+            match serde_json::from_slice::<PersistedGroup>(&v) {
                 Ok(g) => {
-                    out.insert(k.value().to_string(), g);
+                    out.insert(k, g);
                 }
                 Err(e) => tracing::warn!(
-                    group = k.value(),
+                    group = %k,
                     error = %e,
                     "Saved alert state does not decode; that group starts without it."
                 ),
@@ -81,20 +80,28 @@ impl AlertStateStore {
 
     /// Saves (or, when `state` is empty, removes) one group's alerts, durably.
     pub fn save(&self, key: &str, state: &PersistedGroup) -> Result<(), PersistError> {
-        let tx = self.db.begin_write()?;
-        {
-            let mut table = tx.open_table(ALERT_STATE)?;
-            if state.is_empty() {
-                table.remove(key)?;
-            } else {
-                let bytes = serde_json::to_vec(state).map_err(|source| PersistError::Encode {
+        let bytes = if state.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::to_vec(state).map_err(|source| PersistError::Encode {
                     group: key.to_string(),
                     source,
-                })?;
-                table.insert(key, bytes.as_slice())?;
+                })?,
+            )
+        };
+        self.db.write(|tx| {
+            let mut table = tx.open_table(ALERT_STATE)?;
+            match &bytes {
+                None => {
+                    table.remove(key)?;
+                }
+                Some(b) => {
+                    table.insert(key, b.as_slice())?;
+                }
             }
-        }
-        tx.commit()?;
+            Ok(())
+        })?;
         Ok(())
     }
 }
@@ -107,7 +114,7 @@ mod tests {
     #[test]
     fn saves_reloads_and_removes() {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::durable::open(dir.path()).unwrap();
+        let db = crate::durable::open(dir.path(), &prometheus::Registry::new()).unwrap();
         let s = AlertStateStore::new(db.clone());
         assert!(s.load_all().unwrap().is_empty());
         let g: PersistedGroup = vec![(
@@ -126,7 +133,7 @@ mod tests {
         s.save("f;g", &g).unwrap();
         drop(s);
         drop(db);
-        let db = crate::durable::open(dir.path()).unwrap();
+        let db = crate::durable::open(dir.path(), &prometheus::Registry::new()).unwrap();
         let s = AlertStateStore::new(db);
         assert_eq!(s.load_all().unwrap().get("f;g"), Some(&g));
         s.save("f;g", &vec![]).unwrap();

@@ -1,8 +1,8 @@
 //! Sources: everything that produces samples and writes them into the store.
 //!
-//! Today that is the probe scheduler (`probe`); OTLP and CloudWatch join here. A source owns
-//! its own schedule and connections and talks to the rest of the pipeline only through
-//! [`crate::store::Store::append`].
+//! The health prober (`probe`) and the OTLP receiver (`otlp`); CloudWatch joins here. Each is
+//! a [`crate::stage::Stage`] with its own config section, schedule and connections, and
+//! talks to the rest of the pipeline only through the store's append methods.
 
 pub mod otlp;
 pub mod probe;

@@ -1,6 +1,6 @@
 //! The in-memory time-series store: the middle of the pipeline.
 //!
-//! Sources (probes, later OTLP and CloudWatch) and recording rules write samples here and
+//! Sources (probes, OTLP, later CloudWatch) and recording rules write samples here and
 //! nothing else does; `/metrics`, the query API and the rule engine read from here.
 //!
 //! It owns: the series index (label set → series, postings per label pair), one compressed

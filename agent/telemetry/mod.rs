@@ -73,17 +73,20 @@ pub fn register<M: prometheus::core::Collector + Clone + 'static>(
     Ok(metric)
 }
 
+/// Removes one key's series from one family.
+type Remover = Box<dyn Fn(&str) + Send + Sync>;
+
 /// Metric families labelled by one key (a rule group, a probe): each is registered when it
 /// is made, and [`Keyed::forget`] removes a key's series from every family made through it,
 /// so the list of families is never kept by hand.
 pub struct Keyed<'r> {
     registry: &'r Registry,
     label: &'static str,
-    forget: Vec<Box<dyn Fn(&str) + Send + Sync>>,
+    forget: Vec<Remover>,
 }
 
 /// Removes one key's series from every family a [`Keyed`] made.
-pub struct Forget(Vec<Box<dyn Fn(&str) + Send + Sync>>);
+pub struct Forget(Vec<Remover>);
 
 impl Forget {
     /// Drops `key`'s series from every family.

@@ -219,7 +219,7 @@ pub fn run_group(tg: &TestGroup, index: usize, fc: &FileContext<'_>) -> Vec<Stri
         let mut eval_errs = Vec::new();
         for g in &mut groups {
             let report = g.eval(&ctx, ts);
-            for (rule, e) in report.failures {
+            for crate::rules::group::RuleFailure { rule, error: e } in report.failures {
                 eval_errs.push(format!(
                     "    rule: {rule}, time: {}, err: {e}",
                     go_duration(ts)

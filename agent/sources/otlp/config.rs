@@ -14,6 +14,7 @@ use super::logs::LogCounter;
 use super::series::Limits;
 use super::spans::DEFAULT_BUCKETS;
 use crate::config::{FieldError, PromDuration, Secret, Section, resolve_secret_file};
+use crate::net::{ConnectionLimits, ConnectionsConfig};
 
 /// `otlp:`
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +61,9 @@ pub struct OtlpConfig {
     /// Re-send everything received, unchanged, to an upstream collector.
     #[serde(default)]
     pub forward: Option<ForwardConfig>,
+    /// Limits on each listener's connections (count, header/idle/body timeouts).
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
 }
 
 /// One entry of `otlp.log_counters`.
@@ -187,6 +191,7 @@ pub struct OtlpSpec {
     pub log_counters: Vec<LogCounter>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub forward: Option<ForwardSpec>,
+    pub connections: ConnectionLimits,
 }
 
 fn listen(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<SocketAddr> {
@@ -343,6 +348,11 @@ impl OtlpSpec {
                 })
             }
         };
+        let connections = c
+            .connections
+            .build()
+            .map_err(|e| errors.extend(e.into_iter().map(|e| e.under("connections"))))
+            .unwrap_or_default();
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -361,6 +371,7 @@ impl OtlpSpec {
             log_counters,
             tls,
             forward,
+            connections,
         })
     }
 }

@@ -70,6 +70,7 @@ fn restart_fields(old: &OtlpSpec, new: &OtlpSpec) -> Vec<String> {
     check(old.log_counters != new.log_counters, "log_counters");
     check(old.tls != new.tls, "tls");
     check(old.forward != new.forward, "forward");
+    check(old.connections != new.connections, "connections");
     out
 }
 
@@ -79,8 +80,14 @@ impl Stage for OtlpStage {
 
     async fn build(spec: OtlpSpec, ctx: &Context) -> Result<Self, OtlpError> {
         let cancel = ctx.cancel.child_token();
-        let receiver =
-            OtlpReceiver::start(&spec, ctx.store.clone(), &ctx.registry, cancel.clone()).await?;
+        let receiver = OtlpReceiver::start_with_limits(
+            &spec,
+            ctx.store.clone(),
+            &ctx.registry,
+            spec.connections.clone(),
+            cancel.clone(),
+        )
+        .await?;
         let stale_after_ms =
             i64::try_from(ctx.store.config().stale_after.as_millis()).unwrap_or(i64::MAX);
         Ok(OtlpStage {

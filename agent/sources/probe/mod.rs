@@ -10,6 +10,7 @@ pub mod condition;
 mod config;
 mod grpc;
 mod http;
+mod internal_events;
 pub mod outcome;
 mod scheduler;
 mod tcp;
@@ -27,8 +28,9 @@ use crate::config::FieldError;
 use crate::store::Labels;
 pub use condition::{Condition, ConditionError, Observation};
 pub use config::{ProbeDefaults, ProbeTarget, ProbesConfig, ProbesSpec, TlsClientConfig};
+pub use internal_events::ProbeMetrics;
 pub use outcome::{Failure, FailureReason, Outcome};
-pub use scheduler::{ProbeMetrics, Prober, ProberError};
+pub use scheduler::{Prober, ProberError};
 
 /// The series the prober writes, and nothing else may: OTLP refuses points with these names
 /// (`reserved_name`), so whatever reads them (the status page, probe alerts) reads what the

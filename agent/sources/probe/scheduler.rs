@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
+use prometheus::Registry;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ProbesSpec;
 use super::http::HttpClients;
+use super::internal_events::ProbeMetrics;
 use super::outcome::{Failure, FailureReason, Outcome};
 use super::{ProbeKind, ProbeSpec, grpc, http, tcp};
 use crate::stage::{Applied, ApplyStats, Context, Stage};
@@ -30,51 +31,6 @@ pub enum ProberError {
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
     Http(#[from] http::HttpClientError),
-}
-
-/// The prober's own metrics (`vitals_probe_*`).
-#[derive(Clone)]
-pub struct ProbeMetrics {
-    /// `vitals_probes_total{probe}`: probes run.
-    pub runs: IntCounterVec,
-    /// `vitals_probe_errors_total{probe, reason}`: failed probes by reason.
-    pub errors: IntCounterVec,
-    /// `vitals_probe_start_lateness_seconds`: how long after its scheduled time a probe began
-    /// (waiting for the concurrency cap included).
-    pub lateness: Histogram,
-}
-
-impl ProbeMetrics {
-    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let runs = IntCounterVec::new(
-            Opts::new("vitals_probes_total", "Probes run, by probe."),
-            &["probe"],
-        )?;
-        let errors = IntCounterVec::new(
-            Opts::new(
-                "vitals_probe_errors_total",
-                "Failed probes, by probe and reason (refused, timeout, dns, tls, connection, condition, body_too_large, too_many_redirects, grpc).",
-            ),
-            &["probe", "reason"],
-        )?;
-        let lateness = Histogram::with_opts(
-            HistogramOpts::new(
-                "vitals_probe_start_lateness_seconds",
-                "Delay between a probe's scheduled start and its actual start.",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-            ]),
-        )?;
-        registry.register(Box::new(runs.clone()))?;
-        registry.register(Box::new(errors.clone()))?;
-        registry.register(Box::new(lateness.clone()))?;
-        Ok(ProbeMetrics {
-            runs,
-            errors,
-            lateness,
-        })
-    }
 }
 
 /// Runs probe targets and writes their results to the store: the prober stage.
@@ -299,7 +255,7 @@ impl TargetTask {
             ProbeKind::Grpc => match grpc::channel(&self.spec) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    tracing::error!(probe = %self.spec.name, error = %e, "Cannot set up the gRPC channel; this probe will not run.");
+                    self.metrics.channel_failed(&self.spec.name, &e);
                     return written;
                 }
             },
@@ -319,11 +275,8 @@ impl TargetTask {
                 p = self.permits.acquire() => p,
             };
             let started = Instant::now();
-            self.metrics.lateness.observe(
-                started
-                    .saturating_duration_since(scheduled.into_std())
-                    .as_secs_f64(),
-            );
+            self.metrics
+                .started_late(started.saturating_duration_since(scheduled.into_std()));
             let ts = now_ms();
             let outcome = tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -347,7 +300,7 @@ impl TargetTask {
             for (w, now) in written.iter_mut().zip(self.record(ts, &outcome)) {
                 *w |= now;
             }
-            last = self.log_transition(last, outcome);
+            last = self.metrics.transition(&self.spec, last, outcome);
         }
         written
     }
@@ -367,16 +320,7 @@ impl TargetTask {
 
     /// Writes the outcome; returns which of the series (in [`SeriesLabels::all`] order) it wrote.
     fn record(&self, ts: i64, o: &Outcome) -> [bool; 5] {
-        self.metrics
-            .runs
-            .with_label_values(&[&self.spec.name])
-            .inc();
-        if let Some(f) = &o.failure {
-            self.metrics
-                .errors
-                .with_label_values(&[self.spec.name.as_str(), f.reason.as_str()])
-                .inc();
-        }
+        self.metrics.probed(&self.spec.name, o);
         let http = self.spec.kind() == ProbeKind::Http;
         let values = [
             Some(if o.success() { 1.0 } else { 0.0 }),
@@ -393,56 +337,6 @@ impl TargetTask {
             }
         }
         written
-    }
-
-    fn log_transition(
-        &self,
-        last: Option<(bool, Option<Failure>, Instant)>,
-        outcome: Outcome,
-    ) -> Option<(bool, Option<Failure>, Instant)> {
-        let up = outcome.success();
-        let spec = &self.spec;
-        let since = match &last {
-            Some((was_up, _, since)) if *was_up == up => *since,
-            _ => Instant::now(),
-        };
-        match (&last, &outcome.failure) {
-            (None | Some((false, _, _)), None) => {
-                let down_for = last.as_ref().map(|(_, _, since)| since.elapsed());
-                match down_for {
-                    Some(d) => {
-                        tracing::info!(probe = %spec.name, instance = %spec.instance, down_for = ?d, "Probe is up again.")
-                    }
-                    None => {
-                        tracing::info!(probe = %spec.name, instance = %spec.instance, "Probe is up.")
-                    }
-                }
-            }
-            (None | Some((true, _, _)), Some(f)) => {
-                tracing::warn!(
-                    probe = %spec.name,
-                    instance = %spec.instance,
-                    reason = %f.reason,
-                    condition = f.condition.as_deref(),
-                    detail = %f.detail,
-                    "Probe is down."
-                );
-            }
-            (Some((false, Some(prev), _)), Some(f))
-                if (prev.reason, &prev.condition) != (f.reason, &f.condition) =>
-            {
-                tracing::warn!(
-                    probe = %spec.name,
-                    instance = %spec.instance,
-                    reason = %f.reason,
-                    condition = f.condition.as_deref(),
-                    detail = %f.detail,
-                    "Probe is still down, for a different reason."
-                );
-            }
-            _ => {}
-        }
-        Some((up, outcome.failure, since))
     }
 }
 
