@@ -1,6 +1,11 @@
 //! The status page at `/`: the active alerts (from the rule engine's snapshot), then every
 //! probe with its state, last duration and status code, as Gatus shows it, rendered from the
 //! store.
+//!
+//! It reads the probe series by name ([`PROBE_SERIES`](crate::sources::probe::PROBE_SERIES))
+//! and trusts them to be the prober's: OTLP refuses points with those names
+//! (`reserved_name`), so no exporter can show a down probe as up. (A recording rule of the
+//! operator's own configuration could still write one; that is configuration, not input.)
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
 
 use super::position::{Pos, Positions};
-use super::{ConfigError, ConfigErrors, FieldError, env};
+use super::{ConfigError, ConfigErrors, FieldError, check_depth, env};
 
 /// One top-level section's schema check: every error of `value` (found at `path`), with
 /// paths from the document's root.
@@ -64,7 +64,8 @@ pub struct Document {
 
 impl Document {
     /// Expands `${VAR}` references in `text` (looked up with `env`); `origin` names the file
-    /// in errors. Every expansion error is returned at once.
+    /// in errors. Every expansion error is returned at once. A document nested deeper than
+    /// [`MAX_YAML_DEPTH`](super::MAX_YAML_DEPTH) is refused.
     pub fn parse(
         text: &str,
         origin: &str,
@@ -81,6 +82,15 @@ impl Document {
                     })
                     .collect(),
             )
+        })?;
+        // Refused before anything parses the nesting (serde's time grows with its square).
+        check_depth(&expanded).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: origin.to_string(),
+                position: Some((e.line, e.col)),
+                path: String::new(),
+                message: e.to_string(),
+            }])
         })?;
         Ok(Document {
             origin: origin.to_string(),

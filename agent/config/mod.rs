@@ -8,6 +8,7 @@
 //! daemon's root configuration (`daemon/config.rs`) lists the sections once, gathers every
 //! section's errors and attaches positions through a [`Document`].
 
+mod depth;
 mod document;
 mod duration;
 mod env;
@@ -15,6 +16,7 @@ mod error;
 pub mod position;
 mod secret;
 
+pub use depth::{MAX_YAML_DEPTH, TooDeep, check_depth};
 pub use document::{Document, Section, SectionCheck, schema_errors_of};
 pub use duration::{DurationError, PromDuration};
 pub use error::{ConfigError, ConfigErrors, FieldError};

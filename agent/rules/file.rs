@@ -13,8 +13,8 @@ use promql_parser::parser::Expr;
 use serde::Deserialize;
 
 use super::template::Template;
-use crate::config::PromDuration;
 use crate::config::position::Positions;
+use crate::config::{PromDuration, check_depth};
 
 /// One problem in a rule file: the configuration's positioned error (`file:line:col: path:
 /// message`).
@@ -247,6 +247,14 @@ pub fn parse_text(
     file: &str,
     opts: &LoadOptions,
 ) -> Result<Vec<GroupSpec>, RuleErrors> {
+    check_depth(text).map_err(|e| {
+        RuleErrors(vec![RuleError {
+            file: file.to_string(),
+            position: Some((e.line, e.col)),
+            path: String::new(),
+            message: e.to_string(),
+        }])
+    })?;
     let positions = Positions::of(text);
     let at = |path: &str, message: String| {
         let position = positions.value(path).map(|p| (p.line, p.col));
@@ -532,6 +540,20 @@ mod tests {
 
     fn parse(text: &str) -> Result<Vec<GroupSpec>, RuleErrors> {
         parse_text(text, "r.yml", &LoadOptions::default())
+    }
+
+    #[test]
+    fn deeply_nested_rule_files_are_refused() {
+        let n = 30_000;
+        let text = format!("groups: {}{}\n", "[".repeat(n), "]".repeat(n));
+        let errs = parse(&text).unwrap_err();
+        assert_eq!(errs.0.len(), 1, "{errs}");
+        let e = errs.0[0].to_string();
+        assert!(e.starts_with("r.yml:1:"), "{e}");
+        assert!(
+            e.ends_with(": YAML is nested too deeply (more than 64 levels)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -156,3 +156,69 @@ fn schema_errors_in_several_sections_and_targets_are_all_reported() {
         errs[3]
     );
 }
+
+#[test]
+fn env_values_are_literal_strings_never_yaml() {
+    // The tester's two examples: an escape in the value is kept as written, and a value
+    // holding `", key: "` does not add a key.
+    let env = |name: &str| match name {
+        "TOK" => Some(r"s3cr\x41t".to_string()),
+        "INJECT" => Some(r#"x", listen: "0.0.0.0:1"#.to_string()),
+        "PORT_TOKEN" => Some("8080".to_string()),
+        _ => None,
+    };
+    for (text, want) in [
+        ("server:\n  api_token: \"${TOK}\"\n", r"s3cr\x41t"),
+        ("server:\n  api_token: '${TOK}'\n", r"s3cr\x41t"),
+        ("server:\n  api_token: ${TOK}\n", r"s3cr\x41t"),
+        (
+            "server:\n  api_token: \"${INJECT}\"\n",
+            r#"x", listen: "0.0.0.0:1"#,
+        ),
+        (
+            "server:\n  api_token: ${INJECT}\n",
+            r#"x", listen: "0.0.0.0:1"#,
+        ),
+        ("server:\n  api_token: ${PORT_TOKEN}\n", "8080"),
+    ] {
+        let cfg = LoadedConfig::from_yaml(text, "vitals.yaml", env).expect(text);
+        assert_eq!(cfg.config.server.api_token.expose(), want, "{text}");
+        assert_eq!(cfg.server.listen.port(), 9470, "{text}");
+    }
+}
+
+#[test]
+fn plain_env_values_keep_numbers_and_durations_working() {
+    let env = |name: &str| match name {
+        "MAX" => Some("1234".to_string()),
+        "RET" => Some("36h".to_string()),
+        _ => None,
+    };
+    let text = "storage:\n  max_series: ${MAX}\n  retention: ${RET}\n";
+    let cfg = LoadedConfig::from_yaml(text, "vitals.yaml", env).expect("valid");
+    assert_eq!(cfg.store.max_series, 1234);
+    assert_eq!(cfg.store.retention.as_secs(), 36 * 3600);
+}
+
+#[test]
+fn deeply_nested_yaml_is_refused_with_position() {
+    let n = 30_000;
+    let text = format!("probes:\n  targets: {}{}\n", "[".repeat(n), "]".repeat(n));
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("vitals.yaml:2:"), "{}", errs[0]);
+    assert!(
+        errs[0].ends_with(": YAML is nested too deeply (more than 64 levels)"),
+        "{}",
+        errs[0]
+    );
+
+    let mut text = String::from("probes:\n");
+    for i in 1..1000 {
+        text.push_str(&format!("{}k{i}:\n", " ".repeat(i)));
+    }
+    assert_eq!(
+        errors(&text),
+        ["vitals.yaml:65:65: YAML is nested too deeply (more than 64 levels)"]
+    );
+}

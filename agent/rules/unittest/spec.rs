@@ -211,6 +211,12 @@ impl ParsedFile {
 
 /// Reads the YAML text of a test file; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<ParsedFile, SpecError> {
+    crate::config::check_depth(text).map_err(|e| SpecError {
+        file: file.to_string(),
+        position: Some((e.line, e.col)),
+        path: String::new(),
+        message: e.to_string(),
+    })?;
     let positions = Positions::of(text);
     let spec: TestFile = if text.trim().is_empty() {
         TestFile::default()
@@ -360,6 +366,19 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "t.yml:3:17: tests[0].input_series[0].series: bad"
+        );
+    }
+
+    #[test]
+    fn deeply_nested_test_files_are_refused() {
+        let mut text = String::from("tests:\n");
+        for i in 1..100 {
+            text.push_str(&format!("{}k{i}:\n", "  ".repeat(i)));
+        }
+        let e = parse(&text, "t.yml").err().expect("refused").to_string();
+        assert_eq!(
+            e,
+            "t.yml:65:129: YAML is nested too deeply (more than 64 levels)"
         );
     }
 }

@@ -1,7 +1,7 @@
 //! The OTLP series cache: from a data point's identity (resource, scope, metric, attributes)
 //! to the label sets it writes, so repeated exports skip name normalisation and label
 //! building. It also holds what delta temporality needs (the running cumulative values) and
-//! enforces `otlp.max_series` and the label limits.
+//! enforces `otlp.max_series`, the label limits and the names reserved for the prober.
 //!
 //! Identity is a 64-bit foldhash (quality variant, fixed seed) of the raw OTLP fields; with
 //! 500,000 series the chance that two collide is about 10⁻⁸.
@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::sources::probe::PROBE_SERIES;
 use crate::store::{Labels, SeriesRef};
 
 /// Number of independently locked parts of the cache.
@@ -32,6 +33,9 @@ pub enum Reject {
     TooFarInFuture,
     /// A data point that cannot be written (no value, bucket counts that do not match the bounds).
     Invalid,
+    /// A series name only the prober writes ([`PROBE_SERIES`]): a point claiming a probe's
+    /// result would show a down probe as up.
+    ReservedName,
 }
 
 impl Reject {
@@ -43,6 +47,7 @@ impl Reject {
             Reject::OutOfOrder => "out_of_order",
             Reject::TooFarInFuture => "too_far_in_future",
             Reject::Invalid => "invalid",
+            Reject::ReservedName => "reserved_name",
         }
     }
 }
@@ -170,8 +175,16 @@ impl SeriesCache {
         Ok(())
     }
 
+    /// A new identity's series against the limits and the reserved names; only a cache miss
+    /// pays for it.
     fn check(&self, series: &[Labels]) -> Result<(), Reject> {
         for labels in series {
+            if labels
+                .metric_name()
+                .is_some_and(|name| PROBE_SERIES.contains(&name))
+            {
+                return Err(Reject::ReservedName);
+            }
             if labels.len() > self.limits.max_labels {
                 return Err(Reject::TooManyLabels);
             }
@@ -217,6 +230,19 @@ mod tests {
 
     fn one(name: &str) -> (Vec<Labels>, Vec<f64>) {
         (vec![Labels::new([("__name__", name)])], Vec::new())
+    }
+
+    #[test]
+    fn probe_series_names_are_reserved() {
+        let c = SeriesCache::new(limits(10));
+        for name in PROBE_SERIES {
+            assert_eq!(
+                c.with(hash_of(name), 0, || one(name), |_| ()),
+                Err(Reject::ReservedName)
+            );
+        }
+        assert_eq!(c.series(), 0);
+        assert!(c.with(1, 0, || one("probe_x"), |_| ()).is_ok());
     }
 
     #[test]

@@ -32,6 +32,17 @@ pub use internal_events::ProbeMetrics;
 pub use outcome::{Failure, FailureReason, Outcome};
 pub use scheduler::{Prober, ProberError};
 
+/// The series the prober writes, and nothing else may: OTLP refuses points with these names
+/// (`reserved_name`), so whatever reads them (the status page, probe alerts) reads what the
+/// prober measured.
+pub const PROBE_SERIES: [&str; 5] = [
+    "probe_success",
+    "probe_duration_seconds",
+    "probe_http_status_code",
+    "probe_http_redirects",
+    "probe_ssl_earliest_cert_expiry",
+];
+
 /// Which kind of check a target gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeKind {

@@ -54,22 +54,23 @@ struct Running {
     handle: JoinHandle<[bool; 5]>,
 }
 
+/// Each series' name ([`super::PROBE_SERIES`]) and help text.
 const SERIES: [(&str, &str); 5] = [
     (
-        "probe_success",
+        super::PROBE_SERIES[0],
         "Displays whether or not the probe was a success.",
     ),
     (
-        "probe_duration_seconds",
+        super::PROBE_SERIES[1],
         "Returns how long the probe took to complete in seconds.",
     ),
     (
-        "probe_http_status_code",
+        super::PROBE_SERIES[2],
         "Response HTTP status code (0 when no response arrived).",
     ),
-    ("probe_http_redirects", "The number of redirects followed."),
+    (super::PROBE_SERIES[3], "The number of redirects followed."),
     (
-        "probe_ssl_earliest_cert_expiry",
+        super::PROBE_SERIES[4],
         "Returns last SSL chain expiry in unixtime.",
     ),
 ];
