@@ -16,6 +16,7 @@ mod config;
 mod forward;
 mod grpc;
 mod http;
+mod internal_events;
 pub mod json;
 mod logs;
 pub mod metrics;
@@ -32,7 +33,7 @@ use std::time::Instant;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::Registry;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +41,7 @@ pub use config::{
     ForwardConfig, ForwardSpec, LogCounterConfig, OtlpConfig, OtlpSpec, ServerTlsConfig,
 };
 use forward::Forwarder;
+pub use internal_events::OtlpMetrics;
 pub use logs::LogCounter;
 use series::{Entry, Reject, SeriesCache};
 pub use stage::OtlpStage;
@@ -180,81 +182,6 @@ pub fn write_aggregate(
     write_all(store, e, t, values)
 }
 
-/// The receiver's own metrics (`vitals_otlp_*`).
-#[derive(Clone)]
-pub struct OtlpMetrics {
-    /// Items (points, spans, log records) received, by signal and protocol.
-    pub received: IntCounterVec,
-    /// Request bytes received (after decompression), by signal and protocol.
-    pub bytes: IntCounterVec,
-    /// Items refused, by signal and reason.
-    pub rejected: IntCounterVec,
-    /// Requests by signal, protocol and outcome.
-    pub requests: IntCounterVec,
-    /// Time to handle a request, by signal and protocol.
-    pub duration: HistogramVec,
-    /// Series the OTLP cache holds (what `otlp.max_series` caps).
-    pub series: IntGauge,
-}
-
-impl OtlpMetrics {
-    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let received = IntCounterVec::new(
-            Opts::new(
-                "vitals_otlp_received_items_total",
-                "OTLP data points, spans and log records received.",
-            ),
-            &["signal", "protocol"],
-        )?;
-        let bytes = IntCounterVec::new(
-            Opts::new(
-                "vitals_otlp_received_bytes_total",
-                "OTLP request bytes received, after decompression.",
-            ),
-            &["signal", "protocol"],
-        )?;
-        let rejected = IntCounterVec::new(
-            Opts::new(
-                "vitals_otlp_rejected_points_total",
-                "OTLP items refused, by reason (series_limit, too_many_labels, label_too_long, out_of_order, too_far_in_future, invalid).",
-            ),
-            &["signal", "reason"],
-        )?;
-        let requests = IntCounterVec::new(
-            Opts::new("vitals_otlp_requests_total", "OTLP requests, by outcome."),
-            &["signal", "protocol", "outcome"],
-        )?;
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "vitals_otlp_request_duration_seconds",
-                "Time to decode and store an OTLP request.",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
-            ]),
-            &["signal", "protocol"],
-        )?;
-        let series = IntGauge::new(
-            "vitals_otlp_series",
-            "Series created from OTLP data and still live.",
-        )?;
-        registry.register(Box::new(received.clone()))?;
-        registry.register(Box::new(bytes.clone()))?;
-        registry.register(Box::new(rejected.clone()))?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(duration.clone()))?;
-        registry.register(Box::new(series.clone()))?;
-        Ok(OtlpMetrics {
-            received,
-            bytes,
-            rejected,
-            requests,
-            duration,
-            series,
-        })
-    }
-}
-
 /// Translation and storage of decoded requests.
 pub struct Ingest {
     store: Arc<Store>,
@@ -337,11 +264,7 @@ impl Pipeline {
     ) -> Result<Tally, Refused> {
         let started = Instant::now();
         let signal = payload.signal();
-        let labels = [signal.as_str(), protocol.as_str()];
-        self.metrics
-            .bytes
-            .with_label_values(&labels)
-            .inc_by(bytes as u64);
+        self.metrics.received_bytes(signal, protocol, bytes);
         if let Some(f) = &self.forward {
             f.offer(&payload);
         }
@@ -352,50 +275,20 @@ impl Pipeline {
         }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.metrics
-                    .requests
-                    .with_label_values(&[signal.as_str(), protocol.as_str(), "busy"])
-                    .inc();
+                self.metrics.refused(signal, protocol, "busy");
                 return Err(Refused::Busy);
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(Refused::Closed),
         }
         let tally = rx.await.map_err(|_| Refused::Closed)?;
-        let received = tally.accepted + tally.rejected_total();
         self.metrics
-            .received
-            .with_label_values(&labels)
-            .inc_by(received);
-        // Derived series (target_info) refused are counted too, though not in the answer's
-        // partial success: they are not items of the request.
-        for (reason, n) in tally.rejected.iter().chain(&tally.side) {
-            self.metrics
-                .rejected
-                .with_label_values(&[signal.as_str(), reason])
-                .inc_by(*n);
-        }
-        let outcome = if tally.rejected_total() > 0 {
-            "partial"
-        } else {
-            "ok"
-        };
-        self.metrics
-            .requests
-            .with_label_values(&[signal.as_str(), protocol.as_str(), outcome])
-            .inc();
-        self.metrics
-            .duration
-            .with_label_values(&labels)
-            .observe(started.elapsed().as_secs_f64());
+            .ingested(signal, protocol, &tally, started.elapsed());
         Ok(tally)
     }
 
     /// Counts a request refused before ingest (bad data, too large, unauthorised...).
     pub fn count_refused(&self, signal: Signal, protocol: Protocol, outcome: &str) {
-        self.metrics
-            .requests
-            .with_label_values(&[signal.as_str(), protocol.as_str(), outcome])
-            .inc();
+        self.metrics.refused(signal, protocol, outcome);
     }
 }
 
