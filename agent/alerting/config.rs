@@ -332,7 +332,7 @@ pub struct RouteConfig {
     #[serde(default)]
     pub receiver: Option<String>,
     /// Labels that split alerts into groups (one notification per group); `['...']` groups by
-    /// all labels. Inherited when left out or empty.
+    /// all labels, `[]` puts all the route's alerts in one group. Inherited when left out.
     #[serde(default)]
     pub group_by: Option<Vec<String>>,
     /// Whether alerts matching this route go on to its later siblings.
@@ -424,6 +424,22 @@ pub struct AlertingSpec {
     pub resolve_timeout: Duration,
     /// Alertmanagers to forward to.
     pub forward: Vec<ForwardConfig>,
+}
+
+impl AlertingSpec {
+    /// Whether `route` sends nothing at `now_ms` because of its time intervals (Alertmanager's
+    /// `TimeMuteStage` and `TimeActiveStage`): one of its `mute_time_intervals` contains the
+    /// instant, or it has `active_time_intervals` and none contains it.
+    pub fn route_muted(&self, route: &RouteNode, now_ms: i64) -> bool {
+        let contains = |name: &String| {
+            self.time_intervals
+                .get(name)
+                .is_some_and(|tis| tis.iter().any(|t| t.contains(now_ms)))
+        };
+        route.mute_time_intervals.iter().any(contains)
+            || (!route.active_time_intervals.is_empty()
+                && !route.active_time_intervals.iter().any(contains))
+    }
 }
 
 /// The defaults of the root route.
@@ -757,10 +773,12 @@ fn build_route(
                 ));
             }
         }
-        if !names.is_empty() {
-            group_by = GroupBy::Labels(set);
-        } else if all {
+        // As Alertmanager: `['...']` groups by everything, any other list (even an empty
+        // one) replaces the parent's labels.
+        if all && names.is_empty() {
             group_by = GroupBy::All;
+        } else {
+            group_by = GroupBy::Labels(set);
         }
     }
 
@@ -1032,11 +1050,40 @@ mute_time_intervals:
         .unwrap();
         let child = &spec.route.root.routes[0];
         assert_eq!(child.group_by, GroupBy::All);
+        // 2024-01-06 was a Saturday: muted by `offhours`; on Monday 2024-01-08 the route is
+        // outside its only active interval (`holidays`), so muted too; on 2024-12-25, a
+        // Wednesday, it is active.
+        assert!(spec.route_muted(child, 1_704_542_400_000));
+        assert!(spec.route_muted(child, 1_704_715_200_000));
+        assert!(!spec.route_muted(child, 1_735_128_000_000));
+        assert!(!spec.route_muted(&spec.route.root, 1_704_542_400_000));
         assert_eq!(
             child.matchers.to_string(),
             r#"{severity=~"crit.*",team="db"}"#
         );
         assert_eq!(spec.time_intervals.len(), 2);
+    }
+
+    #[test]
+    fn group_by_inheritance() {
+        let spec = parse(
+            r#"
+route:
+  receiver: a
+  group_by: [alertname]
+  routes:
+    - {receiver: a}
+    - {receiver: a, group_by: []}
+    - {receiver: a, group_by: ['...'], routes: [{receiver: a}]}
+receivers: [{name: a}]
+"#,
+        )
+        .build()
+        .unwrap();
+        let r = &spec.route.root.routes;
+        assert_eq!(r[0].group_by, spec.route.root.group_by);
+        assert_eq!(r[1].group_by, GroupBy::Labels(BTreeSet::new()));
+        assert_eq!(r[2].routes[0].group_by, GroupBy::All);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! section (`config`), which takes an `alertmanager.yml`'s content unchanged.
 //!
 //! Everything here is pure logic: no I/O, no clock (every function that needs the time takes
-//! it), no tasks. The stage that feeds it alerts, persists its state and calls `notify` is
+//! it; only `Silence`'s serde `Serialize` states its status at the wall-clock time), no tasks. The stage that feeds it alerts, persists its state and calls `notify` is
 //! built on top of it.
 
 pub mod config;
