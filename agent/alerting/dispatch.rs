@@ -4,8 +4,8 @@
 //! notifications to send now ([`Flush`]). No clock, no timers, no I/O.
 //!
 //! Per (route, group labels) group:
-//! - the first flush comes `group_wait` after the group appeared (at once when an alert
-//!   already started more than `group_wait` ago);
+//! - the first flush comes `group_wait` after the group appeared (at once when the alert that
+//!   made it started more than `group_wait` ago);
 //! - after that the group is looked at every `group_interval`, and notified when it changed
 //!   (a new firing alert; a newly resolved one when `send_resolved`; all resolved), or when
 //!   nothing changed but `repeat_interval` passed since the last notification;
@@ -64,7 +64,6 @@ pub struct Group {
     pub next_flush_ms: i64,
     /// Whether it was flushed once.
     pub has_flushed: bool,
-    group_wait_ms: i64,
     group_interval_ms: i64,
     repeat_interval_ms: i64,
 }
@@ -133,25 +132,32 @@ impl Dispatcher {
         let routes: Vec<&RouteNode> = self.tree.matching(&alert.labels);
         for route in routes {
             let key = route.group_key(&alert.labels);
-            let group = self.groups.entry(key.clone()).or_insert_with(|| {
-                let group_wait_ms = ms(route.group_wait);
-                Group {
-                    key,
-                    route_id: route.id.clone(),
-                    receiver: route.receiver.clone(),
-                    labels: route.group_labels(&alert.labels),
-                    alerts: BTreeMap::new(),
-                    next_flush_ms: now_ms.saturating_add(group_wait_ms),
-                    has_flushed: false,
-                    group_wait_ms,
-                    group_interval_ms: ms(route.group_interval),
-                    repeat_interval_ms: ms(route.repeat_interval),
+            let group = match self.groups.entry(key) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let group_wait_ms = ms(route.group_wait);
+                    // As Alertmanager: a group made for an alert that started more than
+                    // group_wait ago is flushed at once.
+                    let next_flush_ms = if alert.starts_at_ms.saturating_add(group_wait_ms) < now_ms
+                    {
+                        now_ms
+                    } else {
+                        now_ms.saturating_add(group_wait_ms)
+                    };
+                    let key = e.key().clone();
+                    e.insert(Group {
+                        key,
+                        route_id: route.id.clone(),
+                        receiver: route.receiver.clone(),
+                        labels: route.group_labels(&alert.labels),
+                        alerts: BTreeMap::new(),
+                        next_flush_ms,
+                        has_flushed: false,
+                        group_interval_ms: ms(route.group_interval),
+                        repeat_interval_ms: ms(route.repeat_interval),
+                    })
                 }
-            });
-            if !group.has_flushed && alert.starts_at_ms.saturating_add(group.group_wait_ms) < now_ms
-            {
-                group.next_flush_ms = group.next_flush_ms.min(now_ms);
-            }
+            };
             group.alerts.insert(alert.fingerprint(), alert.clone());
         }
     }
