@@ -1165,6 +1165,70 @@ forward: [{url: "alertmanager:9093", timeout: 0s}]
         assert!(loaded.build().is_ok());
     }
 
+    fn route_tree() -> impl proptest::strategy::Strategy<Value = RouteConfig> {
+        use proptest::prelude::*;
+        let leaf = (
+            proptest::option::of(1u64..100),
+            proptest::option::of(1u64..100),
+        )
+            .prop_map(|(w, r)| RouteConfig {
+                group_wait: w.map(|s| PromDuration(Duration::from_secs(s))),
+                repeat_interval: r.map(|s| PromDuration(Duration::from_secs(s))),
+                matchers: vec!["x=\"1\"".into()],
+                ..RouteConfig::default()
+            });
+        leaf.prop_recursive(3, 12, 3, |inner| {
+            (
+                proptest::option::of(1u64..100),
+                proptest::collection::vec(inner, 0..3),
+            )
+                .prop_map(|(w, routes)| RouteConfig {
+                    group_wait: w.map(|s| PromDuration(Duration::from_secs(s))),
+                    matchers: vec!["y=\"2\"".into()],
+                    routes,
+                    ..RouteConfig::default()
+                })
+        })
+    }
+
+    fn check_inheritance(
+        cfg: &RouteConfig,
+        node: &RouteNode,
+        wait: Duration,
+        repeat: Duration,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let wait = cfg.group_wait.map_or(wait, PromDuration::get);
+        let repeat = cfg.repeat_interval.map_or(repeat, PromDuration::get);
+        proptest::prop_assert_eq!(node.group_wait, wait);
+        proptest::prop_assert_eq!(node.repeat_interval, repeat);
+        proptest::prop_assert_eq!(node.receiver.as_str(), "a");
+        proptest::prop_assert_eq!(cfg.routes.len(), node.routes.len());
+        for (c, n) in cfg.routes.iter().zip(&node.routes) {
+            check_inheritance(c, n, wait, repeat)?;
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        /// Each node's timings are its own when set, else its nearest ancestor's, else
+        /// Alertmanager's defaults; the receiver is inherited from the root.
+        #[test]
+        fn timings_inherit_down_the_tree(children in proptest::collection::vec(route_tree(), 0..4)) {
+            let root = RouteConfig {
+                receiver: Some("a".into()),
+                routes: children,
+                ..RouteConfig::default()
+            };
+            let cfg = AlertingConfig {
+                route: Some(root.clone()),
+                receivers: vec![ReceiverConfig { name: "a".into(), ..ReceiverConfig::default() }],
+                ..AlertingConfig::default()
+            };
+            let spec = cfg.build().unwrap();
+            check_inheritance(&root, &spec.route.root, DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL)?;
+        }
+    }
+
     #[test]
     fn unknown_fields_are_rejected() {
         assert!(

@@ -22,6 +22,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::route::{RouteNode, RouteTree};
 use super::{Alert, Fingerprint, Labels};
 
+/// Why a group is notified (Alertmanager's `NotifyReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyReason {
+    /// The group was never notified to this receiver, or the last notification resolved all.
+    FirstNotification,
+    /// Alerts fire that the last notification did not have.
+    NewAlertsInGroup,
+    /// Every alert the receiver was told of has resolved.
+    AllAlertsResolved,
+    /// Alerts resolved since the last notification (receivers with `send_resolved`).
+    NewResolvedAlerts,
+    /// Nothing changed, and `repeat_interval` passed.
+    RepeatIntervalElapsed,
+}
+
 /// One notification to send now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flush {
@@ -37,6 +52,8 @@ pub struct Flush {
     pub firing: Vec<Alert>,
     /// The resolved alerts (empty unless the receiver has `send_resolved`).
     pub resolved: Vec<Alert>,
+    /// Why it is sent.
+    pub reason: NotifyReason,
 }
 
 /// What was last sent for a group (an `nflog` entry).
@@ -81,7 +98,7 @@ fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Alertmanager's `DedupStage.needsUpdate`.
+/// Alertmanager's `DedupStage.needsUpdate`: why to notify, or `None`.
 fn needs_update(
     entry: Option<&LogEntry>,
     firing: &BTreeSet<Fingerprint>,
@@ -89,21 +106,25 @@ fn needs_update(
     send_resolved: bool,
     repeat_ms: i64,
     now_ms: i64,
-) -> bool {
+) -> Option<NotifyReason> {
     let Some(entry) = entry else {
-        return !firing.is_empty();
+        return (!firing.is_empty()).then_some(NotifyReason::FirstNotification);
     };
     if !firing.is_subset(&entry.firing) {
-        return true;
+        return Some(if entry.firing.is_empty() {
+            NotifyReason::FirstNotification
+        } else {
+            NotifyReason::NewAlertsInGroup
+        });
     }
     if firing.is_empty() {
         // All resolved: notify if the receiver was told of firing alerts.
-        return !entry.firing.is_empty();
+        return (!entry.firing.is_empty()).then_some(NotifyReason::AllAlertsResolved);
     }
     if send_resolved && !resolved.is_subset(&entry.resolved) {
-        return true;
+        return Some(NotifyReason::NewResolvedAlerts);
     }
-    entry.at_ms.saturating_add(repeat_ms) < now_ms
+    (entry.at_ms.saturating_add(repeat_ms) < now_ms).then_some(NotifyReason::RepeatIntervalElapsed)
 }
 
 impl Dispatcher {
@@ -213,7 +234,7 @@ impl Dispatcher {
             let firing_fps: BTreeSet<_> = firing.iter().map(Alert::fingerprint).collect();
             let resolved_fps: BTreeSet<_> = resolved.iter().map(Alert::fingerprint).collect();
             let log_key = (group.key.clone(), group.receiver.clone());
-            if needs_update(
+            if let Some(reason) = needs_update(
                 self.log.get(&log_key),
                 &firing_fps,
                 &resolved_fps,
@@ -232,6 +253,7 @@ impl Dispatcher {
                         group_labels: group.labels.clone(),
                         firing,
                         resolved,
+                        reason,
                     });
                 }
                 self.log.insert(
@@ -305,12 +327,14 @@ receivers: [{name: r}]
         let f = d.tick(30 * S, &mut all);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].group_key, r#"{}:{service="api"}"#);
+        assert_eq!(f[0].reason, NotifyReason::FirstNotification);
         assert_eq!(names(&f[0].firing), ["A"]);
         // A new alert waits for the group interval.
         d.insert(alert("B", 40 * S), 40 * S);
         assert!(d.tick(60 * S, &mut all).is_empty());
         let f = d.tick(330 * S, &mut all);
         assert_eq!(names(&f[0].firing), ["A", "B"]);
+        assert_eq!(f[0].reason, NotifyReason::NewAlertsInGroup);
         // Unchanged: nothing until the repeat interval passed.
         assert!(d.tick(630 * S, &mut all).is_empty());
         let mut t = 630 * S;
@@ -329,6 +353,7 @@ receivers: [{name: r}]
         d.insert(b, t + S);
         let f = d.tick(t + 300 * S, &mut all);
         assert_eq!(names(&f[0].resolved), ["B"]);
+        assert_eq!(f[0].reason, NotifyReason::NewResolvedAlerts);
         assert_eq!(names(&f[0].firing), ["A"]);
         assert_eq!(d.groups().next().unwrap().alerts.len(), 1);
         // Resolve A: the group is notified and removed.
@@ -337,6 +362,7 @@ receivers: [{name: r}]
         d.insert(a, t + 301 * S);
         let f = d.tick(t + 600 * S, &mut all);
         assert!(f[0].firing.is_empty());
+        assert_eq!(f[0].reason, NotifyReason::AllAlertsResolved);
         assert_eq!(names(&f[0].resolved), ["A"]);
         assert_eq!(d.groups().count(), 0);
         assert_eq!(d.next_deadline(), None);
