@@ -24,7 +24,8 @@ use crate::config::{FieldError, PromDuration, Secret};
 #[serde(deny_unknown_fields)]
 pub struct AlertingConfig {
     /// Path of an Alertmanager configuration file to load as it is, instead of writing its
-    /// content inline; only `forward` may be set beside it.
+    /// content inline; only `forward` may be set beside it. The loader reads the file
+    /// ([`AlertingConfig::from_alertmanager_yaml`], [`AlertingConfig::with_file`]).
     #[serde(default)]
     pub config_file: Option<PathBuf>,
     /// Defaults shared by every receiver and the alert resolve timeout.
@@ -58,7 +59,8 @@ pub struct AlertingConfig {
 }
 
 /// A receiver. The integrations (`email_configs`, `msteamsv2_configs`, ...) are `notify`'s;
-/// this section only checks the name.
+/// this section only checks the name. (No `deny_unknown_fields`: the flattened mapping takes
+/// every other key; `notify::ReceiverConfig` replaces this type and checks them.)
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct ReceiverConfig {
     /// The receiver's unique name, used by routes.
