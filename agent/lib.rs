@@ -17,6 +17,7 @@
 //! parses the command line.
 #![forbid(unsafe_code)]
 
+pub mod alerting;
 pub mod api;
 pub mod civil;
 pub mod config;

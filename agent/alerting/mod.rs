@@ -1,0 +1,140 @@
+//! Alerting: the decision core between `rules` (which fires alerts) and `notify` (which
+//! sends them), on Alertmanager's model. It decides *what* is sent *to whom* and *when*:
+//! routing (`route`), grouping and group timing (`dispatch`), inhibition (`inhibit`),
+//! silences (`silence`) and time intervals (`time_interval`), configured by the `alerting:`
+//! section (`config`), which takes an `alertmanager.yml`'s content unchanged.
+//!
+//! Everything here is pure logic: no I/O, no clock (every function that needs the time takes
+//! it; only `Silence`'s serde `Serialize` states its status at the wall-clock time), no tasks. The stage that feeds it alerts, persists its state and calls `notify` is
+//! built on top of it.
+
+pub mod config;
+pub mod dispatch;
+pub mod inhibit;
+pub mod matchers;
+pub mod route;
+pub mod silence;
+pub mod time_interval;
+
+use std::collections::BTreeMap;
+
+/// A label set: names to values, sorted by name.
+pub type Labels = BTreeMap<String, String>;
+
+/// Alertmanager's `model.Fingerprint` of a label set: FNV-1a 64 over the label names and
+/// values in name order, each followed by the separator byte `0xff`.
+pub type Fingerprint = u64;
+
+const FNV_OFFSET: u64 = 14_695_981_039_346_656_037;
+const FNV_PRIME: u64 = 1_099_511_628_211;
+const SEPARATOR: u8 = 0xff;
+
+/// The fingerprint of `labels`, equal to Alertmanager's `LabelSet.Fingerprint()` (shown by it
+/// as 16 hex digits, see [`fingerprint_hex`]).
+pub fn fingerprint(labels: &Labels) -> Fingerprint {
+    let mut h = FNV_OFFSET;
+    let mut add = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(FNV_PRIME);
+        }
+    };
+    for (name, value) in labels {
+        add(name.as_bytes());
+        add(&[SEPARATOR]);
+        add(value.as_bytes());
+        add(&[SEPARATOR]);
+    }
+    h
+}
+
+/// A fingerprint as Alertmanager prints it (`%016x`).
+pub fn fingerprint_hex(fp: Fingerprint) -> String {
+    format!("{fp:016x}")
+}
+
+/// A label set as Go's `model.LabelSet.String()` prints it: `{a="1", b="2"}`, values quoted
+/// as Go's `%q` does.
+pub fn labels_string(labels: &Labels) -> String {
+    let mut out = String::from("{");
+    for (i, (name, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(name);
+        out.push('=');
+        out.push_str(&crate::gotemplate::gofmt::quote(value));
+    }
+    out.push('}');
+    out
+}
+
+/// One alert as alerting sees it (Alertmanager's `types.Alert`, less what the API adds).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Alert {
+    /// The identifying labels.
+    pub labels: Labels,
+    /// Non-identifying information (summary, description, runbook_url, ...).
+    pub annotations: Labels,
+    /// When the alert started firing, in Unix milliseconds.
+    pub starts_at_ms: i64,
+    /// When the alert ends or ended, in Unix milliseconds; 0 when unknown (still firing).
+    pub ends_at_ms: i64,
+    /// Link to the alert's source (the rule's expression in the UI).
+    pub generator_url: String,
+}
+
+impl Alert {
+    /// The fingerprint of the alert's labels.
+    pub fn fingerprint(&self) -> Fingerprint {
+        fingerprint(&self.labels)
+    }
+
+    /// Whether the alert is resolved at `now_ms`: it has an end and that end is not after
+    /// `now_ms` (Alertmanager's `ResolvedAt`).
+    pub fn resolved(&self, now_ms: i64) -> bool {
+        self.ends_at_ms != 0 && self.ends_at_ms <= now_ms
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_matches_prometheus_common() {
+        // Values from prometheus/common model/signature_test.go (TestLabelsToSignature /
+        // fingerprint tests): the empty set hashes to the FNV offset basis.
+        assert_eq!(fingerprint(&Labels::new()), 14_695_981_039_346_656_037);
+        // model.LabelSet{"name":"garland, briggs","fear":"love is not enough"}.Fingerprint()
+        let l = labels(&[("name", "garland, briggs"), ("fear", "love is not enough")]);
+        assert_eq!(fingerprint(&l), 5_799_056_148_416_392_346);
+    }
+
+    #[test]
+    fn resolved_by_end_time() {
+        let mut a = Alert {
+            starts_at_ms: 10,
+            ..Alert::default()
+        };
+        assert!(!a.resolved(100));
+        a.ends_at_ms = 50;
+        assert!(a.resolved(50));
+        assert!(!a.resolved(49));
+    }
+
+    #[test]
+    fn labels_print_like_go() {
+        let l = labels(&[("b", "x\"y"), ("a", "1")]);
+        assert_eq!(labels_string(&l), r#"{a="1", b="x\"y"}"#);
+        assert_eq!(fingerprint_hex(1), "0000000000000001");
+    }
+}
