@@ -66,6 +66,42 @@ pub fn day_of_year(days: i64) -> u32 {
     (days - days_from_civil(year, 1, 1) + 1) as u32
 }
 
+/// A UTC date and time of day, broken down from seconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DateTime {
+    pub year: i64,
+    /// 1–12.
+    pub month: u32,
+    /// 1–31.
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    /// 0 (Sunday) – 6.
+    pub weekday: u32,
+    /// 1–366.
+    pub yday: u32,
+}
+
+impl DateTime {
+    /// The date and time `secs` seconds after the Unix epoch.
+    pub fn from_unix(secs: i64) -> DateTime {
+        let days = secs.div_euclid(SECONDS_PER_DAY);
+        let sod = secs.rem_euclid(SECONDS_PER_DAY) as u32;
+        let (year, month, day) = civil_from_days(days);
+        DateTime {
+            year,
+            month,
+            day,
+            hour: sod / 3600,
+            minute: sod / 60 % 60,
+            second: sod % 60,
+            weekday: weekday(days),
+            yday: day_of_year(days),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

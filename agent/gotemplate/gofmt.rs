@@ -337,15 +337,18 @@ impl GoTime {
 }
 
 pub(crate) struct Civil {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    pub second: u32,
+    /// The date and time of day.
+    pub dt: civil::DateTime,
     pub nano: u32,
-    pub weekday: u32,
-    pub yday: u32,
+}
+
+impl std::ops::Deref for Civil {
+    type Target = civil::DateTime;
+
+    /// The date and time fields (`year`, `month`, …) read through.
+    fn deref(&self) -> &civil::DateTime {
+        &self.dt
+    }
 }
 
 /// Go's month names (`time.Month.String()`).
@@ -379,21 +382,9 @@ impl GoTime {
     }
 
     pub(crate) fn civil(&self) -> Civil {
-        let secs = self.unix_seconds();
-        let nano = self.nanos.rem_euclid(1_000_000_000) as u32;
-        let days = secs.div_euclid(86_400);
-        let sod = secs.rem_euclid(86_400) as u32;
-        let (year, month, day) = civil::civil_from_days(days);
         Civil {
-            year,
-            month,
-            day,
-            hour: sod / 3600,
-            minute: sod / 60 % 60,
-            second: sod % 60,
-            nano,
-            weekday: civil::weekday(days),
-            yday: civil::day_of_year(days),
+            dt: civil::DateTime::from_unix(self.unix_seconds()),
+            nano: self.nanos.rem_euclid(1_000_000_000) as u32,
         }
     }
 

@@ -1120,51 +1120,15 @@ fn sort_by_label_cmp(a: &Labels, b: &Labels, names: &[String]) -> std::cmp::Orde
     a.cmp(b)
 }
 
-/// A UTC calendar date and time of day, for the date functions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Civil {
-    pub year: i64,
-    /// 1–12.
-    pub month: u32,
-    /// 1–31.
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    /// 0 (Sunday) – 6.
-    pub weekday: u32,
-}
-
-impl Civil {
-    /// The date at `secs` seconds since the Unix epoch (proleptic Gregorian calendar).
-    pub(crate) fn from_unix(secs: i64) -> Civil {
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400);
-        let (year, month, day) = crate::civil::civil_from_days(days);
-        Civil {
-            year,
-            month,
-            day,
-            hour: (rem / 3600) as u32,
-            minute: (rem % 3600 / 60) as u32,
-            weekday: crate::civil::weekday(days),
-        }
-    }
-
-    /// 1–366.
-    pub(crate) fn day_of_year(&self) -> u32 {
-        (1..self.month)
-            .map(|m| days_in_month(self.year, m))
-            .sum::<u32>()
-            + self.day
-    }
-}
+/// The date functions read a broken-down UTC time.
+type Civil = crate::civil::DateTime;
 
 fn date_fn(name: &str) -> Option<fn(Civil) -> f64> {
     Some(match name {
         "year" => |c| c.year as f64,
         "month" => |c| f64::from(c.month),
         "day_of_month" => |c| f64::from(c.day),
-        "day_of_year" => |c| f64::from(c.day_of_year()),
+        "day_of_year" => |c| f64::from(c.yday),
         "day_of_week" => |c| f64::from(c.weekday),
         "days_in_month" => |c| f64::from(days_in_month(c.year, c.month)),
         "hour" => |c| f64::from(c.hour),
@@ -1259,7 +1223,7 @@ mod tests {
             (c.year, c.month, c.day, c.hour, c.minute),
             (2006, 1, 2, 22, 4)
         );
-        assert_eq!((c.weekday, c.day_of_year()), (1, 2));
+        assert_eq!((c.weekday, c.yday), (1, 2));
         // The last second of 2008 and the first of 2009.
         assert_eq!(Civil::from_unix(1_230_767_999).year, 2008);
         assert_eq!(Civil::from_unix(1_230_768_000).year, 2009);
@@ -1268,7 +1232,7 @@ mod tests {
         assert_eq!((leap.month, leap.day), (2, 29));
         assert_eq!(days_in_month(2016, 2), 29);
         assert_eq!(days_in_month(2017, 2), 28);
-        assert_eq!(Civil::from_unix(1_483_142_400).day_of_year(), 366);
+        assert_eq!(Civil::from_unix(1_483_142_400).yday, 366);
         // Before the epoch: 1969-12-31T23:59:59Z, a Wednesday.
         let before = Civil::from_unix(-1);
         assert_eq!(
