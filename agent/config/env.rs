@@ -523,6 +523,18 @@ impl ScalarCtx<'_> {
         if !value.chars().all(safe) {
             return false;
         }
+        // A `:` stays plain only inside a URL or `host:port` (followed by `/` or an
+        // alphanumeric): before anything else some parsers read it as a key indicator.
+        let mut chars = value.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == ':'
+                && !chars
+                    .peek()
+                    .is_some_and(|n| *n == '/' || n.is_ascii_alphanumeric())
+            {
+                return false;
+            }
+        }
         !at_start || plain_start_safe(value)
     }
 }
