@@ -177,15 +177,9 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `addr` with the default [`ConnectionLimits`]; fails with the address and the OS
-    /// error.
-    pub async fn bind(addr: SocketAddr, state: Arc<ApiState>) -> Result<Server, ApiError> {
-        Self::bind_with_limits(addr, state, ConnectionLimits::default()).await
-    }
-
     /// Binds `addr`, serving connections under `limits` (their metrics carry
-    /// `listener="api"`).
-    pub async fn bind_with_limits(
+    /// `listener="api"`); fails with the address and the OS error.
+    pub async fn bind(
         addr: SocketAddr,
         state: Arc<ApiState>,
         limits: ConnectionLimits,

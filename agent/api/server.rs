@@ -66,8 +66,7 @@ impl Stage for ApiServer {
             spec.rules,
         )?;
         state.set_query_limits(s.query_timeout, s.query_max_samples);
-        let server =
-            Server::bind_with_limits(s.listen, state.clone(), s.connections.clone()).await?;
+        let server = Server::bind(s.listen, state.clone(), s.connections.clone()).await?;
         let addr = server.local_addr().unwrap_or(s.listen);
         Ok(ApiServer {
             state,
@@ -111,7 +110,6 @@ impl Stage for ApiServer {
     }
 
     async fn stop(&self) {
-        self.state.set_ready(false);
         self.cancel.cancel();
         let task = self.task.lock().take();
         if let Some(t) = task {

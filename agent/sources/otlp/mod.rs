@@ -360,24 +360,13 @@ pub struct OtlpReceiver {
 }
 
 impl OtlpReceiver {
-    /// Binds the listeners (with the default [`ConnectionLimits`]) and starts the workers;
-    /// serving stops when `cancel` fires.
+    /// Binds the listeners, each with its connections under `spec.connections` (their
+    /// metrics carry `listener="otlp_grpc"` and `listener="otlp_http"`), and starts the
+    /// workers; serving stops when `cancel` fires.
     pub async fn start(
         spec: &OtlpSpec,
         store: Arc<Store>,
         registry: &Registry,
-        cancel: CancellationToken,
-    ) -> Result<OtlpReceiver, OtlpError> {
-        Self::start_with_limits(spec, store, registry, ConnectionLimits::default(), cancel).await
-    }
-
-    /// [`OtlpReceiver::start`] with each listener's connections under `limits` (their
-    /// metrics carry `listener="otlp_grpc"` and `listener="otlp_http"`).
-    pub async fn start_with_limits(
-        spec: &OtlpSpec,
-        store: Arc<Store>,
-        registry: &Registry,
-        limits: ConnectionLimits,
         cancel: CancellationToken,
     ) -> Result<OtlpReceiver, OtlpError> {
         let metrics = OtlpMetrics::new(registry)?;
@@ -420,7 +409,7 @@ impl OtlpReceiver {
         let auth = BearerToken::new(spec.auth_token.clone());
         let serving = |what| Serving {
             registry,
-            limits: limits.clone(),
+            limits: spec.connections.clone(),
             tls: tls.clone(),
             auth: auth.clone(),
             cancel: cancel.clone(),

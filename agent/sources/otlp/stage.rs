@@ -80,14 +80,8 @@ impl Stage for OtlpStage {
 
     async fn build(spec: OtlpSpec, ctx: &Context) -> Result<Self, OtlpError> {
         let cancel = ctx.cancel.child_token();
-        let receiver = OtlpReceiver::start_with_limits(
-            &spec,
-            ctx.store.clone(),
-            &ctx.registry,
-            spec.connections.clone(),
-            cancel.clone(),
-        )
-        .await?;
+        let receiver =
+            OtlpReceiver::start(&spec, ctx.store.clone(), &ctx.registry, cancel.clone()).await?;
         let stale_after_ms =
             i64::try_from(ctx.store.config().stale_after.as_millis()).unwrap_or(i64::MAX);
         Ok(OtlpStage {

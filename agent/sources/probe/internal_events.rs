@@ -106,29 +106,28 @@ impl ProbeMetrics {
                     }
                 }
             }
-            (None | Some((true, _, _)), Some(f)) => {
-                tracing::warn!(
-                    probe = %spec.name,
-                    instance = %spec.instance,
-                    reason = %f.reason,
-                    condition = f.condition.as_deref(),
-                    detail = %f.detail,
-                    "Probe is down."
-                );
+            (last, Some(f)) => {
+                let what = match last {
+                    None | Some((true, _, _)) => Some("Probe is down."),
+                    Some((false, Some(prev), _))
+                        if (prev.reason, &prev.condition) != (f.reason, &f.condition) =>
+                    {
+                        Some("Probe is still down, for a different reason.")
+                    }
+                    _ => None,
+                };
+                if let Some(what) = what {
+                    tracing::warn!(
+                        probe = %spec.name,
+                        instance = %spec.instance,
+                        reason = %f.reason,
+                        condition = f.condition.as_deref(),
+                        detail = %f.detail,
+                        "{what}"
+                    );
+                }
             }
-            (Some((false, Some(prev), _)), Some(f))
-                if (prev.reason, &prev.condition) != (f.reason, &f.condition) =>
-            {
-                tracing::warn!(
-                    probe = %spec.name,
-                    instance = %spec.instance,
-                    reason = %f.reason,
-                    condition = f.condition.as_deref(),
-                    detail = %f.detail,
-                    "Probe is still down, for a different reason."
-                );
-            }
-            _ => {}
+            (Some((true, _, _)), None) => {}
         }
         Some((up, outcome.failure, since))
     }
