@@ -53,9 +53,28 @@ pub struct AlertingConfig {
     /// Also send every alert to these Alertmanagers (their `/api/v2/alerts`). vitals' own.
     #[serde(default)]
     pub forward: Vec<ForwardConfig>,
+    /// How notifications are delivered: timeouts, retries, concurrency. vitals' own.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
     /// Alertmanager's tracing settings: accepted so its files load, and ignored.
     #[serde(default)]
     pub tracing: Option<serde_yaml_ng::Value>,
+}
+
+/// The section's schema check also checks each receiver's integrations against `notify`'s
+/// schema, so an unknown key inside `email_configs` is reported with the others.
+impl crate::config::Section for AlertingConfig {
+    fn schema_errors(value: &serde_yaml_ng::Value, path: &str) -> Vec<FieldError> {
+        let mut errors = crate::config::schema_errors_of::<AlertingConfig>(value, path);
+        if let Some(list) = value.get("receivers").and_then(|r| r.as_sequence()) {
+            for (i, r) in list.iter().enumerate() {
+                errors.extend(crate::config::schema_errors_of::<
+                    crate::notify::ReceiverConfig,
+                >(r, &format!("{path}.receivers[{i}]")));
+            }
+        }
+        errors
+    }
 }
 
 /// A receiver. The integrations (`email_configs`, `msteamsv2_configs`, ...) are `notify`'s;
@@ -68,6 +87,59 @@ pub struct ReceiverConfig {
     /// The integrations, as written.
     #[serde(flatten)]
     pub integrations: serde_yaml_ng::Mapping,
+}
+
+/// `delivery:` settings (vitals' own; Alertmanager ties retries to `group_interval`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Longest one delivery attempt may take before it counts as failed and is retried;
+    /// 30s by default.
+    #[serde(default = "default_delivery_timeout")]
+    pub timeout: PromDuration,
+    /// Retrying a notification stops this long after it was decided (logged and counted in
+    /// `vitals_notifications_failed_total{reason="gave_up"}`); 1h by default.
+    #[serde(default = "default_give_up_after")]
+    pub give_up_after: PromDuration,
+    /// Most delivery attempts in flight at once per receiver; 8 by default.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// First wait before a retry; it doubles (with jitter) up to `max_backoff`. 1s by
+    /// default.
+    #[serde(default = "default_min_backoff")]
+    pub min_backoff: PromDuration,
+    /// Longest wait between retries (a peer's `Retry-After` may ask for more, up to 5m);
+    /// 1m by default.
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff: PromDuration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            timeout: default_delivery_timeout(),
+            give_up_after: default_give_up_after(),
+            concurrency: default_concurrency(),
+            min_backoff: default_min_backoff(),
+            max_backoff: default_max_backoff(),
+        }
+    }
+}
+
+fn default_delivery_timeout() -> PromDuration {
+    PromDuration(Duration::from_secs(30))
+}
+fn default_give_up_after() -> PromDuration {
+    PromDuration(Duration::from_secs(3600))
+}
+fn default_concurrency() -> usize {
+    8
+}
+fn default_min_backoff() -> PromDuration {
+    PromDuration(Duration::from_secs(1))
+}
+fn default_max_backoff() -> PromDuration {
+    PromDuration(Duration::from_secs(60))
 }
 
 /// An Alertmanager every alert is forwarded to.
@@ -502,11 +574,12 @@ impl AlertingConfig {
         serde_yaml_ng::from_str(text)
     }
 
-    /// Whether any field other than `config_file`, `forward` is set.
+    /// Whether any field other than `config_file`, `forward`, `delivery` is set.
     fn has_inline_content(&self) -> bool {
         let empty = AlertingConfig {
             config_file: self.config_file.clone(),
             forward: self.forward.clone(),
+            delivery: self.delivery.clone(),
             ..AlertingConfig::default()
         };
         *self != empty
@@ -700,11 +773,14 @@ impl AlertingConfig {
     }
 
     /// The configuration loaded from `config_file`: `file` (its parsed content) with this
-    /// section's `forward` kept.
+    /// section's `forward` and `delivery` kept.
     pub fn with_file(&self, mut file: AlertingConfig) -> AlertingConfig {
         file.config_file = None;
         if file.forward.is_empty() {
             file.forward = self.forward.clone();
+        }
+        if file.delivery == DeliveryConfig::default() {
+            file.delivery = self.delivery.clone();
         }
         file
     }

@@ -64,6 +64,17 @@ struct LogEntry {
     at_ms: i64,
 }
 
+/// One notification-log entry in its stored form: what was last sent to `receiver` for
+/// the group `group_key`, and when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NflogRecord {
+    pub group_key: String,
+    pub receiver: String,
+    pub firing: Vec<Fingerprint>,
+    pub resolved: Vec<Fingerprint>,
+    pub at_ms: i64,
+}
+
 /// One aggregation group.
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -272,6 +283,59 @@ impl Dispatcher {
             }
         }
         out
+    }
+
+    /// The log entry of `group_key` and `receiver`, for storage.
+    pub fn log_record(&self, group_key: &str, receiver: &str) -> Option<NflogRecord> {
+        let e = self
+            .log
+            .get(&(group_key.to_string(), receiver.to_string()))?;
+        Some(NflogRecord {
+            group_key: group_key.to_string(),
+            receiver: receiver.to_string(),
+            firing: e.firing.iter().copied().collect(),
+            resolved: e.resolved.iter().copied().collect(),
+            at_ms: e.at_ms,
+        })
+    }
+
+    /// Every log entry, for storage.
+    pub fn log_records(&self) -> Vec<NflogRecord> {
+        self.log
+            .keys()
+            .filter_map(|(g, r)| self.log_record(g, r))
+            .collect()
+    }
+
+    /// Takes stored log entries back (at start).
+    pub fn restore_log(&mut self, records: impl IntoIterator<Item = NflogRecord>) {
+        for r in records {
+            self.log.insert(
+                (r.group_key, r.receiver),
+                LogEntry {
+                    firing: r.firing.into_iter().collect(),
+                    resolved: r.resolved.into_iter().collect(),
+                    at_ms: r.at_ms,
+                },
+            );
+        }
+    }
+
+    /// A dispatcher for a new routing tree (a reload) that keeps this one's notification
+    /// log and send_resolved settings but none of its groups: the caller inserts the
+    /// current alerts again, as Alertmanager does on a reload.
+    pub fn with_tree(self, tree: RouteTree) -> Dispatcher {
+        Dispatcher {
+            tree,
+            groups: BTreeMap::new(),
+            log: self.log,
+            send_resolved: self.send_resolved,
+        }
+    }
+
+    /// The routing tree.
+    pub fn tree(&self) -> &RouteTree {
+        &self.tree
     }
 
     /// Forgets notification-log entries older than `cutoff_ms` whose group is gone.

@@ -10,11 +10,19 @@
 
 pub mod config;
 pub mod dispatch;
+pub mod forward;
 pub mod inhibit;
+mod internal_events;
+pub mod load;
 pub mod matchers;
+pub mod outbox;
 pub mod route;
 pub mod silence;
+pub mod stage;
 pub mod time_interval;
+
+pub use load::load;
+pub use stage::{AlertingHandle, AlertingStage, AlertingStageSpec};
 
 use std::collections::BTreeMap;
 

@@ -7,6 +7,7 @@
 //! HTTP API under `/api/v1` (see [`query`]). It only reads the store and the rule engine's
 //! published state.
 
+mod alertmanager;
 pub mod config;
 pub mod exposition;
 pub mod query;
@@ -30,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::alerting::AlertingHandle;
 use crate::config::Secret;
 use crate::net::auth::CHALLENGE;
 use crate::net::listen::ListenError;
@@ -74,6 +76,8 @@ pub struct ApiState {
     last_reload: Mutex<(bool, i64)>,
     /// Slots for queries evaluating at once (see [`query::MAX_CONCURRENT_QUERIES`]).
     query_gate: Arc<tokio::sync::Semaphore>,
+    /// The alerting stage behind `/api/v2/*` (set once at build; none without `alerting:`).
+    alerting: std::sync::OnceLock<AlertingHandle>,
 }
 
 /// Query timeout until [`ApiState::set_query_limits`] is called (Prometheus's default).
@@ -122,7 +126,13 @@ impl ApiState {
             started_ms: now_ms(),
             last_reload: Mutex::new((true, now_ms())),
             query_gate: Arc::new(tokio::sync::Semaphore::new(query::MAX_CONCURRENT_QUERIES)),
+            alerting: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Serves `/api/v2/*` from `alerting` (once; later calls are ignored).
+    pub fn set_alerting(&self, alerting: AlertingHandle) {
+        let _ = self.alerting.set(alerting);
     }
 
     /// The view the rule engine publishes its snapshots into.
@@ -211,6 +221,7 @@ fn router(state: Arc<ApiState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/reload", post(reload::handler))
         .nest("/api/v1", query::routes())
+        .nest("/api/v2", alertmanager::routes())
         .with_state(state)
 }
 

@@ -1,6 +1,7 @@
 //! The API as a pipeline stage: built from `server:` (its listener bound at build), serving
 //! from `start`, taking a new token and query limits on reload, draining on `stop`.
 
+use crate::alerting::AlertingHandle;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -20,6 +21,8 @@ use crate::stage::{Applied, Context, Stage};
 pub struct ApiSpec {
     pub server: ServerSpec,
     pub rules: RulesView,
+    /// The alerting stage behind `/api/v2/*`, when `alerting:` is configured.
+    pub alerting: Option<AlertingHandle>,
 }
 
 /// The HTTP API stage.
@@ -65,6 +68,9 @@ impl Stage for ApiServer {
             tx,
             spec.rules,
         )?;
+        if let Some(a) = spec.alerting {
+            state.set_alerting(a);
+        }
         state.set_query_limits(s.query_timeout, s.query_max_samples);
         let server = Server::bind(s.listen, state.clone(), s.connections.clone()).await?;
         let addr = server.local_addr().unwrap_or(s.listen);

@@ -99,6 +99,11 @@ impl Document {
         })
     }
 
+    /// The text after `${VAR}` expansion.
+    pub fn expanded(&self) -> &str {
+        &self.expanded
+    }
+
     /// Where the document came from.
     pub fn origin(&self) -> &str {
         &self.origin

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::alerting::AlertingStageSpec;
+use crate::alerting::config::AlertingConfig;
 use crate::api::config::{ServerConfig, ServerSpec};
 use crate::config::{ConfigError, ConfigErrors, Document, FieldError, Section, SectionCheck};
 use crate::rules::config::{RulesConfig, RulesSpec};
@@ -52,6 +54,10 @@ sections! {
     otlp: Option<OtlpConfig>,
     /// Alerting and recording rules (Prometheus rule-file format).
     rules: RulesConfig,
+    /// Alertmanager's configuration (routes, receivers, inhibition, time intervals,
+    /// templates) plus vitals' `forward` and `delivery`; or `config_file:` naming an
+    /// `alertmanager.yml`. Left out: alerts are only logged and listed.
+    alerting: Option<AlertingConfig>,
 }
 
 /// A configuration that passed validation: each stage's spec, and the text it came from.
@@ -71,6 +77,8 @@ pub struct LoadedConfig {
     pub otlp: Option<OtlpSpec>,
     /// `rules:` and the groups of every rule file it names.
     pub rules: RulesSpec,
+    /// The alerting stage's spec, when `alerting:` is set.
+    pub alerting: Option<AlertingStageSpec>,
 }
 
 impl LoadedConfig {
@@ -117,7 +125,7 @@ impl LoadedConfig {
         origin: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<LoadedConfig, ConfigErrors> {
-        let doc = Document::parse(text, origin, env)?;
+        let doc = Document::parse(text, origin, &env)?;
         let mut config: Config = doc.deserialize(SECTIONS)?;
         let mut errors: Vec<FieldError> = Vec::new();
         let mut section = |name: &str, errs: Vec<FieldError>| {
@@ -138,7 +146,21 @@ impl LoadedConfig {
         if !errors.is_empty() {
             return Err(doc.locate(errors));
         }
-        let rules = config.rules.load(origin == EMBEDDED_NAME)?;
+        let mut rules = config.rules.load(origin == EMBEDDED_NAME)?;
+        if rules.external_url.is_empty()
+            && let Some(server) = &server
+        {
+            rules.external_url = default_external_url(server.listen);
+        }
+        let alerting = match &config.alerting {
+            Some(a) => Some(crate::alerting::load(
+                a,
+                &rules.external_url,
+                &env,
+                &|es| doc.locate(es),
+            )?),
+            None => None,
+        };
         match (server, store, probes, otlp) {
             (Some(server), Some(store), Some(probes), Some(otlp)) => Ok(LoadedConfig {
                 origin: origin.to_string(),
@@ -148,6 +170,7 @@ impl LoadedConfig {
                 probes,
                 otlp,
                 rules,
+                alerting,
             }),
             // Every section that failed reported at least one error above.
             _ => Err(doc.locate(vec![FieldError::new("", "invalid configuration")])),
@@ -156,6 +179,22 @@ impl LoadedConfig {
 }
 
 /// Where the configuration comes from; a reload reads the same place again.
+/// Prometheus's default external URL: `http://<host>:<port>`, the host being the listen
+/// address, or the machine's name when listening on all addresses (links in alerts and
+/// notifications must lead somewhere from another machine).
+fn default_external_url(listen: std::net::SocketAddr) -> String {
+    if !listen.ip().is_unspecified() {
+        return format!("http://{listen}");
+    }
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    format!("http://{host}:{}", listen.port())
+}
+
 #[derive(Clone, Debug)]
 pub enum ConfigSource {
     /// A file.

@@ -2,7 +2,7 @@
 //! on SIGHUP or `POST /-/reload`, and stops them in pipeline order on SIGTERM/SIGINT.
 //!
 //! ```text
-//! probe ─┐                     ┌─> rules ──(sink)──> alerting ──> notify
+//! probe ─┐                     ┌─> rules ──(sink)──> alerting ──> notify (and forward)
 //! otlp  ─┼─> store ────────────┤
 //! cw    ─┘   (upkeep task)     └─> api: /metrics, /api/v1/*, status page
 //! ```
@@ -10,7 +10,7 @@
 //! [`Daemon::build`] binds every listener (so callers can ask [`Daemon::addrs`] before
 //! anything runs), [`Daemon::spawn`] starts the stages and returns a [`DaemonHandle`] whose
 //! [`DaemonHandle::shutdown`] stops them: the reloader first, then sources, the rule engine,
-//! the store's upkeep and last the API (so `/ready` turns false first and `/health` answers
+//! alerting (its outbox committed), the store's upkeep and last the API (so `/ready` turns false first and `/health` answers
 //! to the end).
 
 pub mod config;
@@ -26,6 +26,8 @@ use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::alerting::AlertingStage;
+use crate::alerting::stage::AlertingError;
 use crate::api::{ApiError, ApiServer, ApiSpec};
 use crate::durable::DurableError;
 use crate::rules::manager::{EngineSettings, ManagerError, RuleEngineSpec, RuleManager};
@@ -57,6 +59,8 @@ pub enum DaemonError {
     Otlp(#[from] OtlpError),
     #[error("starting the rule engine: {0}")]
     Rules(#[from] ManagerError),
+    #[error("starting alerting: {0}")]
+    Alerting(#[from] AlertingError),
 }
 
 /// The addresses the daemon's listeners are bound to.
@@ -76,6 +80,7 @@ struct Stages {
     prober: Arc<Prober>,
     otlp: Option<Arc<OtlpStage>>,
     rules: Arc<RuleManager>,
+    alerting: Option<Arc<AlertingStage>>,
     api: Arc<ApiServer>,
 }
 
@@ -118,10 +123,19 @@ impl Daemon {
         };
         let events = DaemonEvents::new(&ctx.registry)?;
         let rules = Arc::new(RuleManager::build(rule_engine_spec(&config), &ctx).await?);
+        let alerting = match &config.alerting {
+            Some(spec) => {
+                let stage = Arc::new(AlertingStage::build(spec.clone(), &ctx).await?);
+                rules.set_sink(stage.rules_sink());
+                Some(stage)
+            }
+            None => None,
+        };
         let api = ApiServer::build(
             ApiSpec {
                 server: config.server.clone(),
                 rules: rules.view(),
+                alerting: alerting.as_ref().map(|a| a.handle()),
             },
             &ctx,
         )
@@ -139,6 +153,7 @@ impl Daemon {
                 prober: Arc::new(prober),
                 otlp,
                 rules,
+                alerting,
                 api: Arc::new(api),
             },
             events,
@@ -165,6 +180,9 @@ impl Daemon {
         } = self;
         let upkeep_stop = ctx.cancel.child_token();
         let upkeep = crate::store::maintenance::spawn(ctx.store.clone(), upkeep_stop.clone());
+        if let Some(a) = &stages.alerting {
+            a.start();
+        }
         stages.rules.start();
         stages.prober.start();
         if let Some(o) = &stages.otlp {
@@ -226,6 +244,7 @@ impl DaemonHandle {
             prober,
             otlp,
             rules,
+            alerting,
             api,
         } = stages;
         let mut steps: Vec<shutdown::Step> = vec![(
@@ -240,6 +259,9 @@ impl DaemonHandle {
             steps.push(("otlp", Box::pin(async move { o.stop().await })));
         }
         steps.push(("rules", Box::pin(async move { rules.stop().await })));
+        if let Some(a) = alerting {
+            steps.push(("alerting", Box::pin(async move { a.stop().await })));
+        }
         steps.push((
             "store",
             Box::pin(async move {

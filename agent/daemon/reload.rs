@@ -109,9 +109,31 @@ impl Reloader {
         outcome
             .stages
             .push(("rule groups", s.rules.apply(rule_engine_spec(&new))));
+        let alerting = match (&s.alerting, &new.alerting) {
+            (Some(stage), Some(spec)) => {
+                let mut a = stage.apply(spec.clone());
+                if new.config.alerting != self.current.config.alerting
+                    || new
+                        .config
+                        .alerting
+                        .as_ref()
+                        .is_some_and(|c| c.config_file.is_some())
+                {
+                    a.changed.push("alerting".into());
+                }
+                a
+            }
+            (None, None) => Applied::default(),
+            _ => Applied {
+                needs_restart: vec!["alerting".into()],
+                ..Applied::default()
+            },
+        };
+        outcome.stages.push(("alerting", alerting));
         let mut server = s.api.apply(ApiSpec {
             server: new.server.clone(),
             rules: s.rules.view(),
+            alerting: s.alerting.as_ref().map(|a| a.handle()),
         });
         let mut grace = self.grace.lock();
         if *grace != new.server.shutdown_grace {

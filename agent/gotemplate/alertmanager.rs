@@ -48,7 +48,7 @@ pub struct NotificationData {
 }
 
 /// One alert of a notification: Alertmanager's `template.Alert`.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlertData {
     /// `firing` or `resolved`.
     pub status: String,

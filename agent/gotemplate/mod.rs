@@ -70,6 +70,7 @@
 pub mod alertmanager;
 mod exec;
 mod funcs;
+pub(crate) use funcs::query_escape;
 pub(crate) mod gofmt;
 mod lex;
 mod parse;

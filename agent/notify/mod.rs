@@ -43,7 +43,7 @@ pub use http::{Authorization, BasicAuth, HttpConfig, TlsConfig};
 pub const DEFAULT_TEMPLATES: &str = include_str!("default.tmpl");
 
 /// Whether a notification reports a firing or a resolved group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Status {
     /// At least one alert of the group is firing.
     Firing,
@@ -67,8 +67,9 @@ impl fmt::Display for Status {
     }
 }
 
-/// One notification: one alert group, for one receiver, in one state.
-#[derive(Clone, Debug, PartialEq)]
+/// One notification: one alert group, for one receiver, in one state. Its serde form is
+/// what the alerting stage's outbox stores.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Notification {
     /// Stable per group + receiver + state: the webhook's `notificationId` (PagerDuty's
     /// `dedup_key` is derived from `receiver` and `group_key` instead, so the trigger and the

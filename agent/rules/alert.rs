@@ -51,6 +51,9 @@ struct Instance {
     resolved_at: Option<i64>,
     keep_firing_since: Option<i64>,
     value: f64,
+    /// When it was last handed to the alert sink (not persisted: after a restart every
+    /// firing alert is sent again at once, which the receiving side deduplicates).
+    last_sent: Option<i64>,
 }
 
 /// One element of the rule's result, after templates: the alert's final labels, its
@@ -132,6 +135,7 @@ impl AlertTable {
                             resolved_at: None,
                             keep_firing_since: None,
                             value: c.value,
+                            last_sent: None,
                         },
                     );
                     transitions.push(Transition {
@@ -281,11 +285,48 @@ impl AlertTable {
                             resolved_at: p.resolved_at_ms,
                             keep_firing_since: p.keep_firing_since_ms,
                             value: p.value,
+                            last_sent: None,
                         },
                     )
                 })
                 .collect(),
         }
+    }
+
+    /// The alerts to hand to the alert sink at `ts` (Prometheus's `sendAlerts`, see
+    /// [`super::sink`]), marked as sent: firing and resolved ones (never pending) that
+    /// changed since they were last sent or were last sent `resend_delay_ms` ago. Each is
+    /// (labels, annotations, fired at, ends at).
+    pub fn to_send(
+        &mut self,
+        ts: i64,
+        resend_delay_ms: i64,
+        interval_ms: i64,
+    ) -> Vec<(&Labels, &Labels, i64, i64)> {
+        let valid_until = ts.saturating_add(4 * resend_delay_ms.max(interval_ms));
+        let mut out = Vec::new();
+        for (labels, a) in self.active.iter_mut() {
+            // Pending alerts, and pending ones being evicted, have never fired.
+            let Some(fired_at) = a.fired_at else { continue };
+            if a.state == InstanceState::Pending {
+                continue;
+            }
+            let resolved_since_sent = match (a.resolved_at, a.last_sent) {
+                (Some(r), Some(sent)) => r > sent,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            let due = a
+                .last_sent
+                .is_none_or(|sent| sent.saturating_add(resend_delay_ms) < ts);
+            if !(resolved_since_sent || due) {
+                continue;
+            }
+            a.last_sent = Some(ts);
+            let ends_at = a.resolved_at.unwrap_or(valid_until);
+            out.push((labels, &a.annotations, fired_at, ends_at));
+        }
+        out
     }
 
     /// Number of instances held (resolved included).

@@ -5,7 +5,7 @@
 //! A group is plain data plus [`Group::eval`]; scheduling (when to evaluate) belongs to
 //! [`super::manager`], and `vitals test rules` drives the same `eval` on a test clock.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,6 +13,7 @@ use promql_parser::parser::Expr;
 
 use super::alert::{AlertTable, Candidate, PersistedAlert, Transition};
 use super::file::{GroupSpec, RuleKindSpec, RuleSpec};
+use super::sink::SentAlert;
 use super::status::{ActiveAlert, GroupStatus, RuleHealth, RuleKind, RuleStatus};
 use super::template::{QuerySample, Template, TemplateData};
 use crate::promql::{Engine, QueryLimits, Value};
@@ -277,6 +278,49 @@ impl Group {
     }
 
     /// The pending and firing alerts of the rule called `name`.
+    /// The alerts of every alerting rule to hand to the alert sink after the evaluation at
+    /// `ts` (see [`super::sink`]), marked as sent; external labels are added where the alert
+    /// does not have the label itself.
+    pub fn alerts_to_send(
+        &mut self,
+        ts: i64,
+        external_labels: &Labels,
+        external_url: &str,
+        resend_delay_ms: i64,
+    ) -> Vec<SentAlert> {
+        let interval_ms = self.spec.interval_ms;
+        let mut out = Vec::new();
+        for rule in self.rules.iter_mut().filter(|r| r.spec.is_alert()) {
+            let generator_url = format!(
+                "{external_url}/graph?g0.expr={}&g0.tab=1",
+                crate::gotemplate::query_escape(&rule.spec.expr_text)
+            );
+            for (labels, annotations, starts, ends) in
+                rule.alerts.to_send(ts, resend_delay_ms, interval_ms)
+            {
+                let mut l: BTreeMap<String, String> = labels
+                    .iter()
+                    .map(|p| (p.name.to_string(), p.value.to_string()))
+                    .collect();
+                for p in external_labels.iter() {
+                    l.entry(p.name.to_string())
+                        .or_insert_with(|| p.value.to_string());
+                }
+                out.push(SentAlert {
+                    labels: l,
+                    annotations: annotations
+                        .iter()
+                        .map(|p| (p.name.to_string(), p.value.to_string()))
+                        .collect(),
+                    starts_at_ms: starts,
+                    ends_at_ms: ends,
+                    generator_url: generator_url.clone(),
+                });
+            }
+        }
+        out
+    }
+
     pub fn alerts_of(&self, name: &str) -> Vec<ActiveAlert> {
         self.rules
             .iter()

@@ -22,6 +22,7 @@ use super::file::GroupSpec;
 use super::group::{EvalContext, Group, PersistedGroup};
 use super::internal_events::Metrics;
 use super::persist::AlertStateStore;
+use super::sink::{AlertSink, RESEND_DELAY_MS};
 use super::status::RulesView;
 use crate::promql::QueryLimits;
 use crate::stage::{Applied, ApplyStats, Context, Stage};
@@ -55,6 +56,8 @@ struct Shared {
     view: RulesView,
     metrics: Metrics,
     settings: Mutex<Arc<EngineSettings>>,
+    /// Where alerts go after each evaluation; none until the daemon sets one.
+    sink: Mutex<Option<Arc<dyn AlertSink>>>,
 }
 
 struct Running {
@@ -112,11 +115,17 @@ impl RuleManager {
                 view,
                 metrics: Metrics::new(registry)?,
                 settings: Mutex::new(Arc::new(settings)),
+                sink: Mutex::new(None),
             }),
             pending: Mutex::new(Vec::new()),
             running: Mutex::new(Vec::new()),
             restored: Mutex::new(restored),
         })
+    }
+
+    /// Sends every group's alerts to `sink` from the next evaluation on.
+    pub fn set_sink(&self, sink: Arc<dyn AlertSink>) {
+        *self.shared.sink.lock() = Some(sink);
     }
 
     /// Replaces the settings (external labels and URL, query limits) for later evaluations.
@@ -342,8 +351,23 @@ fn evaluate(
     let report = g.eval(&ctx, ts);
     let status = g.status();
     let persisted = g.persist();
+    let sink = shared.sink.lock().clone();
+    let to_send = match &sink {
+        Some(_) => g.alerts_to_send(
+            ts,
+            &settings.external_labels,
+            &settings.external_url,
+            RESEND_DELAY_MS,
+        ),
+        None => Vec::new(),
+    };
     let rules = g.spec().rules.len();
     drop(g);
+    if let Some(sink) = sink
+        && !to_send.is_empty()
+    {
+        sink.send(to_send);
+    }
     shared.view.publish_group(status);
     let m = &shared.metrics;
     m.evaluated(key, ts, rules, &report);

@@ -14,6 +14,7 @@ pub mod group;
 mod internal_events;
 pub mod manager;
 pub mod persist;
+pub mod sink;
 pub mod status;
 pub mod template;
 pub mod unittest;

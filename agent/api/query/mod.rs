@@ -12,6 +12,7 @@ mod compress;
 mod error;
 pub mod json;
 mod params;
+
 mod rules;
 mod status;
 
@@ -35,7 +36,8 @@ use crate::config::PromDuration;
 use crate::promql::{DEFAULT_LOOKBACK_MS, Engine, PromqlError, Value};
 use crate::store::{LabelMatcher, Labels, MetricType, Store, now_ms};
 pub use error::{ErrorType, QueryError};
-use params::{MAX_TIME_MS, MIN_TIME_MS, Params, parse_duration_ns, parse_matchers};
+pub(crate) use params::Params;
+use params::{MAX_TIME_MS, MIN_TIME_MS, parse_duration_ns, parse_matchers};
 
 /// Prometheus's cap on the points of one range-query series.
 const MAX_POINTS: i128 = 11_000;

@@ -1,0 +1,263 @@
+//! The durable side of alerting, in `storage.path/vitals.redb`: the outbox (each
+//! notification written before it is sent, removed when delivered or given up), the
+//! notification log (what each receiver was last told per group, Alertmanager's `nflog`) and
+//! the silences.
+//!
+//! A decision (the notifications of one dispatcher tick plus their log entries) is written in
+//! one transaction before anything is sent, so after a `kill -9` either both are there (the
+//! outbox sends again, with the same notification id) or neither (the dispatcher decides
+//! again and sends once). Writes go through one writer on the blocking pool that commits
+//! whatever is queued in one transaction (one fsync for many completions).
+//!
+//! The writer's queue holds [`WRITE_QUEUE`] operations; when full, the sender waits (the
+//! dispatcher loop and deliveries slow down; nothing is dropped).
+
+use std::collections::BTreeMap;
+
+use redb::{ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use super::dispatch::NflogRecord;
+use super::internal_events::Metrics;
+use crate::durable::{Durable, StateError};
+use crate::notify::Notification;
+
+const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("alerting_outbox");
+const NFLOG: TableDefinition<&str, &[u8]> = TableDefinition::new("alerting_nflog");
+const SILENCES: TableDefinition<&str, &[u8]> = TableDefinition::new("alerting_silences");
+const SILENCES_KEY: &str = "silences";
+
+/// Capacity of the writer's queue (operations). Full: senders wait.
+pub const WRITE_QUEUE: usize = 4096;
+/// Most operations committed in one transaction.
+const BATCH: usize = 1024;
+
+/// One notification for one integration of one receiver, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutboxEntry {
+    /// The notification's id (the webhook's `notificationId`): the same on every attempt,
+    /// also after a restart.
+    pub id: String,
+    /// The receiver's name.
+    pub receiver: String,
+    /// The integration's index within the receiver (configuration order).
+    pub integration: usize,
+    /// The integration's kind (`webhook`, `email`...), to check it still is the same.
+    pub kind: String,
+    /// What to send.
+    pub notification: Notification,
+    /// When it was decided (Unix ms): retries stop `give_up_after` later.
+    pub created_ms: i64,
+}
+
+/// What the durable state held at start.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub outbox: Vec<OutboxEntry>,
+    pub nflog: Vec<NflogRecord>,
+    pub silences: Option<Vec<u8>>,
+}
+
+fn nflog_key(group_key: &str, receiver: &str) -> String {
+    format!("{receiver}\u{0}{group_key}")
+}
+
+enum Op {
+    Decide {
+        entries: Vec<OutboxEntry>,
+        nflog: Vec<NflogRecord>,
+        done: oneshot::Sender<()>,
+    },
+    Done(String),
+    Silences(Vec<u8>),
+    ForgetNflog(Vec<(String, String)>),
+}
+
+/// The writer's handle; cheap to clone.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: Option<mpsc::Sender<Op>>,
+}
+
+/// Reads what `durable` holds for alerting (nothing without one). A record that does not
+/// decode is skipped with a warning.
+pub fn load(durable: Option<&Durable>) -> Result<Loaded, StateError> {
+    let Some(db) = durable else {
+        return Ok(Loaded::default());
+    };
+    let raw = db.read(|tx| {
+        let mut out = (Vec::new(), Vec::new(), None);
+        match tx.open_table(OUTBOX) {
+            Ok(t) => {
+                for e in t.iter()? {
+                    let (_, v) = e?;
+                    out.0.push(v.value().to_vec());
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match tx.open_table(NFLOG) {
+            Ok(t) => {
+                for e in t.iter()? {
+                    let (_, v) = e?;
+                    out.1.push(v.value().to_vec());
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match tx.open_table(SILENCES) {
+            Ok(t) => out.2 = t.get(SILENCES_KEY)?.map(|v| v.value().to_vec()),
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(out)
+    })?;
+    let decode = |what: &str, bytes: &[u8]| -> Option<serde_json::Value> {
+        match serde_json::from_slice(bytes) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(record = what, error = %e, "A stored alerting record does not decode; it is skipped.");
+                None
+            }
+        }
+    };
+    let mut loaded = Loaded {
+        silences: raw.2,
+        ..Loaded::default()
+    };
+    for b in raw.0 {
+        if let Some(e) = decode("outbox", &b).and_then(|v| serde_json::from_value(v).ok()) {
+            loaded.outbox.push(e);
+        }
+    }
+    for b in raw.1 {
+        if let Some(e) = decode("nflog", &b).and_then(|v| serde_json::from_value(v).ok()) {
+            loaded.nflog.push(e);
+        }
+    }
+    loaded.outbox.sort_by_key(|e| e.created_ms);
+    Ok(loaded)
+}
+
+impl Outbox {
+    /// Starts the writer on the blocking pool (none without `durable`: every operation is
+    /// then done at once, in memory only). The writer ends when every handle is dropped,
+    /// after writing what was queued.
+    pub fn start(durable: Option<Durable>, metrics: Metrics) -> Outbox {
+        let Some(db) = durable else {
+            return Outbox { tx: None };
+        };
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        tokio::task::spawn_blocking(move || writer(db, rx, metrics));
+        Outbox { tx: Some(tx) }
+    }
+
+    /// Writes a decision and waits until it is committed (or failed: the failure is logged
+    /// and counted, and the caller sends anyway: a page now beats a page lost to a disk).
+    pub async fn decide(&self, entries: Vec<OutboxEntry>, nflog: Vec<NflogRecord>) {
+        let Some(tx) = &self.tx else { return };
+        let (done, wait) = oneshot::channel();
+        if tx
+            .send(Op::Decide {
+                entries,
+                nflog,
+                done,
+            })
+            .await
+            .is_ok()
+        {
+            let _ = wait.await;
+        }
+    }
+
+    /// Removes a delivered (or given-up) notification.
+    pub async fn done(&self, id: String) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Op::Done(id)).await;
+        }
+    }
+
+    /// Stores the silences (their v2 JSON).
+    pub async fn save_silences(&self, bytes: Vec<u8>) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Op::Silences(bytes)).await;
+        }
+    }
+
+    /// Forgets log entries (group key, receiver) no longer needed.
+    pub async fn forget_nflog(&self, keys: Vec<(String, String)>) {
+        if let (Some(tx), false) = (&self.tx, keys.is_empty()) {
+            let _ = tx.send(Op::ForgetNflog(keys)).await;
+        }
+    }
+}
+
+fn writer(db: Durable, mut rx: mpsc::Receiver<Op>, metrics: Metrics) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut ops = vec![first];
+        while ops.len() < BATCH {
+            match rx.try_recv() {
+                Ok(op) => ops.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut dones = Vec::new();
+        let result = db.write(|tx| {
+            let mut outbox = tx.open_table(OUTBOX)?;
+            let mut nflog = tx.open_table(NFLOG)?;
+            let mut silences = tx.open_table(SILENCES)?;
+            for op in &ops {
+                match op {
+                    Op::Decide {
+                        entries,
+                        nflog: log,
+                        ..
+                    } => {
+                        for e in entries {
+                            let bytes = serde_json::to_vec(e).map_err(StateError::caller)?;
+                            outbox.insert(e.id.as_str(), bytes.as_slice())?;
+                        }
+                        for r in log {
+                            let bytes = serde_json::to_vec(r).map_err(StateError::caller)?;
+                            nflog.insert(
+                                nflog_key(&r.group_key, &r.receiver).as_str(),
+                                bytes.as_slice(),
+                            )?;
+                        }
+                    }
+                    Op::Done(id) => {
+                        outbox.remove(id.as_str())?;
+                    }
+                    Op::Silences(bytes) => {
+                        silences.insert(SILENCES_KEY, bytes.as_slice())?;
+                    }
+                    Op::ForgetNflog(keys) => {
+                        for (g, r) in keys {
+                            nflog.remove(nflog_key(g, r).as_str())?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            metrics.outbox_write_failed(&e.to_string());
+        }
+        for op in ops {
+            if let Op::Decide { done, .. } = op {
+                dones.push(done);
+            }
+        }
+        for d in dones {
+            let _ = d.send(());
+        }
+    }
+}
+
+/// Oldest creation time among `entries`, for the age gauge.
+pub fn oldest(entries: &BTreeMap<String, i64>) -> Option<i64> {
+    entries.values().min().copied()
+}

@@ -1,0 +1,851 @@
+//! The alerting stage: where alerts from the rule engine (through [`RulesSink`]) and from
+//! `POST /api/v2/alerts` (through [`AlertingHandle`]) are routed, grouped, inhibited,
+//! silenced and turned into notifications, which are written to the durable outbox and then
+//! delivered by `notify` with retries.
+//!
+//! One task runs the dispatcher: it wakes when alerts arrive or a group is due, ticks the
+//! [`Dispatcher`], writes the decision (outbox entries + notification log) and starts one
+//! delivery per notification and integration. Deliveries run on their own (per-receiver
+//! concurrency limit, timeout per attempt, retries with backoff until
+//! `delivery.give_up_after`), independent of `group_interval`; a reload swaps the receivers
+//! for later notifications and never cancels a delivery in flight. On stop, the dispatcher
+//! ends, deliveries waiting to retry leave their notification in the outbox for the next
+//! start, and attempts in progress finish.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::config::AlertingSpec;
+use super::dispatch::{Dispatcher, Flush};
+use super::forward::Forwarder;
+use super::inhibit::Inhibitor;
+use super::internal_events::Metrics;
+use super::outbox::{self, Outbox, OutboxEntry};
+use super::silence::{Silence, SilenceError, SilenceState, Silences, random_uuid};
+use super::{Alert, Fingerprint, Labels, fingerprint_hex};
+use crate::gotemplate::alertmanager::AlertData;
+use crate::net::retry::Backoff;
+use crate::notify::{Notification, Receiver, SendError, SendErrorKind, Status};
+use crate::rules::sink::{AlertSink, SentAlert};
+use crate::stage::{Applied, Context, Stage};
+use crate::store::now_ms;
+
+/// How often the dispatcher task wakes with nothing due (garbage collection, gauges).
+const MAINTENANCE: Duration = Duration::from_secs(15);
+/// How long an expired silence is kept (Alertmanager's `--data.retention`, 120h).
+const SILENCE_RETENTION_MS: i64 = 120 * 3600 * 1000;
+/// How long a notification-log entry of a group that is gone is kept: longer than any
+/// sensible `repeat_interval`, so a group that comes back within it is not paged again.
+const NFLOG_RETENTION_MS: i64 = 5 * 24 * 3600 * 1000;
+
+/// How notifications are delivered (vitals' own `alerting.delivery`).
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// Longest one attempt may take.
+    pub timeout: Duration,
+    /// Retries stop this long after the notification was decided.
+    pub give_up_after: Duration,
+    /// Most attempts in flight per receiver.
+    pub concurrency: usize,
+    /// Waits between attempts.
+    pub backoff: Backoff,
+}
+
+/// The validated `alerting:` section, ready to run.
+#[derive(Debug, Clone)]
+pub struct AlertingStageSpec {
+    /// Routing, inhibition and time intervals; `None` for a forward-only configuration.
+    pub routing: Option<AlertingSpec>,
+    /// Built receivers, by name.
+    pub receivers: BTreeMap<String, Arc<Receiver>>,
+    /// Delivery settings.
+    pub delivery: DeliverySettings,
+    /// Links back to vitals in notifications (`.ExternalURL`).
+    pub external_url: String,
+    /// Alertmanagers every alert is forwarded to.
+    pub forward: Vec<super::config::ForwardConfig>,
+}
+
+/// Why the stage could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertingError {
+    #[error("cannot register alerting metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot read the alerting state from storage: {0}")]
+    State(#[from] crate::durable::StateError),
+}
+
+/// One alert as held, with when it was last updated.
+#[derive(Debug, Clone)]
+struct Held {
+    alert: Alert,
+    updated_at_ms: i64,
+}
+
+/// The decision state, behind one lock.
+struct Core {
+    routing: Option<AlertingSpec>,
+    inhibitor: Inhibitor,
+    dispatcher: Option<Dispatcher>,
+    alerts: BTreeMap<Fingerprint, Held>,
+    silences: Silences,
+}
+
+/// What deliveries use; swapped whole on reload (deliveries in flight keep theirs).
+struct Run {
+    receivers: BTreeMap<String, Arc<Receiver>>,
+    delivery: DeliverySettings,
+    external_url: String,
+}
+
+struct Shared {
+    core: Mutex<Core>,
+    wake: Notify,
+    outbox: Outbox,
+    metrics: Metrics,
+    run: Mutex<Arc<Run>>,
+    semaphores: Mutex<HashMap<String, Arc<Semaphore>>>,
+    deliveries: TaskTracker,
+    /// Notifications in the outbox not yet done: id → decided at (ms).
+    inflight: Mutex<BTreeMap<String, i64>>,
+    forwarder: Mutex<Option<Forwarder>>,
+    /// Tells deliveries waiting to retry to leave (their entry stays for the next start).
+    stopping: CancellationToken,
+    started_ms: i64,
+}
+
+/// The alerting stage.
+pub struct AlertingStage {
+    shared: Arc<Shared>,
+    stop_loop: CancellationToken,
+    task: Mutex<Option<JoinHandle<()>>>,
+    /// Stored notifications to send again at start.
+    recovered: Mutex<Vec<OutboxEntry>>,
+}
+
+/// The handle the API uses (`/api/v2/*`).
+#[derive(Clone)]
+pub struct AlertingHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for AlertingHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertingHandle").finish_non_exhaustive()
+    }
+}
+
+/// The rule engine's sink into the stage.
+pub struct RulesSink {
+    shared: Arc<Shared>,
+}
+
+impl AlertSink for RulesSink {
+    fn send(&self, alerts: Vec<SentAlert>) {
+        let alerts = alerts
+            .into_iter()
+            .map(|a| Alert {
+                labels: a.labels,
+                annotations: a.annotations,
+                starts_at_ms: a.starts_at_ms,
+                ends_at_ms: a.ends_at_ms,
+                generator_url: a.generator_url,
+            })
+            .collect();
+        self.shared.ingest(alerts, "rules");
+    }
+}
+
+fn dispatcher_for(
+    routing: &AlertingSpec,
+    receivers: &BTreeMap<String, Arc<Receiver>>,
+) -> Dispatcher {
+    let mut d = Dispatcher::new(routing.route.clone());
+    configure_send_resolved(&mut d, receivers);
+    d
+}
+
+/// A receiver gets resolved alerts when any of its integrations wants them; the others drop
+/// them when the notification is made.
+fn configure_send_resolved(d: &mut Dispatcher, receivers: &BTreeMap<String, Arc<Receiver>>) {
+    for (name, r) in receivers {
+        d.set_send_resolved(name, r.integrations().iter().any(|i| i.send_resolved()));
+    }
+}
+
+impl Shared {
+    /// Takes alerts in: merges each with the alert of the same labels, routes it, wakes the
+    /// dispatcher, forwards it.
+    fn ingest(&self, alerts: Vec<Alert>, source: &str) {
+        if alerts.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        self.metrics.received(source, alerts.len());
+        if let Some(f) = self.forwarder.lock().as_ref() {
+            f.push(&alerts);
+        }
+        let mut guard = self.core.lock();
+        let core = &mut *guard;
+        for mut a in alerts {
+            let fp = a.fingerprint();
+            if let Some(old) = core.alerts.get(&fp) {
+                // Alertmanager's merge: the same alert still going keeps its first start.
+                let o = &old.alert;
+                if !o.resolved(a.starts_at_ms) && o.starts_at_ms < a.starts_at_ms {
+                    a.starts_at_ms = o.starts_at_ms;
+                }
+            }
+            if let Some(d) = core.dispatcher.as_mut() {
+                d.insert(a.clone(), now);
+            }
+            core.alerts.insert(
+                fp,
+                Held {
+                    alert: a,
+                    updated_at_ms: now,
+                },
+            );
+        }
+        drop(guard);
+        self.wake.notify_one();
+    }
+
+    fn semaphore(&self, receiver: &str, permits: usize) -> Arc<Semaphore> {
+        self.semaphores
+            .lock()
+            .entry(receiver.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(permits.max(1))))
+            .clone()
+    }
+
+    fn update_outbox_gauges(&self) {
+        let inflight = self.inflight.lock();
+        self.metrics.outbox_depth.set(inflight.len() as i64);
+        let oldest = outbox::oldest(&inflight).map_or(0.0, |t| (now_ms() - t).max(0) as f64 / 1e3);
+        self.metrics.outbox_oldest.set(oldest);
+    }
+
+    /// One dispatcher tick: what to send now, as outbox entries, with the log entries to
+    /// store beside them. Also collects garbage and refreshes gauges.
+    fn tick(
+        &self,
+        now: i64,
+    ) -> (
+        Vec<OutboxEntry>,
+        Vec<super::dispatch::NflogRecord>,
+        Vec<(String, String)>,
+    ) {
+        let run = self.run.lock().clone();
+        let mut core = self.core.lock();
+        let core = &mut *core;
+        // Resolved alerts are not listed and their groups hold their own copy.
+        core.alerts.retain(|_, h| !h.alert.resolved(now));
+        core.silences.gc(now - SILENCE_RETENTION_MS);
+        let (mut active, mut pending, mut expired) = (0, 0, 0);
+        for s in core.silences.iter() {
+            match s.state(now) {
+                SilenceState::Active => active += 1,
+                SilenceState::Pending => pending += 1,
+                SilenceState::Expired => expired += 1,
+            }
+        }
+        self.metrics.silences(active, pending, expired);
+        let (Some(routing), Some(dispatcher)) = (core.routing.as_ref(), core.dispatcher.as_mut())
+        else {
+            return (Vec::new(), Vec::new(), Vec::new());
+        };
+        let known: Vec<Alert> = if core.inhibitor.rules.is_empty() {
+            Vec::new()
+        } else {
+            core.alerts.values().map(|h| h.alert.clone()).collect()
+        };
+        let (silences, inhibitor) = (&core.silences, &core.inhibitor);
+        let mut suppressed = 0usize;
+        let mut keep = |group: &super::dispatch::Group, a: &Alert| {
+            if let Some(route) = routing.route.by_id(&group.route_id)
+                && routing.route_muted(route, now)
+            {
+                return false;
+            }
+            // Resolved alerts are not silenced or inhibited (Alertmanager's MuteStage only
+            // looks at firing ones).
+            if a.resolved(now) {
+                return true;
+            }
+            let muted = !silences.silenced_by(&a.labels, now).is_empty()
+                || inhibitor.mutes(&a.labels, &known, now);
+            if muted {
+                suppressed += 1;
+            }
+            !muted
+        };
+        let flushes = dispatcher.tick(now, &mut keep);
+        self.metrics
+            .alerts(core.alerts.len().saturating_sub(suppressed), suppressed);
+        let mut entries = Vec::new();
+        let mut log = Vec::new();
+        for f in &flushes {
+            if let Some(r) = dispatcher.log_record(&f.group_key, &f.receiver) {
+                log.push(r);
+            }
+            entries.extend(notifications(f, &run, now));
+        }
+        // Log entries of groups long gone.
+        let before: Vec<(String, String)> = dispatcher
+            .log_records()
+            .into_iter()
+            .map(|r| (r.group_key, r.receiver))
+            .collect();
+        dispatcher.gc_log(now - NFLOG_RETENTION_MS);
+        let after: std::collections::BTreeSet<(String, String)> = dispatcher
+            .log_records()
+            .into_iter()
+            .map(|r| (r.group_key, r.receiver))
+            .collect();
+        let forget = before.into_iter().filter(|k| !after.contains(k)).collect();
+        (entries, log, forget)
+    }
+}
+
+/// The notifications of one flush: one per integration of its receiver (integrations
+/// without `send_resolved` get only firing alerts, and nothing when none fire).
+fn notifications(f: &Flush, run: &Run, now: i64) -> Vec<OutboxEntry> {
+    let Some(receiver) = run.receivers.get(&f.receiver) else {
+        tracing::error!(receiver = %f.receiver, "A route names a receiver that is not configured; nothing is sent.");
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, integration) in receiver.integrations().iter().enumerate() {
+        let resolved: &[Alert] = if integration.send_resolved() {
+            &f.resolved
+        } else {
+            &[]
+        };
+        if f.firing.is_empty() && resolved.is_empty() {
+            continue;
+        }
+        let n = notification(f, resolved, &run.external_url, now);
+        out.push(OutboxEntry {
+            id: n.id.clone(),
+            receiver: f.receiver.clone(),
+            integration: i,
+            kind: integration.name().to_string(),
+            notification: n,
+            created_ms: now,
+        });
+    }
+    out
+}
+
+fn alert_data(a: &Alert, now: i64) -> AlertData {
+    AlertData {
+        status: if a.resolved(now) {
+            "resolved"
+        } else {
+            "firing"
+        }
+        .to_string(),
+        labels: a.labels.clone(),
+        annotations: a.annotations.clone(),
+        starts_at: a.starts_at_ms,
+        ends_at: (a.ends_at_ms != 0).then_some(a.ends_at_ms),
+        generator_url: a.generator_url.clone(),
+        fingerprint: fingerprint_hex(a.fingerprint()),
+    }
+}
+
+/// The pairs every map of `maps` shares.
+fn common(maps: &[&Labels]) -> Labels {
+    let Some((first, rest)) = maps.split_first() else {
+        return Labels::new();
+    };
+    first
+        .iter()
+        .filter(|(k, v)| rest.iter().all(|m| m.get(*k) == Some(*v)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn notification(f: &Flush, resolved: &[Alert], external_url: &str, now: i64) -> Notification {
+    let alerts: Vec<&Alert> = f.firing.iter().chain(resolved).collect();
+    let labels: Vec<&Labels> = alerts.iter().map(|a| &a.labels).collect();
+    let annotations: Vec<&Labels> = alerts.iter().map(|a| &a.annotations).collect();
+    Notification {
+        id: random_uuid(),
+        receiver: f.receiver.clone(),
+        group_key: f.group_key.clone(),
+        status: if f.firing.is_empty() {
+            Status::Resolved
+        } else {
+            Status::Firing
+        },
+        group_labels: f.group_labels.clone(),
+        common_labels: common(&labels),
+        common_annotations: common(&annotations),
+        alerts: alerts.iter().map(|a| alert_data(a, now)).collect(),
+        external_url: external_url.to_string(),
+        truncated: 0,
+    }
+}
+
+/// Delivers one stored notification until it is sent, refused, given up, or the stage stops.
+async fn deliver(shared: Arc<Shared>, e: OutboxEntry) {
+    let run = shared.run.lock().clone();
+    let integration = run
+        .receivers
+        .get(&e.receiver)
+        .and_then(|r| r.integrations().get(e.integration))
+        .filter(|i| i.name() == e.kind);
+    let Some(integration) = integration else {
+        shared.metrics.receiver_gone(&e.receiver, &e.kind);
+        finish(&shared, e.id).await;
+        return;
+    };
+    let settings = &run.delivery;
+    let mut retry = 0u32;
+    loop {
+        let sem = shared.semaphore(&e.receiver, settings.concurrency);
+        let permit = sem.acquire_owned().await;
+        let started = Instant::now();
+        let result =
+            match tokio::time::timeout(settings.timeout, integration.send(&e.notification)).await {
+                Ok(r) => r,
+                Err(_) => Err(SendError::retryable(
+                    format!("no answer within delivery.timeout ({:?})", settings.timeout),
+                    None,
+                )),
+            };
+        drop(permit);
+        let took = started.elapsed();
+        match result {
+            Ok(()) => {
+                shared
+                    .metrics
+                    .delivered(&e.receiver, &e.kind, took, retry + 1);
+                break;
+            }
+            Err(err) => match err.kind {
+                SendErrorKind::Final => {
+                    shared
+                        .metrics
+                        .final_failure(&e.receiver, &e.kind, &err.message);
+                    break;
+                }
+                SendErrorKind::Retryable { after } => {
+                    let age =
+                        Duration::from_millis(u64::try_from(now_ms() - e.created_ms).unwrap_or(0));
+                    if age >= settings.give_up_after {
+                        shared
+                            .metrics
+                            .gave_up(&e.receiver, &e.kind, &err.message, age);
+                        break;
+                    }
+                    let wait = settings.backoff.delay_after(retry, after);
+                    shared
+                        .metrics
+                        .attempt_failed(&e.receiver, &e.kind, took, &err.message, wait);
+                    retry = retry.saturating_add(1);
+                    tokio::select! {
+                        _ = shared.stopping.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            },
+        }
+    }
+    finish(&shared, e.id).await;
+}
+
+async fn finish(shared: &Shared, id: String) {
+    shared.inflight.lock().remove(&id);
+    shared.update_outbox_gauges();
+    shared.outbox.done(id).await;
+}
+
+fn spawn_delivery(shared: &Arc<Shared>, e: OutboxEntry) {
+    shared.inflight.lock().insert(e.id.clone(), e.created_ms);
+    shared.deliveries.spawn(deliver(shared.clone(), e));
+}
+
+async fn run_dispatcher(shared: Arc<Shared>, stop: CancellationToken) {
+    loop {
+        let now = now_ms();
+        let due = shared
+            .core
+            .lock()
+            .dispatcher
+            .as_ref()
+            .and_then(Dispatcher::next_deadline);
+        let wait = match due {
+            Some(d) => Duration::from_millis(u64::try_from(d - now).unwrap_or(0)).min(MAINTENANCE),
+            None => MAINTENANCE,
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let (entries, log, forget) = shared.tick(now_ms());
+        shared.outbox.forget_nflog(forget).await;
+        if entries.is_empty() && log.is_empty() {
+            shared.update_outbox_gauges();
+            continue;
+        }
+        shared.outbox.decide(entries.clone(), log).await;
+        for e in entries {
+            spawn_delivery(&shared, e);
+        }
+        shared.update_outbox_gauges();
+    }
+}
+
+impl AlertingStage {
+    /// The sink the rule engine hands its alerts to.
+    pub fn rules_sink(&self) -> Arc<dyn AlertSink> {
+        Arc::new(RulesSink {
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// The handle the API serves `/api/v2/*` from.
+    pub fn handle(&self) -> AlertingHandle {
+        AlertingHandle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Stage for AlertingStage {
+    type Spec = AlertingStageSpec;
+    type Error = AlertingError;
+
+    /// Reads the outbox, notification log and silences from `ctx.durable`.
+    async fn build(spec: AlertingStageSpec, ctx: &Context) -> Result<Self, AlertingError> {
+        let metrics = Metrics::new(&ctx.registry)?;
+        let loaded = {
+            let durable = ctx.durable.clone();
+            tokio::task::spawn_blocking(move || outbox::load(durable.as_ref()))
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "Reading the alerting state panicked; starting without it.");
+                    Ok(outbox::Loaded::default())
+                })?
+        };
+        let silences = match loaded.silences.as_deref().map(Silences::from_bytes) {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "Stored silences do not decode; starting without them.");
+                Silences::new()
+            }
+            None => Silences::new(),
+        };
+        let mut dispatcher = spec
+            .routing
+            .as_ref()
+            .map(|r| dispatcher_for(r, &spec.receivers));
+        if let Some(d) = dispatcher.as_mut() {
+            d.restore_log(loaded.nflog);
+        }
+        if !loaded.outbox.is_empty() || !silences.is_empty() {
+            tracing::info!(
+                notifications = loaded.outbox.len(),
+                silences = silences.len(),
+                "Alerting state restored from storage; undelivered notifications are sent again."
+            );
+        }
+        let forwarder = Forwarder::start(&spec.forward, metrics.clone());
+        let shared = Arc::new(Shared {
+            core: Mutex::new(Core {
+                inhibitor: Inhibitor::new(
+                    spec.routing
+                        .as_ref()
+                        .map(|r| r.inhibit_rules.clone())
+                        .unwrap_or_default(),
+                ),
+                routing: spec.routing,
+                dispatcher,
+                alerts: BTreeMap::new(),
+                silences,
+            }),
+            wake: Notify::new(),
+            outbox: Outbox::start(ctx.durable.clone(), metrics.clone()),
+            metrics,
+            run: Mutex::new(Arc::new(Run {
+                receivers: spec.receivers,
+                delivery: spec.delivery,
+                external_url: spec.external_url,
+            })),
+            semaphores: Mutex::new(HashMap::new()),
+            deliveries: TaskTracker::new(),
+            inflight: Mutex::new(BTreeMap::new()),
+            forwarder: Mutex::new(forwarder),
+            stopping: CancellationToken::new(),
+            started_ms: now_ms(),
+        });
+        Ok(AlertingStage {
+            shared,
+            stop_loop: ctx.cancel.child_token(),
+            task: Mutex::new(None),
+            recovered: Mutex::new(loaded.outbox),
+        })
+    }
+
+    fn start(&self) {
+        for e in std::mem::take(&mut *self.recovered.lock()) {
+            spawn_delivery(&self.shared, e);
+        }
+        self.shared.update_outbox_gauges();
+        let task = tokio::spawn(run_dispatcher(self.shared.clone(), self.stop_loop.clone()));
+        *self.task.lock() = Some(task);
+    }
+
+    fn apply(&self, spec: AlertingStageSpec) -> Applied {
+        let mut applied = Applied::default();
+        let s = &self.shared;
+        {
+            let mut core = s.core.lock();
+            let core = &mut *core;
+            core.inhibitor = Inhibitor::new(
+                spec.routing
+                    .as_ref()
+                    .map(|r| r.inhibit_rules.clone())
+                    .unwrap_or_default(),
+            );
+            // A new tree: new groups for the alerts held, the notification log kept (so
+            // nothing already sent is sent again), as Alertmanager does on a reload.
+            let old = core.dispatcher.take();
+            core.dispatcher = spec.routing.as_ref().map(|r| {
+                let mut d = match old {
+                    Some(old) => old.with_tree(r.route.clone()),
+                    None => Dispatcher::new(r.route.clone()),
+                };
+                configure_send_resolved(&mut d, &spec.receivers);
+                let now = now_ms();
+                for h in core.alerts.values() {
+                    d.insert(h.alert.clone(), now);
+                }
+                d
+            });
+            core.routing = spec.routing;
+        }
+        *s.run.lock() = Arc::new(Run {
+            receivers: spec.receivers,
+            delivery: spec.delivery,
+            external_url: spec.external_url,
+        });
+        // New receivers start with fresh limits; deliveries in flight keep the old ones.
+        s.semaphores.lock().clear();
+        let mut forwarder = s.forwarder.lock();
+        let same = forwarder
+            .as_ref()
+            .map(|f| f.targets() == spec.forward.as_slice())
+            .unwrap_or(spec.forward.is_empty());
+        if !same {
+            *forwarder = Forwarder::start(&spec.forward, s.metrics.clone());
+            applied.changed.push("alerting.forward".to_string());
+        }
+        drop(forwarder);
+        s.wake.notify_one();
+        applied
+    }
+
+    async fn stop(&self) {
+        self.stop_loop.cancel();
+        let task = self.task.lock().take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        self.shared.stopping.cancel();
+        self.shared.deliveries.close();
+        self.shared.deliveries.wait().await;
+        *self.shared.forwarder.lock() = None;
+        // Everything queued for the outbox is committed before the process ends.
+        self.shared.outbox.decide(Vec::new(), Vec::new()).await;
+    }
+}
+
+/// One alert as the v2 API shows it.
+#[derive(Debug, Clone)]
+pub struct AlertView {
+    pub alert: Alert,
+    pub updated_at_ms: i64,
+    /// Receivers of the routes it matches.
+    pub receivers: Vec<String>,
+    /// Ids of the silences muting it.
+    pub silenced_by: Vec<String>,
+    /// Fingerprints (hex) of the alerts inhibiting it.
+    pub inhibited_by: Vec<String>,
+}
+
+/// One aggregation group as the v2 API shows it.
+#[derive(Debug, Clone)]
+pub struct GroupView {
+    pub labels: Labels,
+    pub receiver: String,
+    pub alerts: Vec<AlertView>,
+}
+
+/// Why an API call on silences failed.
+pub type SilenceResult<T> = Result<T, SilenceError>;
+
+impl AlertingHandle {
+    /// Takes alerts posted to `/api/v2/alerts`: an alert without an end is firing for
+    /// `resolve_timeout` from now (Alertmanager's rule); without a start it starts now.
+    pub fn post_alerts(&self, mut alerts: Vec<Alert>) {
+        let now = now_ms();
+        let timeout = self
+            .shared
+            .core
+            .lock()
+            .routing
+            .as_ref()
+            .map_or(Duration::from_secs(300), |r| r.resolve_timeout);
+        for a in &mut alerts {
+            if a.starts_at_ms == 0 {
+                a.starts_at_ms = if a.ends_at_ms != 0 {
+                    a.ends_at_ms.min(now)
+                } else {
+                    now
+                };
+            }
+            if a.ends_at_ms == 0 {
+                a.ends_at_ms = now + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX / 2);
+            }
+        }
+        self.shared.ingest(alerts, "api");
+    }
+
+    /// Counts an invalid posted alert.
+    pub fn count_invalid(&self) {
+        self.shared.metrics.invalid();
+    }
+
+    fn view(core: &Core, h: &Held, known: &[Alert], now: i64) -> AlertView {
+        let a = &h.alert;
+        let receivers = core
+            .routing
+            .as_ref()
+            .map(|r| {
+                let mut v: Vec<String> = r
+                    .route
+                    .matching(&a.labels)
+                    .into_iter()
+                    .map(|n| n.receiver.clone())
+                    .collect();
+                v.dedup();
+                v
+            })
+            .unwrap_or_default();
+        let inhibited_by = core
+            .inhibitor
+            .inhibited_by(&a.labels, known, now)
+            .map(|fp| vec![fingerprint_hex(fp)])
+            .unwrap_or_default();
+        AlertView {
+            alert: a.clone(),
+            updated_at_ms: h.updated_at_ms,
+            receivers,
+            silenced_by: core.silences.silenced_by(&a.labels, now),
+            inhibited_by,
+        }
+    }
+
+    /// The alerts held that have not resolved.
+    pub fn alerts(&self) -> Vec<AlertView> {
+        let now = now_ms();
+        let core = self.shared.core.lock();
+        let known: Vec<Alert> = if core.inhibitor.rules.is_empty() {
+            Vec::new()
+        } else {
+            core.alerts.values().map(|h| h.alert.clone()).collect()
+        };
+        core.alerts
+            .values()
+            .filter(|h| !h.alert.resolved(now))
+            .map(|h| Self::view(&core, h, &known, now))
+            .collect()
+    }
+
+    /// The aggregation groups with their unresolved alerts.
+    pub fn groups(&self) -> Vec<GroupView> {
+        let now = now_ms();
+        let core = self.shared.core.lock();
+        let Some(d) = core.dispatcher.as_ref() else {
+            return Vec::new();
+        };
+        let known: Vec<Alert> = if core.inhibitor.rules.is_empty() {
+            Vec::new()
+        } else {
+            core.alerts.values().map(|h| h.alert.clone()).collect()
+        };
+        d.groups()
+            .map(|g| GroupView {
+                labels: g.labels.clone(),
+                receiver: g.receiver.clone(),
+                alerts: g
+                    .alerts
+                    .values()
+                    .filter(|a| !a.resolved(now))
+                    .map(|a| {
+                        let held = core.alerts.get(&a.fingerprint()).cloned().unwrap_or(Held {
+                            alert: a.clone(),
+                            updated_at_ms: now,
+                        });
+                        Self::view(&core, &held, &known, now)
+                    })
+                    .collect(),
+            })
+            .filter(|g| !g.alerts.is_empty())
+            .collect()
+    }
+
+    /// Every silence kept (expired ones for a while), newest change first.
+    pub fn silences(&self) -> Vec<Silence> {
+        let core = self.shared.core.lock();
+        core.silences.iter().cloned().collect()
+    }
+
+    /// One silence.
+    pub fn silence(&self, id: &str) -> Option<Silence> {
+        self.shared.core.lock().silences.get(id).cloned()
+    }
+
+    async fn save_silences(&self) {
+        let bytes = self.shared.core.lock().silences.to_bytes(now_ms());
+        self.shared.outbox.save_silences(bytes).await;
+        // A silence may unmute or mute: look at the groups again.
+        self.shared.wake.notify_one();
+    }
+
+    /// Creates or updates a silence; answers its id.
+    pub async fn set_silence(&self, s: Silence) -> SilenceResult<String> {
+        let id = self.shared.core.lock().silences.set(s, now_ms())?;
+        self.save_silences().await;
+        Ok(id)
+    }
+
+    /// Expires a silence.
+    pub async fn expire_silence(&self, id: &str) -> SilenceResult<()> {
+        self.shared.core.lock().silences.expire(id, now_ms())?;
+        self.save_silences().await;
+        Ok(())
+    }
+
+    /// The configured receivers' names.
+    pub fn receivers(&self) -> Vec<String> {
+        self.shared.run.lock().receivers.keys().cloned().collect()
+    }
+
+    /// When the stage started (Unix ms), for `/api/v2/status`.
+    pub fn started_ms(&self) -> i64 {
+        self.shared.started_ms
+    }
+}

@@ -1,0 +1,541 @@
+//! Black-box tests of alerting through the real binary: alerts from rules and from
+//! `POST /api/v2/alerts` are routed, grouped, silenced and inhibited, and delivered to real
+//! HTTP receivers with retries; nothing is lost or sent twice across `kill -9`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::receiver::{Answer, Receiver};
+use common::{Vitals, find_sample};
+use serde_json::{Value, json};
+
+fn alerting_config(hook: &Receiver, route_extra: &str, extra: &str) -> String {
+    format!(
+        r#"server: {{listen: "127.0.0.1:0"}}
+alerting:
+  route: {{receiver: hook, group_by: [alertname, service], group_wait: 0s, group_interval: 1s, repeat_interval: 1h{route_extra}}}
+  receivers:
+    - name: hook
+      webhook_configs: [{{url: "{}"}}]
+  delivery: {{min_backoff: 100ms, max_backoff: 200ms}}
+{extra}"#,
+        hook.url("/hook")
+    )
+}
+
+async fn post(v: &Vitals, path: &str, body: &Value, token: Option<&str>) -> (u16, String) {
+    let mut req = reqwest::Client::new()
+        .post(v.url(path))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.expect("POST");
+    let status = r.status().as_u16();
+    (status, r.text().await.expect("body"))
+}
+
+fn alert(name: &str, service: &str, severity: &str) -> Value {
+    json!({"labels": {"alertname": name, "service": service, "severity": severity},
+           "annotations": {"summary": format!("{name} on {service}")},
+           "generatorURL": "http://prometheus/graph"})
+}
+
+fn alertnames(n: &Value) -> Vec<String> {
+    let mut v: Vec<String> = n["alerts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x["labels"]["alertname"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posted_alerts_are_grouped_and_delivered_once_in_alertmanagers_webhook_json() {
+    let hook = Receiver::start(Answer::Ok).await;
+    let v = Vitals::start(&alerting_config(&hook, "", ""));
+    let (status, body) = post(
+        &v,
+        "/api/v2/alerts",
+        &json!([
+            alert("HighErrorRate", "checkout", "critical"),
+            alert("HighErrorRate", "cart", "critical")
+        ]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let got = hook.wait_for(2).await;
+    let mut services: Vec<String> = got
+        .iter()
+        .map(|r| {
+            r.json()["groupLabels"]["service"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    services.sort();
+    assert_eq!(services, ["cart", "checkout"]);
+    let n = got[0].json();
+    assert_eq!(got[0].path, "/hook");
+    assert_eq!(n["version"], "4");
+    assert_eq!(n["status"], "firing");
+    assert_eq!(n["receiver"], "hook");
+    assert_eq!(n["alerts"][0]["status"], "firing");
+    assert_eq!(n["alerts"][0]["generatorURL"], "http://prometheus/graph");
+    assert!(
+        n["groupKey"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("{}:{alertname=\"HighErrorRate\"")
+    );
+    assert!(n["notificationId"].as_str().is_some_and(|s| !s.is_empty()));
+
+    // Posting the same alerts again (as Prometheus does every minute) pages nobody again.
+    post(
+        &v,
+        "/api/v2/alerts",
+        &json!([alert("HighErrorRate", "checkout", "critical")]),
+        None,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(hook.received().len(), 2);
+
+    // The alerts are listed in Alertmanager's shape.
+    let listed = v.get_json("/api/v2/alerts").await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    assert_eq!(listed[0]["status"]["state"], "active");
+    assert_eq!(listed[0]["receivers"][0]["name"], "hook");
+    let groups = v.get_json("/api/v2/alerts/groups").await;
+    assert_eq!(groups.as_array().map(Vec::len), Some(2), "{groups}");
+    let filtered = v
+        .get_json("/api/v2/alerts?filter=service%3D%22cart%22")
+        .await;
+    assert_eq!(filtered.as_array().map(Vec::len), Some(1), "{filtered}");
+
+    // Resolving one sends a resolved notification for its group.
+    let mut resolved = alert("HighErrorRate", "cart", "critical");
+    resolved["endsAt"] = json!("2020-01-01T00:00:00Z");
+    resolved["startsAt"] = json!("2019-12-31T00:00:00Z");
+    post(&v, "/api/v2/alerts", &json!([resolved]), None).await;
+    let got = hook.wait_for(3).await;
+    let last = got[2].json();
+    assert_eq!(last["status"], "resolved", "{last}");
+    assert_eq!(last["groupLabels"]["service"], "cart");
+    let m = v.metrics().await;
+    assert_eq!(
+        find_sample(
+            &m,
+            "vitals_notifications_total",
+            &[("receiver", "hook"), ("integration", "webhook")]
+        ),
+        Some(3.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_receiver_is_retried_with_the_same_notification_id_until_it_recovers() {
+    let hook = Receiver::start(Answer::Fail {
+        status: 503,
+        times: 2,
+    })
+    .await;
+    let v = Vitals::start(&alerting_config(&hook, "", ""));
+    post(
+        &v,
+        "/api/v2/alerts",
+        &json!([alert("Down", "api", "critical")]),
+        None,
+    )
+    .await;
+    let got = hook.wait_for(3).await;
+    let ids: Vec<Value> = got
+        .iter()
+        .map(|r| r.json()["notificationId"].clone())
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(ids[1], ids[2]);
+    v.wait_for_sample(
+        "vitals_notifications_total",
+        &[("receiver", "hook"), ("integration", "webhook")],
+        |x| x == 1.0,
+    )
+    .await;
+    let m = v.metrics().await;
+    assert_eq!(
+        find_sample(
+            &m,
+            "vitals_notifications_failed_total",
+            &[
+                ("receiver", "hook"),
+                ("integration", "webhook"),
+                ("reason", "retryable")
+            ]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        find_sample(&m, "vitals_alerting_outbox_notifications", &[]),
+        Some(0.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_receiver_is_not_retried_and_the_refusal_is_logged() {
+    let hook = Receiver::start(Answer::Fail {
+        status: 400,
+        times: 100,
+    })
+    .await;
+    let v = Vitals::start(&alerting_config(&hook, "", ""));
+    post(
+        &v,
+        "/api/v2/alerts",
+        &json!([alert("Down", "api", "critical")]),
+        None,
+    )
+    .await;
+    hook.wait_for(1).await;
+    v.wait_for_sample(
+        "vitals_notifications_failed_total",
+        &[("receiver", "hook"), ("reason", "final")],
+        |x| x == 1.0,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(hook.received().len(), 1);
+    let refused = v.log_events("Notification refused; not retrying.");
+    assert!(
+        refused.iter().any(|e| e["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("test receiver failure")),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silences_and_inhibition_mute_and_show_in_the_api_and_silences_survive_kill_9() {
+    let hook = Receiver::start(Answer::Ok).await;
+    let extra = "  inhibit_rules: [{source_matchers: ['severity=\"critical\"'], target_matchers: ['severity=\"warning\"'], equal: [service]}]\n";
+    let config = alerting_config(&hook, "", extra);
+    let v = Vitals::start(&config);
+    let now = chrono_like_now();
+    let (status, body) = post(
+        &v,
+        "/api/v2/silences",
+        &json!({"matchers": [{"name": "alertname", "value": "Noisy", "isRegex": false, "isEqual": true}],
+                "startsAt": now, "endsAt": "2099-01-01T00:00:00Z", "createdBy": "test", "comment": "maintenance"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = serde_json::from_str::<Value>(&body).expect("json")["silenceID"]
+        .as_str()
+        .expect("silenceID")
+        .to_string();
+    post(
+        &v,
+        "/api/v2/alerts",
+        &json!([
+            alert("Noisy", "api", "info"),
+            alert("Outage", "db", "critical"),
+            alert("Slow", "db", "warning")
+        ]),
+        None,
+    )
+    .await;
+    let got = hook.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got_after = hook.received();
+    assert_eq!(got_after.len(), 1, "{got_after:#?}");
+    assert_eq!(alertnames(&got[0].json()), ["Outage"]);
+
+    let listed = v.get_json("/api/v2/alerts").await;
+    let by_name = |name: &str| -> Value {
+        listed
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["labels"]["alertname"] == name).cloned())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(by_name("Noisy")["status"]["state"], "suppressed");
+    assert_eq!(by_name("Noisy")["status"]["silencedBy"][0], id.as_str());
+    assert_eq!(by_name("Slow")["status"]["state"], "suppressed");
+    assert_eq!(
+        by_name("Slow")["status"]["inhibitedBy"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let active_only = v
+        .get_json("/api/v2/alerts?silenced=false&inhibited=false")
+        .await;
+    assert_eq!(
+        active_only.as_array().map(Vec::len),
+        Some(1),
+        "{active_only}"
+    );
+
+    // The silence survives kill -9.
+    let dir = v.kill();
+    let v = Vitals::start_in(dir, &config, &[]);
+    let s = v.get_json(&format!("/api/v2/silence/{id}")).await;
+    assert_eq!(s["status"]["state"], "active", "{s}");
+    assert_eq!(s["comment"], "maintenance");
+    assert_eq!(s["matchers"][0]["name"], "alertname");
+    let all = v
+        .get_json("/api/v2/silences?filter=alertname%3DNoisy")
+        .await;
+    assert_eq!(all.as_array().map(Vec::len), Some(1), "{all}");
+
+    // Expiring it lets the alert through.
+    let r = reqwest::Client::new()
+        .delete(v.url(&format!("/api/v2/silence/{id}")))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 200);
+    let before = hook.received().len();
+    post(
+        &v,
+        "/api/v2/alerts",
+        &json!([alert("Noisy", "api", "info")]),
+        None,
+    )
+    .await;
+    let got = hook.wait_for(before + 1).await;
+    assert_eq!(alertnames(&got[before].json()), ["Noisy"]);
+    let s = v.get_json(&format!("/api/v2/silence/{id}")).await;
+    assert_eq!(s["status"]["state"], "expired");
+}
+
+/// Now as RFC 3339.
+fn chrono_like_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    jiff::Timestamp::from_second(secs)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_delivery_resends_the_same_notification_after_restart_and_pages_no_one_twice()
+{
+    // A probe target that is down and a rule that fires at once.
+    let hook = Receiver::start(Answer::Hang).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: ProbeDown\n        expr: probe_success == 0\n",
+    )
+    .expect("rules");
+    let config = alerting_config(
+        &hook,
+        "",
+        "probes:\n  defaults: {interval: 1s, timeout: 500ms}\n  targets: [{name: closed, tcp: \"127.0.0.1:1\"}]\nrules: {files: [rules.yml]}\n",
+    );
+    let v = Vitals::start_in(dir, &config, &[]);
+    let first = hook.wait_for(1).await;
+    let id = first[0].json()["notificationId"].clone();
+    assert_eq!(alertnames(&first[0].json()), ["ProbeDown"]);
+    // Killed while the receiver has not answered.
+    let dir = v.kill();
+    hook.set_answer(Answer::Ok);
+    let v = Vitals::start_in(dir, &config, &[]);
+    let got = hook.wait_for(2).await;
+    assert_eq!(
+        got[1].json()["notificationId"],
+        id,
+        "the resend carries the same id"
+    );
+    // The rule engine sends the restored firing alert again: the notification log says the
+    // receiver knows it, so nobody is paged again within repeat_interval.
+    v.wait_for_sample(
+        "vitals_alerts_received_total",
+        &[("source", "rules")],
+        |x| x >= 1.0,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(hook.received().len(), 2, "{:#?}", hook.received());
+
+    // Delivered and killed again: still no second page after a restart.
+    let dir = v.kill();
+    let v = Vitals::start_in(dir, &config, &[]);
+    v.wait_for_sample(
+        "vitals_alerts_received_total",
+        &[("source", "rules")],
+        |x| x >= 1.0,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(hook.received().len(), 2, "{:#?}", hook.received());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_v2_api_refuses_bad_input_and_mutations_without_the_token() {
+    let hook = Receiver::start(Answer::Ok).await;
+    let config = alerting_config(&hook, "", "").replace(
+        "server: {listen: \"127.0.0.1:0\"}",
+        "server: {listen: \"127.0.0.1:0\", api_token: s3cret}",
+    );
+    let v = Vitals::start(&config);
+    let (status, _) = post(&v, "/api/v2/alerts", &json!([alert("A", "b", "c")]), None).await;
+    assert_eq!(status, 401);
+    let (status, body) = post(
+        &v,
+        "/api/v2/alerts",
+        &json!([{"labels": {}}, {"labels": {"0bad": "x"}}, alert("Good", "b", "c"),
+                {"labels": {"a": "b"}, "startsAt": "2020-01-02T00:00:00Z", "endsAt": "2020-01-01T00:00:00Z"},
+                {"labels": {"a": "b"}, "startsAt": "yesterday"}]),
+        Some("s3cret"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let body: String = serde_json::from_str(&body).expect("a JSON string");
+    for needle in [
+        "alert [0]: at least one label pair required",
+        "alert [1]: invalid label name \"0bad\"",
+        "alert [3]: start time must be before end time",
+        "alert [4]: startsAt:",
+    ] {
+        assert!(body.contains(needle), "{needle} in {body}");
+    }
+    // The valid one was taken.
+    hook.wait_for(1).await;
+    let (status, body) = post(
+        &v,
+        "/api/v2/alerts",
+        &json!({"not": "a list"}),
+        Some("s3cret"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = post(
+        &v,
+        "/api/v2/silences",
+        &json!({"matchers": [{"name": "a", "value": ".*", "isRegex": true}], "startsAt": chrono_like_now(), "endsAt": "2099-01-01T00:00:00Z"}),
+        Some("s3cret"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("must not match the empty string"), "{body}");
+    let r = reqwest::Client::new()
+        .delete(v.url("/api/v2/silence/nope"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        v.get_json("/api/v2/receivers").await,
+        json!([{"name": "hook"}])
+    );
+    assert_eq!(
+        v.get_json("/api/v2/status").await["cluster"]["status"],
+        "disabled"
+    );
+    assert_eq!(v.get_json("/health").await["status"], "UP");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_forwards_its_alerts_to_a_central_vitals_which_notifies_once() {
+    let hook = Receiver::start(Answer::Ok).await;
+    let central = Vitals::start(&alerting_config(&hook, "", ""));
+    let agent_config = |node: &str| {
+        format!(
+            "server: {{listen: \"127.0.0.1:0\"}}\nalerting: {{forward: [{{url: \"{}\"}}]}}\n",
+            central.url("")
+        ) + &format!("# {node}\n")
+    };
+    let a = Vitals::start(&agent_config("a"));
+    let b = Vitals::start(&agent_config("b"));
+    // Two agents see the same condition.
+    for agent in [&a, &b] {
+        let (status, body) = post(
+            agent,
+            "/api/v2/alerts",
+            &json!([alert("NodeDown", "api", "critical")]),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let got = hook.wait_for(1).await;
+    assert_eq!(alertnames(&got[0].json()), ["NodeDown"]);
+    a.wait_for_sample(
+        "vitals_alerting_forwarded_alerts_total",
+        &[("outcome", "sent")],
+        |x| x == 1.0,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(hook.received().len(), 1, "one notification for both agents");
+}
+
+#[test]
+fn alerting_config_errors_name_the_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v.yaml");
+    std::fs::write(
+        &path,
+        r#"alerting:
+  route:
+    receiver: ops
+    routes:
+      - matchers: ['severity=~"crit']
+        receiver: nobody
+  receivers:
+    - name: ops
+      webhook_configs: [{url: "http://x", bogus: 1}]
+"#,
+    )
+    .expect("write");
+    let out = common::run_cli(&["check", "config", path.to_str().expect("path")], None);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("alerting.receivers[0].webhook_configs[0].bogus")
+            || out.stderr.contains("bogus"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(
+        &path,
+        r#"alerting:
+  route:
+    receiver: ops
+    routes:
+      - matchers: ['severity=~"(crit"']
+        receiver: nobody
+  receivers:
+    - name: ops
+      webhook_configs: [{url: "not a url"}]
+"#,
+    )
+    .expect("write");
+    let out = common::run_cli(&["check", "config", path.to_str().expect("path")], None);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let text = &out.stderr;
+    assert!(text.contains("alerting.route.routes[0].receiver"), "{text}");
+    assert!(text.contains("nobody"), "{text}");
+    assert!(
+        text.contains("alerting.route.routes[0].matchers[0]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("alerting.receivers[0].webhook_configs[0].url"),
+        "{text}"
+    );
+    assert!(text.contains("v.yaml:"), "{text}");
+}
