@@ -539,3 +539,208 @@ fn alerting_config_errors_name_the_file_line_and_field() {
     );
     assert!(text.contains("v.yaml:"), "{text}");
 }
+
+/// Decodes an `application/x-www-form-urlencoded` body.
+fn form(body: &str) -> Vec<(String, String)> {
+    fn decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 3 <= b.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                    Ok(x) => {
+                        out.push(x);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                },
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    body.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_receiver_pages_by_email_teams_sms_slack_and_pagerduty() {
+    let smtp = common::smtp::SmtpPeer::start(false, None).await;
+    let hook = Receiver::start(Answer::Ok).await;
+    let config = format!(
+        r##"server: {{listen: "127.0.0.1:0"}}
+alerting:
+  route: {{receiver: oncall, group_by: [alertname, service], group_wait: 0s}}
+  receivers:
+    - name: oncall
+      email_configs: [{{to: oncall@example.com, from: vitals@example.com, smarthost: "{smtp}", require_tls: false}}]
+      msteamsv2_configs: [{{webhook_url: "{teams}"}}]
+      twilio_configs: [{{account_sid: AC123, auth_token: "${{TWILIO_TOKEN}}", from: "+15550001111", to: ["+15550002222", "+15550003333"], api_url: "{twilio}"}}]
+      slack_configs: [{{api_url: "{slack}", channel: "#ops"}}]
+      pagerduty_configs: [{{routing_key: "${{PD_KEY}}", url: "{pd}"}}]
+"##,
+        smtp = smtp.addr,
+        teams = hook.url("/teams"),
+        twilio = hook.url(""),
+        slack = hook.url("/slack"),
+        pd = hook.url("/pd"),
+    );
+    let v = Vitals::start_with_env(
+        &config,
+        &[("TWILIO_TOKEN", "tw-secret"), ("PD_KEY", "pd-routing-key")],
+    );
+    let mut a = alert("HighErrorRate", "checkout", "critical");
+    a["annotations"]["runbook_url"] = json!("https://runbooks.example/high-error-rate");
+    post(&v, "/api/v2/alerts", &json!([a]), None).await;
+    let got = hook.wait_for(5).await;
+    let by_path = |p: &str| -> Vec<common::receiver::Received> {
+        got.iter().filter(|r| r.path == p).cloned().collect()
+    };
+
+    let teams = by_path("/teams");
+    assert_eq!(teams.len(), 1);
+    let card = teams[0].json();
+    assert_eq!(card["type"], "message", "{card}");
+    assert_eq!(
+        card["attachments"][0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    let text = card.to_string();
+    assert!(
+        text.contains("HighErrorRate") && text.contains("checkout"),
+        "{text}"
+    );
+    assert!(
+        text.contains("https://runbooks.example/high-error-rate"),
+        "runbook button: {text}"
+    );
+
+    let sms = by_path("/2010-04-01/Accounts/AC123/Messages.json");
+    assert_eq!(sms.len(), 2, "one message per number");
+    let mut to: Vec<String> = Vec::new();
+    for s in &sms {
+        let f = form(&s.body);
+        let get = |k: &str| {
+            f.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        to.push(get("To"));
+        assert_eq!(get("From"), "+15550001111");
+        let body = get("Body");
+        assert!(
+            body.contains("HighErrorRate") && body.contains("checkout"),
+            "{body}"
+        );
+        assert!(body.chars().count() <= 320, "fits two SMS segments: {body}");
+        let auth = s
+            .headers
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        assert!(auth.starts_with("Basic "), "{auth}");
+    }
+    to.sort();
+    assert_eq!(to, ["+15550002222", "+15550003333"]);
+
+    let slack = by_path("/slack");
+    assert_eq!(slack.len(), 1);
+    assert_eq!(slack[0].json()["channel"], "#ops");
+
+    let pd = by_path("/pd");
+    assert_eq!(pd.len(), 1);
+    let e = pd[0].json();
+    assert_eq!(e["routing_key"], "pd-routing-key");
+    assert_eq!(e["event_action"], "trigger");
+    assert!(
+        e["dedup_key"].as_str().is_some_and(|k| !k.is_empty()),
+        "{e}"
+    );
+
+    // Email: one mail for the group, Alertmanager's subject.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while smtp.mails().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].rcpts, ["oncall@example.com"]);
+    assert!(
+        mails[0]
+            .data
+            .contains("Subject: [FIRING:1] HighErrorRate checkout (critical)"),
+        "{}",
+        mails[0].data
+    );
+    // No secret in the logs.
+    let logs = v.logs().join("\n");
+    assert!(!logs.contains("tw-secret") && !logs.contains("pd-routing-key"));
+    let m = v.metrics().await;
+    for integration in ["email", "msteamsv2", "twilio", "slack", "pagerduty"] {
+        assert_eq!(
+            find_sample(
+                &m,
+                "vitals_notifications_total",
+                &[("receiver", "oncall"), ("integration", integration)]
+            ),
+            Some(1.0),
+            "{integration}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_swaps_receivers_without_cancelling_a_delivery_in_flight() {
+    let old = Receiver::start(Answer::Slow(Duration::from_millis(1500))).await;
+    let new = Receiver::start(Answer::Ok).await;
+    let v = Vitals::start(&alerting_config(&old, "", ""));
+    post(
+        &v,
+        "/api/v2/alerts",
+        &json!([alert("First", "api", "critical")]),
+        None,
+    )
+    .await;
+    old.wait_for(1).await;
+    // The old receiver is still answering when the configuration changes.
+    std::fs::write(v.config_path(), alerting_config(&new, "", "")).expect("rewrite");
+    let r = reqwest::Client::new()
+        .post(v.url("/-/reload"))
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    v.wait_for_sample(
+        "vitals_notifications_total",
+        &[("receiver", "hook"), ("integration", "webhook")],
+        |x| x == 1.0,
+    )
+    .await;
+    assert_eq!(old.received().len(), 1);
+    let m = v.metrics().await;
+    assert_eq!(
+        find_sample(
+            &m,
+            "vitals_notifications_failed_total",
+            &[("receiver", "hook")]
+        ),
+        None
+    );
+    // Later notifications go to the new receiver.
+    post(
+        &v,
+        "/api/v2/alerts",
+        &json!([alert("Second", "api", "critical")]),
+        None,
+    )
+    .await;
+    let got = new.wait_for(1).await;
+    assert_eq!(alertnames(&got[0].json()), ["Second"]);
+    assert_eq!(old.received().len(), 1);
+}

@@ -12,8 +12,6 @@
 //! The writer's queue holds [`WRITE_QUEUE`] operations; when full, the sender waits (the
 //! dispatcher loop and deliveries slow down; nothing is dropped).
 
-use std::collections::BTreeMap;
-
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -255,9 +253,4 @@ fn writer(db: Durable, mut rx: mpsc::Receiver<Op>, metrics: Metrics) {
             let _ = d.send(());
         }
     }
-}
-
-/// Oldest creation time among `entries`, for the age gauge.
-pub fn oldest(entries: &BTreeMap<String, i64>) -> Option<i64> {
-    entries.values().min().copied()
 }

@@ -113,12 +113,24 @@ struct Shared {
     run: Mutex<Arc<Run>>,
     semaphores: Mutex<HashMap<String, Arc<Semaphore>>>,
     deliveries: TaskTracker,
-    /// Notifications in the outbox not yet done: id → decided at (ms).
-    inflight: Mutex<BTreeMap<String, i64>>,
+    /// Notifications in the outbox not yet done, by id.
+    inflight: Mutex<BTreeMap<String, Pending>>,
     forwarder: Mutex<Option<Forwarder>>,
     /// Tells deliveries waiting to retry to leave (their entry stays for the next start).
     stopping: CancellationToken,
     started_ms: i64,
+}
+
+/// A notification in the outbox, as the status page lists it.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub receiver: String,
+    pub integration: String,
+    pub group_key: String,
+    /// When it was decided (Unix ms).
+    pub created_ms: i64,
+    /// Failed attempts so far.
+    pub failures: u32,
 }
 
 /// The alerting stage.
@@ -229,7 +241,11 @@ impl Shared {
     fn update_outbox_gauges(&self) {
         let inflight = self.inflight.lock();
         self.metrics.outbox_depth.set(inflight.len() as i64);
-        let oldest = outbox::oldest(&inflight).map_or(0.0, |t| (now_ms() - t).max(0) as f64 / 1e3);
+        let oldest = inflight
+            .values()
+            .map(|p| p.created_ms)
+            .min()
+            .map_or(0.0, |t| (now_ms() - t).max(0) as f64 / 1e3);
         self.metrics.outbox_oldest.set(oldest);
     }
 
@@ -453,6 +469,9 @@ async fn deliver(shared: Arc<Shared>, e: OutboxEntry) {
                         .metrics
                         .attempt_failed(&e.receiver, &e.kind, took, &err.message, wait);
                     retry = retry.saturating_add(1);
+                    if let Some(p) = shared.inflight.lock().get_mut(&e.id) {
+                        p.failures = retry;
+                    }
                     tokio::select! {
                         _ = shared.stopping.cancelled() => return,
                         _ = tokio::time::sleep(wait) => {}
@@ -471,7 +490,16 @@ async fn finish(shared: &Shared, id: String) {
 }
 
 fn spawn_delivery(shared: &Arc<Shared>, e: OutboxEntry) {
-    shared.inflight.lock().insert(e.id.clone(), e.created_ms);
+    shared.inflight.lock().insert(
+        e.id.clone(),
+        Pending {
+            receiver: e.receiver.clone(),
+            integration: e.kind.clone(),
+            group_key: e.notification.group_key.clone(),
+            created_ms: e.created_ms,
+            failures: 0,
+        },
+    );
     shared.deliveries.spawn(deliver(shared.clone(), e));
 }
 
@@ -842,6 +870,13 @@ impl AlertingHandle {
     /// The configured receivers' names.
     pub fn receivers(&self) -> Vec<String> {
         self.shared.run.lock().receivers.keys().cloned().collect()
+    }
+
+    /// The notifications in the outbox (decided, not delivered yet), oldest first.
+    pub fn outbox(&self) -> Vec<Pending> {
+        let mut v: Vec<Pending> = self.shared.inflight.lock().values().cloned().collect();
+        v.sort_by_key(|p| p.created_ms);
+        v
     }
 
     /// When the stage started (Unix ms), for `/api/v2/status`.

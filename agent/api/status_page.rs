@@ -80,6 +80,9 @@ table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px soli
     }
     out.push_str("</table>");
     alerts(&state, &mut out);
+    if let Some(a) = state.alerting.get() {
+        notifications(a, &mut out);
+    }
     out.push_str("</body></html>");
     html(out)
 }
@@ -131,6 +134,62 @@ fn alerts(state: &ApiState, out: &mut String) {
         );
     }
     out.push_str("</table>");
+}
+
+/// Silences in force or to come, and the notifications waiting for delivery.
+fn notifications(a: &crate::alerting::AlertingHandle, out: &mut String) {
+    use crate::alerting::silence::SilenceState;
+    let now = now_ms();
+    let mut silences: Vec<_> = a
+        .silences()
+        .into_iter()
+        .filter(|s| s.state(now) != SilenceState::Expired)
+        .collect();
+    silences.sort_by_key(|s| s.ends_at_ms);
+    let _ = write!(
+        out,
+        "<h2>Silences</h2><p>{} active or pending. <a href=\"/api/v2/silences\">/api/v2/silences</a></p>",
+        silences.len()
+    );
+    if !silences.is_empty() {
+        out.push_str("<table><tr><th>matchers</th><th>state</th><th>ends in</th><th>by</th><th>comment</th></tr>");
+        for s in &silences {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&s.matchers.to_string()),
+                match s.state(now) {
+                    SilenceState::Active => "active",
+                    _ => "pending",
+                },
+                format_age(s.ends_at_ms.saturating_sub(now)),
+                escape(&s.created_by),
+                escape(&s.comment),
+            );
+        }
+        out.push_str("</table>");
+    }
+    let pending = a.outbox();
+    let _ = write!(
+        out,
+        "<h2>Outbox</h2><p>{} notifications waiting for delivery.</p>",
+        pending.len()
+    );
+    if !pending.is_empty() {
+        out.push_str("<table><tr><th>receiver</th><th>integration</th><th>group</th><th>waiting</th><th>failed attempts</th></tr>");
+        for p in &pending {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&p.receiver),
+                escape(&p.integration),
+                escape(&p.group_key),
+                format_age(now.saturating_sub(p.created_ms)),
+                p.failures,
+            );
+        }
+        out.push_str("</table>");
+    }
 }
 
 /// A duration in ms as `3d 4h`, `5m 2s` or `12s`.

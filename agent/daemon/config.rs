@@ -97,8 +97,21 @@ impl LoadedConfig {
                 format!("OTLP on {}", addrs.join(" and "))
             }
         };
+        let alerting = match &self.alerting {
+            None => "alerting off".to_string(),
+            Some(a) => {
+                let mut s = format!("{} receivers", a.receivers.len());
+                if !a.forward.is_empty() {
+                    s.push_str(&format!(
+                        ", forwarding to {} Alertmanagers",
+                        a.forward.len()
+                    ));
+                }
+                s
+            }
+        };
         format!(
-            "{} probe targets, {} rule groups ({rules} rules), {otlp}",
+            "{} probe targets, {} rule groups ({rules} rules), {otlp}, {alerting}",
             self.probes.targets.len(),
             self.rules.groups.len(),
         )

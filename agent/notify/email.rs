@@ -185,10 +185,45 @@ impl EmailConfig {
 
         let timeout = timeout_or(self.timeout, DEFAULT_TIMEOUT);
         let insecure = self.tls_config.insecure_skip_verify;
-        let params = TlsParameters::builder(host.clone())
+        let mut tls_errors = Vec::new();
+        let files = self.tls_config.read(&mut tls_errors);
+        let server_name = self
+            .tls_config
+            .server_name
+            .clone()
+            .unwrap_or_else(|| host.clone());
+        let mut params = TlsParameters::builder(server_name)
             .dangerous_accept_invalid_certs(insecure)
-            .dangerous_accept_invalid_hostnames(insecure)
-            .build_rustls();
+            .dangerous_accept_invalid_hostnames(insecure);
+        if let Some(ca) = &files.ca {
+            match lettre::transport::smtp::client::Certificate::from_pem(ca) {
+                Ok(c) => params = params.add_root_certificate(c),
+                Err(e) => tls_errors.push(FieldError::new(
+                    "ca_file",
+                    format!("not a PEM certificate: {e}"),
+                )),
+            }
+        }
+        if let Some((cert, key)) = &files.identity {
+            match lettre::transport::smtp::client::Identity::from_pem(cert, key) {
+                Ok(id) => params = params.identify_with(id),
+                Err(e) => tls_errors.push(FieldError::new(
+                    "cert_file",
+                    format!("the certificate and key do not load: {e}"),
+                )),
+            }
+        }
+        if files.tls13_only {
+            params =
+                params.set_min_tls_version(lettre::transport::smtp::client::TlsVersion::Tlsv13);
+        }
+        if !tls_errors.is_empty() {
+            return Err(tls_errors
+                .into_iter()
+                .map(|e| e.under("tls_config"))
+                .collect());
+        }
+        let params = params.build_rustls();
         let tls = match params {
             Ok(p) if port == 465 => Tls::Wrapper(p),
             Ok(p) if require_tls => Tls::Required(p),
@@ -328,6 +363,41 @@ mod tests {
     fn build(yaml: &str) -> Email {
         let c: EmailConfig = serde_yaml_ng::from_str(yaml).unwrap();
         c.build(&GlobalDefaults::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn starttls_trusts_the_ca_file_and_refuses_an_unknown_certificate() {
+        let peer = SmtpPeer::start(true, None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, peer.cert_pem.clone().unwrap()).unwrap();
+        let e = build(&format!(
+            "{{to: ops@example.com, from: vitals@example.com, smarthost: '{}', \
+             tls_config: {{ca_file: '{}', server_name: localhost}}}}",
+            peer.addr,
+            ca.display()
+        ));
+        e.send(&notification(1)).await.unwrap();
+        assert!(peer.mails()[0].tls, "STARTTLS was used");
+        // Without the CA the self-signed certificate is refused, and retrying cannot help.
+        let e = build(&format!(
+            "{{to: ops@example.com, from: vitals@example.com, smarthost: '{}', \
+             tls_config: {{server_name: localhost}}}}",
+            peer.addr
+        ));
+        let err = e.send(&notification(1)).await.unwrap_err();
+        assert!(err.message.contains("certificate"), "{err:?}");
+        assert_eq!(peer.mails().len(), 1);
+        // Bad files are configuration errors at their field.
+        let c: EmailConfig = serde_yaml_ng::from_str(
+            "{to: a@b.c, from: v@b.c, smarthost: 'h:25', tls_config: {ca_file: /nonexistent.pem, cert_file: /x.pem, min_version: TLS10}}",
+        )
+        .unwrap();
+        let errs = c.build(&GlobalDefaults::default()).unwrap_err();
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert!(paths.contains(&"tls_config.ca_file"), "{errs:?}");
+        assert!(paths.contains(&"tls_config.cert_file"), "{errs:?}");
+        assert!(paths.contains(&"tls_config.min_version"), "{errs:?}");
     }
 
     #[tokio::test]

@@ -53,13 +53,87 @@ pub struct Authorization {
     pub credentials_file: Option<PathBuf>,
 }
 
-/// `tls_config`.
+/// `tls_config` (Prometheus's common TLS settings).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
+    /// PEM file of the CA certificates that sign the server's certificate (added to the
+    /// system's roots).
+    pub ca_file: Option<PathBuf>,
+    /// PEM file of a client certificate, for servers that ask for one (with `key_file`).
+    pub cert_file: Option<PathBuf>,
+    /// PEM file of the client certificate's private key.
+    pub key_file: Option<PathBuf>,
+    /// Name to verify the server's certificate against, when not the host connected to
+    /// (email only; HTTP integrations verify the URL's host).
+    pub server_name: Option<String>,
+    /// Lowest TLS version accepted: `TLS12` or `TLS13` (default TLS 1.2).
+    pub min_version: Option<String>,
     /// Accept any server certificate (tests, self-signed peers). Never in production.
     #[serde(default)]
     pub insecure_skip_verify: bool,
+}
+
+/// The files of a [`TlsConfig`], read.
+#[derive(Debug, Default)]
+pub(crate) struct TlsFiles {
+    /// The CA bundle's PEM.
+    pub ca: Option<Vec<u8>>,
+    /// The client certificate's and key's PEM.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// TLS 1.3 only.
+    pub tls13_only: bool,
+}
+
+impl TlsConfig {
+    /// Reads the files; problems are pushed at the field's name.
+    pub(crate) fn read(&self, errors: &mut Vec<FieldError>) -> TlsFiles {
+        let read = |field: &str, p: &PathBuf, errors: &mut Vec<FieldError>| {
+            std::fs::read(p)
+                .map_err(|e| {
+                    errors.push(FieldError::new(
+                        field,
+                        format!("cannot read {}: {e}", p.display()),
+                    ))
+                })
+                .ok()
+        };
+        let ca = self
+            .ca_file
+            .as_ref()
+            .and_then(|p| read("ca_file", p, errors));
+        let identity = match (&self.cert_file, &self.key_file) {
+            (Some(c), Some(k)) => match (read("cert_file", c, errors), read("key_file", k, errors))
+            {
+                (Some(c), Some(k)) => Some((c, k)),
+                _ => None,
+            },
+            (None, None) => None,
+            _ => {
+                errors.push(FieldError::new(
+                    "cert_file",
+                    "cert_file and key_file go together",
+                ));
+                None
+            }
+        };
+        let tls13_only = match self.min_version.as_deref() {
+            None | Some("TLS12") => false,
+            Some("TLS13") => true,
+            Some(other) => {
+                errors.push(FieldError::new(
+                    "min_version",
+                    format!("{other:?} is not supported: use TLS12 or TLS13"),
+                ));
+                false
+            }
+        };
+        TlsFiles {
+            ca,
+            identity,
+            tls13_only,
+        }
+    }
 }
 
 /// A built HTTP client with the credentials resolved.
@@ -115,22 +189,64 @@ impl HttpConfig {
             (None, None) => Auth::None,
         };
         errors.extend(local.into_iter().map(|e| e.under("http_config")));
-        let insecure = self
-            .tls_config
-            .as_ref()
-            .is_some_and(|t| t.insecure_skip_verify);
+        let tls = self.tls_config.clone().unwrap_or_default();
+        let insecure = tls.insecure_skip_verify;
+        let mut tls_errors = Vec::new();
+        let files = tls.read(&mut tls_errors);
+        if tls.server_name.is_some() {
+            tls_errors.push(FieldError::new(
+                "server_name",
+                "not supported for HTTP integrations: the URL's host is verified",
+            ));
+        }
         let redirect = if self.follow_redirects.unwrap_or(true) {
             reqwest::redirect::Policy::limited(10)
         } else {
             reqwest::redirect::Policy::none()
         };
-        let http = crate::net::tls::client_builder()
+        let mut builder = crate::net::tls::client_builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .tls_danger_accept_invalid_certs(insecure)
             .redirect(redirect)
-            .user_agent(concat!("vitals/", env!("CARGO_PKG_VERSION")))
-            .build();
+            .user_agent(concat!("vitals/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &files.ca {
+            match reqwest::Certificate::from_pem_bundle(ca) {
+                Ok(certs) if !certs.is_empty() => {
+                    for c in certs {
+                        builder = builder.add_root_certificate(c);
+                    }
+                }
+                Ok(_) => {
+                    tls_errors.push(FieldError::new("ca_file", "no PEM certificate in the file"))
+                }
+                Err(e) => tls_errors.push(FieldError::new(
+                    "ca_file",
+                    format!("not PEM certificates: {e}"),
+                )),
+            }
+        }
+        if let Some((cert, key)) = &files.identity {
+            let mut pem = cert.clone();
+            pem.push(b'\n');
+            pem.extend_from_slice(key);
+            match reqwest::Identity::from_pem(&pem) {
+                Ok(id) => builder = builder.identity(id),
+                Err(e) => tls_errors.push(FieldError::new(
+                    "cert_file",
+                    format!("the certificate and key do not load: {e}"),
+                )),
+            }
+        }
+        if files.tls13_only {
+            builder = builder.min_tls_version(reqwest::tls::Version::TLS_1_3);
+        }
+        errors.extend(
+            tls_errors
+                .into_iter()
+                .map(|e| e.under("http_config.tls_config")),
+        );
+        let http = builder.build();
         let http = match http {
             Ok(h) => h,
             Err(e) => {

@@ -65,13 +65,14 @@ pub fn line(n: &Notification) -> String {
 }
 
 impl Log {
-    /// Logs `n`; never fails.
+    /// Logs `n` (its one-line text in the `text` field); never fails.
     pub async fn send(&self, n: &Notification) -> Result<(), SendError> {
-        let line = line(n);
+        let text = line(n);
+        let status = n.status.as_str();
         if self.warn {
-            tracing::warn!(receiver = %n.receiver, notification_id = %n.id, group_key = %n.group_key, "{line}");
+            tracing::warn!(receiver = %n.receiver, status, text, notification_id = %n.id, group_key = %n.group_key, "Alert notification.");
         } else {
-            tracing::info!(receiver = %n.receiver, notification_id = %n.id, group_key = %n.group_key, "{line}");
+            tracing::info!(receiver = %n.receiver, status, text, notification_id = %n.id, group_key = %n.group_key, "Alert notification.");
         }
         Ok(())
     }

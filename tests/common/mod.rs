@@ -5,6 +5,11 @@
 pub mod receiver;
 pub mod targets;
 
+/// The SMTP server of `notify`'s unit tests (one copy of the code, included here).
+use vitals::net::tls::ServerTls;
+#[path = "../../agent/notify/testing_smtp.rs"]
+pub mod smtp;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

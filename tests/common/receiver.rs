@@ -22,6 +22,8 @@ pub enum Answer {
     Fail { status: u16, times: u32 },
     /// Never answers.
     Hang,
+    /// 200 OK after waiting this long.
+    Slow(Duration),
 }
 
 /// One request received.
@@ -86,6 +88,10 @@ async fn handle(
             .into_response(),
         Answer::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
+            StatusCode::OK.into_response()
+        }
+        Answer::Slow(d) => {
+            tokio::time::sleep(d).await;
             StatusCode::OK.into_response()
         }
     }
