@@ -8,7 +8,8 @@
 set -euo pipefail
 : "${VITALS_BIN:?set by run.sh}"
 python3 -c 'import aiosmtpd' 2>/dev/null \
-  || python3 -m pip install -q --disable-pip-version-check aiosmtpd >/dev/null
+  || python3 -m pip install -q --disable-pip-version-check aiosmtpd >/dev/null 2>&1 \
+  || python3 -m pip install -q --disable-pip-version-check --break-system-packages aiosmtpd >/dev/null
 command -v openssl >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; apt-get install -y -qq --no-install-recommends openssl >/dev/null; }
 work=$(mktemp -d)
 pids=()
