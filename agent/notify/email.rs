@@ -348,10 +348,29 @@ impl Email {
         let msg = self.message(n)?;
         match self.transport.send(msg).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(SendError::fatal(format!("email: {e}"))),
-            Err(e) => Err(SendError::retryable(format!("email: {e}"), None)),
+            Err(e) if e.is_permanent() => {
+                Err(SendError::fatal(format!("email: {}", smtp_error(&e))))
+            }
+            Err(e) => Err(SendError::retryable(
+                format!("email: {}", smtp_error(&e)),
+                None,
+            )),
         }
     }
+}
+
+/// lettre's error text, with a part its source repeats said once ("Connection error:
+/// Connection error: invalid peer certificate" reads "Connection error: invalid peer
+/// certificate").
+fn smtp_error(e: &lettre::transport::smtp::Error) -> String {
+    let text = e.to_string();
+    let mut parts: Vec<&str> = Vec::new();
+    for p in text.split(": ") {
+        if parts.last() != Some(&p) {
+            parts.push(p);
+        }
+    }
+    parts.join(": ")
 }
 
 #[cfg(test)]
@@ -387,6 +406,10 @@ mod tests {
         ));
         let err = e.send(&notification(1)).await.unwrap_err();
         assert!(err.message.contains("certificate"), "{err:?}");
+        assert!(
+            !err.message.contains("error: Connection error"),
+            "said once: {err:?}"
+        );
         assert_eq!(peer.mails().len(), 1);
         // Bad files are configuration errors at their field.
         let c: EmailConfig = serde_yaml_ng::from_str(

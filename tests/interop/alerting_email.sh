@@ -2,9 +2,9 @@
 # vitals mails a notification over SMTP with STARTTLS to a real SMTP server (python aiosmtpd,
 # `require_starttls=True`, self-signed certificate): the mail arrives over TLS with
 # Alertmanager's default subject (`[FIRING:1] ...`), From/To headers and a
-# multipart/alternative body with text/plain and text/html parts. vitals' email
-# `tls_config` has only `insecure_skip_verify` (no `ca_file`), so the server's self-signed
-# certificate is accepted that way; a receiver without it must refuse the certificate.
+# multipart/alternative body with text/plain and text/html parts. The receiver trusts the
+# server's certificate (signed by a private CA) through `tls_config: {ca_file}`, as with
+# Alertmanager; a receiver without it must refuse the certificate.
 set -euo pipefail
 : "${VITALS_BIN:?set by run.sh}"
 python3 -c 'import aiosmtpd' 2>/dev/null \
@@ -18,9 +18,15 @@ trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 vport=$(port); sport=$(port)
 
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
-  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+# A private CA and a server certificate it signs (a CA certificate used as the server's own
+# is refused by rustls/webpki: CaUsedAsEndEntity).
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-ca \
+  -keyout "$work/ca-key.pem" -out "$work/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=localhost \
+  -keyout "$work/key.pem" -out "$work/server.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$work/ext.cnf"
+openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca-key.pem" \
+  -CAcreateserial -days 1 -extfile "$work/ext.cnf" -out "$work/cert.pem" 2>/dev/null
 
 # The SMTP server: each accepted message as <n>.eml plus <n>.json (envelope, TLS or not).
 cat > "$work/smtpd.py" <<'PY'
@@ -66,7 +72,7 @@ alerting:
   receivers:
     - name: mail
       email_configs:
-        - {to: "ops@example.com, oncall@example.com", tls_config: {insecure_skip_verify: true}, timeout: 5s}
+        - {to: "ops@example.com, oncall@example.com", tls_config: {ca_file: "$work/ca.pem"}, timeout: 5s}
     - name: strict
       email_configs: [{to: "strict@example.com", timeout: 5s}]
   delivery: {min_backoff: 200ms, max_backoff: 500ms, give_up_after: 10s}
@@ -115,6 +121,6 @@ done
 [[ $n -ge 1 ]] || fail "the strict receiver did not count a failed send"
 grep -q 'receiver="strict".*invalid peer certificate' "$work/vitals.log" || fail "the strict receiver failed for another reason"
 grep -l strict@example.com "$work"/mail/*.json >/dev/null 2>&1 && fail "a mail reached strict@ without a trusted certificate"
-echo "ok: without insecure_skip_verify the self-signed certificate is refused ($n failed attempts counted)"
+echo "ok: without ca_file the self-signed certificate is refused ($n failed attempts counted)"
 ls "$work"/mail/*.json | wc -l | grep -qx 1 || fail "more than one mail: $(ls "$work/mail")"
 echo "ok: one mail in all"
