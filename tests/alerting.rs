@@ -744,3 +744,79 @@ async fn a_reload_swaps_receivers_without_cancelling_a_delivery_in_flight() {
     assert_eq!(alertnames(&got[0].json()), ["Second"]);
     assert_eq!(old.received().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teams_alertmanager_yml_loads_as_it_is_with_its_template_files() {
+    let hook = Receiver::start(Answer::Ok).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let am = dir.path().join("am");
+    std::fs::create_dir(&am).expect("mkdir");
+    std::fs::write(
+        am.join("alertmanager.yml"),
+        format!(
+            r#"global: {{resolve_timeout: 5m}}
+templates: ['templates/*.tmpl']
+route: {{receiver: team, group_by: ['...'], group_wait: 0s}}
+receivers:
+  - name: team
+    msteamsv2_configs: [{{webhook_url: "{}", title: '{{{{ template "team.title" . }}}}'}}]
+"#,
+            hook.url("/teams")
+        ),
+    )
+    .expect("write");
+    std::fs::create_dir(am.join("templates")).expect("mkdir");
+    std::fs::write(
+        am.join("templates/team.tmpl"),
+        r#"{{ define "team.title" }}Team alert: {{ .CommonLabels.alertname }} ({{ .Alerts.Firing | len }}){{ end }}"#,
+    )
+    .expect("write");
+    let config =
+        "server: {listen: \"127.0.0.1:0\"}\nalerting: {config_file: am/alertmanager.yml}\n";
+    let v = Vitals::start_in(dir, config, &[]);
+    post(
+        &v,
+        "/api/v2/alerts",
+        &json!([alert("DiskFull", "db", "warning")]),
+        None,
+    )
+    .await;
+    let got = hook.wait_for(1).await;
+    let card = got[0].json().to_string();
+    assert!(card.contains("Team alert: DiskFull (1)"), "{card}");
+}
+
+#[test]
+fn errors_in_a_config_file_point_into_that_file_and_the_rest_into_the_main_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("am.yml"),
+        "route:\n  receiver: team\n  routes:\n    - receiver: ghost\nreceivers:\n  - name: team\n    email_configs: [{to: a@b.c}]\n",
+    )
+    .expect("write");
+    let main = dir.path().join("v.yaml");
+    std::fs::write(
+        &main,
+        format!(
+            "alerting: {{config_file: {}, forward: [{{url: 'ftp://x'}}]}}\n",
+            dir.path().join("am.yml").display()
+        ),
+    )
+    .expect("write");
+    let out = common::run_cli(&["check", "config", main.to_str().expect("path")], None);
+    assert_eq!(out.status.code(), Some(1));
+    let text = &out.stderr;
+    assert!(text.contains("am.yml:4:"), "{text}");
+    assert!(
+        text.contains("route.routes[0].receiver: undefined receiver \"ghost\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("receivers[0].email_configs[0].smarthost: missing"),
+        "{text}"
+    );
+    assert!(
+        text.contains("v.yaml:1:") && text.contains("alerting.forward[0].url"),
+        "{text}"
+    );
+}

@@ -26,7 +26,7 @@ pub fn load(
     locate: &dyn Fn(Vec<FieldError>) -> ConfigErrors,
 ) -> Result<AlertingStageSpec, ConfigErrors> {
     let Some(file) = &cfg.config_file else {
-        return spec_of(cfg, external_url)
+        return spec_of(cfg, external_url, Path::new(""))
             .map_err(|es| locate(es.into_iter().map(|e| e.under("alerting")).collect()));
     };
     let origin = file.display().to_string();
@@ -57,11 +57,34 @@ pub fn load(
             "an Alertmanager file cannot name another config_file",
         )]));
     }
-    spec_of(&cfg.with_file(parsed), external_url).map_err(|es| doc.locate(es))
+    // `forward` and `delivery` the file leaves out come from the main file: their errors
+    // are placed there.
+    let from_main = |path: &str| {
+        (path.starts_with("forward") && parsed.forward.is_empty())
+            || (path.starts_with("delivery") && parsed.delivery == DeliveryConfig::default())
+    };
+    let merged = cfg.with_file(parsed.clone());
+    // As Alertmanager: template paths are relative to the file's directory.
+    let base = file.parent().unwrap_or(Path::new(""));
+    spec_of(&merged, external_url, base).map_err(|es| {
+        let (main, file): (Vec<FieldError>, Vec<FieldError>) =
+            es.into_iter().partition(|e| from_main(&e.path));
+        let mut out = doc.locate(file);
+        if !main.is_empty() {
+            out.0
+                .extend(locate(main.into_iter().map(|e| e.under("alerting")).collect()).0);
+        }
+        out
+    })
 }
 
-/// The stage's spec of an inline section; errors with paths relative to it.
-fn spec_of(cfg: &AlertingConfig, external_url: &str) -> Result<AlertingStageSpec, Vec<FieldError>> {
+/// The stage's spec of an inline section; errors with paths relative to it. Relative
+/// template paths are taken from `base` (empty: the working directory).
+fn spec_of(
+    cfg: &AlertingConfig,
+    external_url: &str,
+    base: &Path,
+) -> Result<AlertingStageSpec, Vec<FieldError>> {
     let mut errors = Vec::new();
     // An agent that only forwards needs no route of its own.
     let forward_only = cfg.route.is_none()
@@ -86,7 +109,7 @@ fn spec_of(cfg: &AlertingConfig, external_url: &str) -> Result<AlertingStageSpec
         }
     };
     let mut globals = globals_of(&cfg.global, &mut errors);
-    globals.templates = read_templates(&cfg.templates, &mut errors);
+    globals.templates = read_templates(&cfg.templates, base, &mut errors);
     let mut receivers = BTreeMap::new();
     for (i, r) in cfg.receivers.iter().enumerate() {
         let at = format!("receivers[{i}]");
@@ -158,10 +181,16 @@ fn globals_of(g: &GlobalConfig, errors: &mut Vec<FieldError>) -> GlobalDefaults 
 }
 
 /// Reads the files the `templates` globs match, in order.
-fn read_templates(globs: &[String], errors: &mut Vec<FieldError>) -> Vec<(String, String)> {
+fn read_templates(
+    globs: &[String],
+    base: &Path,
+    errors: &mut Vec<FieldError>,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (i, pattern) in globs.iter().enumerate() {
         let at = format!("templates[{i}]");
+        let full = base.join(pattern);
+        let pattern = &full.to_string_lossy().to_string();
         let paths: Vec<std::path::PathBuf> = if pattern.contains(['*', '?', '[']) {
             match glob::glob(pattern) {
                 Ok(p) => {
