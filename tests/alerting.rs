@@ -820,3 +820,92 @@ fn errors_in_a_config_file_point_into_that_file_and_the_rest_into_the_main_one()
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_keeps_a_notification_waiting_for_retry_and_the_next_start_sends_it() {
+    let hook = Receiver::start(Answer::Fail {
+        status: 503,
+        times: 1_000,
+    })
+    .await;
+    let config = alerting_config(&hook, "", "").replace(
+        "max_backoff: 200ms",
+        "max_backoff: 200ms, give_up_after: 10m",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v = Vitals::start_in(dir, &config, &[]);
+    post(
+        &v,
+        "/api/v2/alerts",
+        &json!([alert("Down", "api", "critical")]),
+        None,
+    )
+    .await;
+    let first = hook.wait_for(2).await;
+    let id = first[0].json()["notificationId"].clone();
+    let started = std::time::Instant::now();
+    let (status, dir) = v.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stops without waiting for the retries"
+    );
+    let before = hook.received().len();
+    hook.set_answer(Answer::Ok);
+    let _v = Vitals::start_in(dir, &config, &[]);
+    let got = hook.wait_for(before + 1).await;
+    assert_eq!(got[before].json()["notificationId"], id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_notification_replaces_an_older_one_still_retrying_so_resolved_comes_last() {
+    let hook = Receiver::start(Answer::Fail {
+        status: 503,
+        times: 4,
+    })
+    .await;
+    let config = alerting_config(&hook, "", "").replace(
+        "min_backoff: 100ms, max_backoff: 200ms",
+        "min_backoff: 700ms, max_backoff: 700ms",
+    );
+    let v = Vitals::start(&config);
+    post(
+        &v,
+        "/api/v2/alerts",
+        &json!([alert("Down", "api", "critical")]),
+        None,
+    )
+    .await;
+    hook.wait_for(1).await;
+    let mut resolved = alert("Down", "api", "critical");
+    resolved["startsAt"] = json!("2020-01-01T00:00:00Z");
+    resolved["endsAt"] = json!("2020-01-02T00:00:00Z");
+    post(&v, "/api/v2/alerts", &json!([resolved]), None).await;
+    v.wait_for_sample("vitals_notifications_total", &[("receiver", "hook")], |x| {
+        x == 1.0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got = hook.received();
+    let statuses: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["status"].as_str().unwrap_or("").to_string())
+        .collect();
+    let last = statuses.last().cloned().unwrap_or_default();
+    assert_eq!(last, "resolved", "{statuses:?}");
+    let first_resolved = statuses.iter().position(|s| s == "resolved").unwrap_or(0);
+    assert!(
+        statuses[first_resolved..].iter().all(|s| s == "resolved"),
+        "no firing after the resolved: {statuses:?}"
+    );
+    let m = v.metrics().await;
+    assert_eq!(
+        find_sample(
+            &m,
+            "vitals_notifications_failed_total",
+            &[("receiver", "hook"), ("reason", "superseded")]
+        ),
+        Some(1.0),
+        "{m}"
+    );
+}

@@ -55,7 +55,7 @@ impl Metrics {
             )?,
             failed: counter_vec(
                 "vitals_notifications_failed_total",
-                "Failed notification attempts, by receiver, integration and reason (retryable, final, gave_up, receiver_gone).",
+                "Failed notification attempts, by receiver, integration and reason (retryable, final, gave_up, superseded, receiver_gone).",
                 &["receiver", "integration", "reason"],
             )?,
             latency: register(
@@ -177,6 +177,17 @@ impl Metrics {
             .with_label_values(&[receiver, integration, "gave_up"])
             .inc();
         tracing::error!(receiver, integration, error, after = ?after, "Notification given up after retrying for delivery.give_up_after.");
+    }
+
+    pub fn superseded(&self, receiver: &str, integration: &str) {
+        self.failed
+            .with_label_values(&[receiver, integration, "superseded"])
+            .inc();
+        tracing::info!(
+            receiver,
+            integration,
+            "A notification waiting for retry is replaced by a newer one for the same group."
+        );
     }
 
     pub fn receiver_gone(&self, receiver: &str, integration: &str) {

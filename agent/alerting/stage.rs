@@ -115,10 +115,31 @@ struct Shared {
     deliveries: TaskTracker,
     /// Notifications in the outbox not yet done, by id.
     inflight: Mutex<BTreeMap<String, Pending>>,
+    /// One lane per group, receiver and integration: its newest notification and the lock
+    /// its attempts take turns on (see [`deliver`]).
+    lanes: Mutex<HashMap<LaneKey, Lane>>,
     forwarder: Mutex<Option<Forwarder>>,
     /// Tells deliveries waiting to retry to leave (their entry stays for the next start).
     stopping: CancellationToken,
     started_ms: i64,
+}
+
+/// A group's notifications to one integration of one receiver.
+type LaneKey = (String, String, usize);
+
+struct Lane {
+    /// The newest notification's id: an older one still waiting is superseded by it.
+    latest: String,
+    /// Held during an attempt, so a newer notification is never overtaken by an older one.
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+fn lane_key(e: &OutboxEntry) -> LaneKey {
+    (
+        e.notification.group_key.clone(),
+        e.receiver.clone(),
+        e.integration,
+    )
 }
 
 /// A notification in the outbox, as the status page lists it.
@@ -420,14 +441,36 @@ async fn deliver(shared: Arc<Shared>, e: OutboxEntry) {
         .get(&e.receiver)
         .and_then(|r| r.integrations().get(e.integration))
         .filter(|i| i.name() == e.kind);
+    let key = lane_key(&e);
     let Some(integration) = integration else {
         shared.metrics.receiver_gone(&e.receiver, &e.kind);
+        leave_lane(&shared, &key, &e.id);
         finish(&shared, e.id).await;
         return;
     };
     let settings = &run.delivery;
     let mut retry = 0u32;
     loop {
+        // A notification tells the group's whole current state, so a newer one for the same
+        // lane replaces an older one still waiting (a firing retried after the resolved
+        // would reopen a PagerDuty incident); attempts take turns, so order is kept.
+        let turn = match shared.lanes.lock().get(&key) {
+            Some(l) if l.latest == e.id => l.turn.clone(),
+            _ => {
+                shared.metrics.superseded(&e.receiver, &e.kind);
+                break;
+            }
+        };
+        let _turn = turn.lock().await;
+        if shared
+            .lanes
+            .lock()
+            .get(&key)
+            .is_none_or(|l| l.latest != e.id)
+        {
+            shared.metrics.superseded(&e.receiver, &e.kind);
+            break;
+        }
         let sem = shared.semaphore(&e.receiver, settings.concurrency);
         let permit = sem.acquire_owned().await;
         let started = Instant::now();
@@ -472,6 +515,7 @@ async fn deliver(shared: Arc<Shared>, e: OutboxEntry) {
                     if let Some(p) = shared.inflight.lock().get_mut(&e.id) {
                         p.failures = retry;
                     }
+                    drop(_turn);
                     tokio::select! {
                         _ = shared.stopping.cancelled() => return,
                         _ = tokio::time::sleep(wait) => {}
@@ -480,7 +524,16 @@ async fn deliver(shared: Arc<Shared>, e: OutboxEntry) {
             },
         }
     }
+    leave_lane(&shared, &key, &e.id);
     finish(&shared, e.id).await;
+}
+
+/// Forgets the lane when `id` is its newest notification.
+fn leave_lane(shared: &Shared, key: &LaneKey, id: &str) {
+    let mut lanes = shared.lanes.lock();
+    if lanes.get(key).is_some_and(|l| l.latest == id) {
+        lanes.remove(key);
+    }
 }
 
 async fn finish(shared: &Shared, id: String) {
@@ -490,6 +543,15 @@ async fn finish(shared: &Shared, id: String) {
 }
 
 fn spawn_delivery(shared: &Arc<Shared>, e: OutboxEntry) {
+    shared
+        .lanes
+        .lock()
+        .entry(lane_key(&e))
+        .and_modify(|l| l.latest = e.id.clone())
+        .or_insert_with(|| Lane {
+            latest: e.id.clone(),
+            turn: Arc::default(),
+        });
     shared.inflight.lock().insert(
         e.id.clone(),
         Pending {
@@ -614,6 +676,7 @@ impl Stage for AlertingStage {
             semaphores: Mutex::new(HashMap::new()),
             deliveries: TaskTracker::new(),
             inflight: Mutex::new(BTreeMap::new()),
+            lanes: Mutex::new(HashMap::new()),
             forwarder: Mutex::new(forwarder),
             stopping: CancellationToken::new(),
             started_ms: now_ms(),

@@ -242,6 +242,13 @@ impl Vitals {
         std::mem::replace(&mut self._dir, dir)
     }
 
+    /// Sends SIGTERM, waits for the exit and hands back its directory (to start again on
+    /// the same durable state).
+    pub fn stop(mut self) -> (ExitStatus, tempfile::TempDir) {
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("tempdir"));
+        (self.terminate(), dir)
+    }
+
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(mut self) -> ExitStatus {
         self.signal("-TERM");
