@@ -13,6 +13,7 @@ pub mod exposition;
 pub mod query;
 pub mod reload;
 mod server;
+mod silence_page;
 mod status_page;
 
 use std::net::SocketAddr;
@@ -216,6 +217,7 @@ impl Server {
 fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/", get(status_page::page))
+        .route("/silences/new", get(silence_page::page))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

@@ -169,7 +169,7 @@ fn actions(n: &Notification) -> Vec<Value> {
         let q: String = url_encode(&filter);
         out.push(open(
             "Silence",
-            &format!("{}/#/silences/new?filter={q}", n.external_url),
+            &format!("{}/silences/new?filter={q}", n.external_url),
         ));
     }
     out
@@ -306,7 +306,7 @@ mod tests {
                         {"type": "Action.OpenUrl", "title": "Runbook",
                          "url": "https://runbooks.example.com/high-error-rate"},
                         {"type": "Action.OpenUrl", "title": "Silence",
-                         "url": "http://vitals:9470/#/silences/new?filter=%7Balertname%3D%22HighErrorRate%22%2Cservice%3D%22checkout%22%7D"},
+                         "url": "http://vitals:9470/silences/new?filter=%7Balertname%3D%22HighErrorRate%22%2Cservice%3D%22checkout%22%7D"},
                     ],
                     "msteams": {"width": "Full"},
                 },
