@@ -338,11 +338,19 @@ impl Dispatcher {
         &self.tree
     }
 
-    /// Forgets notification-log entries older than `cutoff_ms` whose group is gone.
-    pub fn gc_log(&mut self, cutoff_ms: i64) {
+    /// Forgets notification-log entries older than `cutoff_ms` whose group is gone; returns
+    /// the (group key, receiver) of each.
+    pub fn gc_log(&mut self, cutoff_ms: i64) -> Vec<(String, String)> {
         let groups = &self.groups;
-        self.log
-            .retain(|(key, _), e| e.at_ms >= cutoff_ms || groups.contains_key(key));
+        let mut removed = Vec::new();
+        self.log.retain(|(key, receiver), e| {
+            let keep = e.at_ms >= cutoff_ms || groups.contains_key(key);
+            if !keep {
+                removed.push((key.clone(), receiver.clone()));
+            }
+            keep
+        });
+        removed
     }
 }
 

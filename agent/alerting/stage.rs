@@ -336,18 +336,7 @@ impl Shared {
             entries.extend(notifications(f, &run, now));
         }
         // Log entries of groups long gone.
-        let before: Vec<(String, String)> = dispatcher
-            .log_records()
-            .into_iter()
-            .map(|r| (r.group_key, r.receiver))
-            .collect();
-        dispatcher.gc_log(now - NFLOG_RETENTION_MS);
-        let after: std::collections::BTreeSet<(String, String)> = dispatcher
-            .log_records()
-            .into_iter()
-            .map(|r| (r.group_key, r.receiver))
-            .collect();
-        let forget = before.into_iter().filter(|k| !after.contains(k)).collect();
+        let forget = dispatcher.gc_log(now - NFLOG_RETENTION_MS);
         (entries, log, forget)
     }
 }
