@@ -98,10 +98,16 @@ async fn reload_applies_target_changes_and_keeps_running_on_bad_config() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(vitals.log_events("Configuration reloaded.").len(), 2);
+    assert_eq!(
+        vitals.wait_log_events("Configuration reloaded.", 2).len(),
+        2
+    );
     assert_eq!(
         vitals
-            .log_events("The new configuration is invalid; keeping the running one.")
+            .wait_log_events(
+                "The new configuration is invalid; keeping the running one.",
+                1
+            )
             .len(),
         1
     );
@@ -147,7 +153,7 @@ async fn otlp_auth_token_changes_apply_on_reload() {
         text.contains("changes to otlp.max_series take effect at the next restart"),
         "{text}"
     );
-    let logged = vitals.log_events("Configuration reloaded.");
+    let logged = vitals.wait_log_events("Configuration reloaded.", 1);
     assert_eq!(logged.len(), 1, "{logged:?}");
     assert_eq!(logged[0]["applied"], "otlp.auth_token", "{logged:?}");
     assert_eq!(logged[0]["needs_restart"], "otlp.max_series", "{logged:?}");

@@ -155,6 +155,20 @@ impl Vitals {
             .collect()
     }
 
+    /// Waits (up to 10 s) until `n` log lines have the message `message` (the log is read
+    /// from the daemon's stderr by a thread, so a line can trail the HTTP answer it
+    /// preceded); returns them.
+    pub fn wait_log_events(&self, message: &str, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let events = self.log_events(message);
+            if events.len() >= n || Instant::now() > deadline {
+                return events;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// GET `path` and parse the body as JSON.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         let text = reqwest::get(self.url(path))
