@@ -94,11 +94,15 @@ done
 # Each integration sent once (no SDK retries doubling up), and no secret reached the log.
 sleep 1.5
 curl -fsS "$moto/moto-api/data.json" >"$work/data.json"
-python3 - "$work/data.json" "$topic" <<'PY' || fail "moto recorded more than one message per integration"
+python3 - "$work/data.json" "$topic" <<'PY' || fail "moto recorded more than one message per integration, or no assumed role"
 import json, sys
-d = json.load(open(sys.argv[1]))["sns"]
+data = json.load(open(sys.argv[1]))
+d = data["sns"]
 topic = next(t for t in d["Topic"] if t["arn"] == sys.argv[2])
 assert len(topic["sent_notifications"]) == 1 and len(d["SMS"]) == 1, d
+roles = [r.get("role_arn") for r in data.get("sts", {}).get("AssumedRole", [])]
+assert roles == ["arn:aws:iam::123456789012:role/vitals-sns"], data.get("sts")
+print(f"assumed through STS: {roles[0]}")
 PY
 if grep -qE 'vitals-test-secret|moto-env-secret' "$work/vitals.log"; then fail "a secret key reached vitals' log"; fi
 echo "sns_configs against moto: ok"
