@@ -7,7 +7,7 @@
 //! This module owns one `receivers[]` entry of Alertmanager's schema ([`ReceiverConfig`]), its
 //! validation ([`ReceiverConfig::build`], every error with its path) and one submodule per
 //! integration, each with its config, build and send: [`webhook`], [`email`], [`msteamsv2`],
-//! [`msteams`], [`twilio`], [`slack`], [`pagerduty`], [`log`]. It is stateless: retries, the
+//! [`msteams`], [`twilio`], [`slack`], [`pagerduty`], [`sns`], [`log`]. It is stateless: retries, the
 //! outbox and the notification log belong to `alerting`. Subjects and bodies are rendered with
 //! [`crate::gotemplate::alertmanager`] from vitals' default templates (`default.tmpl`,
 //! Alertmanager's `template/default.tmpl` definitions) plus any files the alerting stage
@@ -22,6 +22,7 @@ pub mod msteams;
 pub mod msteamsv2;
 pub mod pagerduty;
 pub mod slack;
+pub mod sns;
 #[cfg(test)]
 mod testing;
 pub mod twilio;
@@ -215,10 +216,9 @@ pub struct ReceiverConfig {
     /// PagerDuty Events API v2.
     #[serde(default)]
     pub pagerduty_configs: Vec<pagerduty::PagerDutyConfig>,
-    /// Amazon SNS. Accepted so an alertmanager.yml pastes in, but not implemented yet:
-    /// configuring one is a validation error.
+    /// Amazon SNS: a topic, a phone number (SMS) or a target ARN.
     #[serde(default)]
-    pub sns_configs: Vec<serde_yaml_ng::Value>,
+    pub sns_configs: Vec<sns::SnsConfig>,
     /// SMS through Twilio's Messages API (vitals' own).
     #[serde(default)]
     pub twilio_configs: Vec<twilio::TwilioConfig>,
@@ -255,6 +255,7 @@ pub enum Integration {
     Webhook(webhook::Webhook),
     Slack(slack::Slack),
     PagerDuty(pagerduty::PagerDuty),
+    Sns(sns::Sns),
     Twilio(twilio::Twilio),
     Log(log::Log),
 }
@@ -269,6 +270,7 @@ impl Integration {
             Integration::Webhook(_) => "webhook",
             Integration::Slack(_) => "slack",
             Integration::PagerDuty(_) => "pagerduty",
+            Integration::Sns(_) => "sns",
             Integration::Twilio(_) => "twilio",
             Integration::Log(_) => "log",
         }
@@ -283,6 +285,7 @@ impl Integration {
             Integration::Webhook(i) => i.send_resolved,
             Integration::Slack(i) => i.send_resolved,
             Integration::PagerDuty(i) => i.send_resolved,
+            Integration::Sns(i) => i.send_resolved,
             Integration::Twilio(i) => i.send_resolved,
             Integration::Log(i) => i.send_resolved,
         }
@@ -297,6 +300,7 @@ impl Integration {
             Integration::Webhook(i) => i.send(n).await,
             Integration::Slack(i) => i.send(n).await,
             Integration::PagerDuty(i) => i.send(n).await,
+            Integration::Sns(i) => i.send(n).await,
             Integration::Twilio(i) => i.send(n).await,
             Integration::Log(i) => i.send(n).await,
         }
@@ -348,18 +352,15 @@ impl ReceiverConfig {
         each(&self.pagerduty_configs, "pagerduty_configs", e, o, |c| {
             c.build(globals).map(Integration::PagerDuty)
         });
+        each(&self.sns_configs, "sns_configs", e, o, |c| {
+            c.build(globals).map(Integration::Sns)
+        });
         each(&self.twilio_configs, "twilio_configs", e, o, |c| {
             c.build(globals).map(Integration::Twilio)
         });
         each(&self.log_configs, "log_configs", e, o, |c| {
             c.build(globals).map(Integration::Log)
         });
-        for i in 0..self.sns_configs.len() {
-            errors.push(FieldError::new(
-                format!("sns_configs[{i}]"),
-                "SNS is not supported by this version of vitals",
-            ));
-        }
         if errors.is_empty() {
             Ok(Receiver {
                 name: self.name.clone(),
@@ -553,7 +554,7 @@ sns_configs: [{phone_number: "+1"}]
         assert!(has("twilio_configs[0].to"), "{paths:?}");
         assert!(has("twilio_configs[0].auth_token"), "{paths:?}");
         assert!(has("twilio_configs[0].from"), "{paths:?}");
-        assert!(has("sns_configs[0]"), "{paths:?}");
+        assert!(has("sns_configs[0].phone_number"), "{paths:?}");
     }
 
     #[test]

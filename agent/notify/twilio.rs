@@ -105,7 +105,7 @@ impl TwilioConfig {
             errors.push(FieldError::new("to", "missing: at least one number"));
         }
         for (i, n) in self.to.iter().enumerate() {
-            if !n.starts_with('+') || n.len() < 8 || !n[1..].bytes().all(|b| b.is_ascii_digit()) {
+            if !is_e164(n) {
                 errors.push(FieldError::new(
                     format!("to[{i}]"),
                     format!("{n:?} is not an E.164 number (+15551234567)"),
@@ -143,6 +143,11 @@ impl TwilioConfig {
             to: self.to.clone(),
         })
     }
+}
+
+/// Whether `n` is an E.164 number: `+` and digits, at least 7 of them (also `sns`'s check).
+pub(crate) fn is_e164(n: &str) -> bool {
+    n.starts_with('+') && n.len() >= 8 && n[1..].bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The severity's short code.
