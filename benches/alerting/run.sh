@@ -144,7 +144,6 @@ start_vitals() { # name receiver-path [extra yaml]
     {
         printf 'server: {listen: "127.0.0.1:%s"}\n' "$V_PORT"
         printf 'storage: {path: "%s/data"}\n' "$d"
-        printf 'otlp: {grpc_listen: "", http_listen: ""}\n'
         printf '%s\n' "${3:-}"
         printf 'alerting:\n'
         route "$2" | sed 's/^/  /'
