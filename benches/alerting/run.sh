@@ -20,13 +20,15 @@
 # Env (defaults): N=200 SPACING_MS=20 BURST_ALERTS=10000 BURST_GROUPS=500 POST_SIZE=1000
 #                 BURST_ROUNDS=2 E2E_REPS=5 ORDER=vitals-first|am-first
 #                 VITALS_BIN=<repo>/target/release/vitals  KEEP_TMP=0  VITALS_LOG=info
+#                 STORAGE_ROOT=<temp dir> (where vitals' storage.path goes)
+#                 BURST_ROUNDS=0 or E2E_REPS=0 skip that phase
 #                 RESULTS=<this dir>/RESULTS.md (the run's table is appended)
 # Everything listens on 127.0.0.1, on free ports. Needs python3, curl, prometheus-alertmanager.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CMDLINE="$(printf '%q ' "$0" "$@")"
-for v in N SPACING_MS BURST_ALERTS BURST_GROUPS POST_SIZE BURST_ROUNDS E2E_REPS ORDER VITALS_LOG; do
+for v in N SPACING_MS BURST_ALERTS BURST_GROUPS POST_SIZE BURST_ROUNDS E2E_REPS ORDER VITALS_LOG STORAGE_ROOT MALLOC_ARENA_MAX; do
     if [[ -n "${!v+set}" ]]; then CMDLINE="$v=${!v} $CMDLINE"; fi
 done
 LOADAVG_START="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -73,6 +75,9 @@ PY="python3 $HERE/bench.py"
 # --- processes, temp dir, cleanup ---------------------------------------------------------------
 TMP="$(mktemp -d /tmp/alerting_bench.XXXXXX)"
 PIDS=()
+# vitals' storage.path goes under STORAGE_ROOT (default: the temp dir). A tmpfs there
+# (STORAGE_ROOT=/dev/shm/x) shows what the outbox's fsync costs.
+if [[ -n "${STORAGE_ROOT:-}" ]]; then VDATA="$(mktemp -d "$STORAGE_ROOT/alerting_bench.XXXXXX")"; else VDATA="$TMP"; fi
 stop_pid() { # TERM, then KILL after 10 s
     local pid="$1" i
     kill -0 "$pid" 2>/dev/null || return 0
@@ -85,6 +90,7 @@ cleanup() {
     local rc=$? pid
     trap - EXIT INT TERM
     for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    if [[ $VDATA != "$TMP" ]]; then rm -rf "$VDATA"; fi
     if [[ $KEEP_TMP == 1 || $rc -ne 0 ]]; then log "logs and configs kept in $TMP"; else rm -rf "$TMP"; fi
     exit "$rc"
 }
@@ -143,7 +149,7 @@ start_vitals() { # name receiver-path [extra yaml]
     V_PORT=$(port)
     {
         printf 'server: {listen: "127.0.0.1:%s"}\n' "$V_PORT"
-        printf 'storage: {path: "%s/data"}\n' "$d"
+        printf 'storage: {path: "%s/%s/data"}\n' "$VDATA" "$1"
         printf '%s\n' "${3:-}"
         printf 'alerting:\n'
         route "$2" | sed 's/^/  /'
@@ -210,6 +216,7 @@ PY
 done
 
 # --- 3. end to end (vitals only) ----------------------------------------------------------------
+if ((E2E_REPS > 0)); then
 log "3. e2e: probe -> rule -> notification, $E2E_REPS reps"
 TARGET_PORT=$(port)
 start_bg "$TMP/target.log" $PY target "$TARGET_PORT"
@@ -232,6 +239,7 @@ $PY e2e "$TMP/e2e.json" "$E2E_REPS" "$RECV_URL" "http://127.0.0.1:$TARGET_PORT"
 OUTS+=("$TMP/e2e.json")
 curl -fsS "http://127.0.0.1:$V_PORT/metrics" >"$TMP/e2e/vitals-metrics.txt" || true
 stop_pid "$VITALS_PID"
+fi
 
 for f in "$TMP"/*/vitals.log; do
     n=$(grep -cE '\b(WARN|ERROR)\b' "$f" || true)
