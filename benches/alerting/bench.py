@@ -518,10 +518,12 @@ def cmd_report(out_md, meta_json, *paths):
                  f"({bv['alerts']} alerts, {bv['groups']} groups, POSTs of {bv['post_size']}) | "
                  f"{f(tv, '.3f', ' s')} | {f(ta, '.3f', ' s')} | vitals ≤ 1/3 of Alertmanager "
                  f"(ratio {f(tv / ta if tv and ta else None, '.2f')}) | {ok} |")
+        lv, la = bv["last_first_notification_s"], ba["last_first_notification_s"]
         L.append(f"| {tag}: time spent POSTing / first notification / last group's first "
                  f"notification | {f(bv['post_s'], '.3f')} / {f(bv['first_notification_s'], '.3f')} / "
-                 f"{f(bv['last_first_notification_s'], '.3f', ' s')} | {f(ba['post_s'], '.3f')} / "
-                 f"{f(ba['first_notification_s'], '.3f')} / {f(ba['last_first_notification_s'], '.3f', ' s')} | | |")
+                 f"{f(lv, '.3f', ' s')} | {f(ba['post_s'], '.3f')} / "
+                 f"{f(ba['first_notification_s'], '.3f')} / {f(la, '.3f', ' s')} | "
+                 f"(last first-notification ratio {f(lv / la if lv and la else None, '.2f')}) | |")
         good = all(b["groups_complete"] == b["groups"] and b["alerts_lost"] == 0
                    and b["alerts_in_bodies"] == b["alerts"] for b in (bv,))
         verdicts.append((f"burst delivery r{rnd}", "met" if good else "NOT met"))
