@@ -18,6 +18,7 @@
 //! end by the caller, as Alertmanager's API does.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::route::{RouteNode, RouteTree};
 use super::{Alert, Fingerprint, Labels};
@@ -48,12 +49,17 @@ pub struct Flush {
     pub receiver: String,
     /// The group's labels (`.GroupLabels` in templates).
     pub group_labels: Labels,
-    /// The firing alerts, by fingerprint.
-    pub firing: Vec<Alert>,
+    /// The firing alerts, by fingerprint (shared with the stage's alert table: one copy of
+    /// each alert in memory).
+    pub firing: Vec<Arc<Alert>>,
     /// The resolved alerts (empty unless the receiver has `send_resolved`).
-    pub resolved: Vec<Alert>,
+    pub resolved: Vec<Arc<Alert>>,
     /// Why it is sent.
     pub reason: NotifyReason,
+    /// When this group was last notified to this receiver (the previous log entry), if ever:
+    /// with the alerts it makes a notification's id stable across a crash before the
+    /// decision was stored.
+    pub previous_ms: Option<i64>,
 }
 
 /// What was last sent for a group (an `nflog` entry).
@@ -87,7 +93,7 @@ pub struct Group {
     /// The group labels.
     pub labels: Labels,
     /// Its alerts, by fingerprint.
-    pub alerts: BTreeMap<Fingerprint, Alert>,
+    pub alerts: BTreeMap<Fingerprint, Arc<Alert>>,
     /// When it is next looked at.
     pub next_flush_ms: i64,
     /// Whether it was flushed once.
@@ -160,7 +166,7 @@ impl Dispatcher {
 
     /// Routes `alert` and adds it (replacing an alert with the same labels) to the group of
     /// each route it matches, creating groups as needed.
-    pub fn insert(&mut self, alert: Alert, now_ms: i64) {
+    pub fn insert(&mut self, alert: Arc<Alert>, now_ms: i64) {
         let routes: Vec<&RouteNode> = self.tree.matching(&alert.labels);
         for route in routes {
             let key = route.group_key(&alert.labels);
@@ -190,7 +196,7 @@ impl Dispatcher {
                     })
                 }
             };
-            group.alerts.insert(alert.fingerprint(), alert.clone());
+            group.alerts.insert(alert.fingerprint(), Arc::clone(&alert));
         }
     }
 
@@ -237,13 +243,13 @@ impl Dispatcher {
                     continue;
                 }
                 if a.resolved(now_ms) {
-                    resolved.push(a.clone());
+                    resolved.push(Arc::clone(a));
                 } else {
-                    firing.push(a.clone());
+                    firing.push(Arc::clone(a));
                 }
             }
-            let firing_fps: BTreeSet<_> = firing.iter().map(Alert::fingerprint).collect();
-            let resolved_fps: BTreeSet<_> = resolved.iter().map(Alert::fingerprint).collect();
+            let firing_fps: BTreeSet<_> = firing.iter().map(|a| a.fingerprint()).collect();
+            let resolved_fps: BTreeSet<_> = resolved.iter().map(|a| a.fingerprint()).collect();
             let log_key = (group.key.clone(), group.receiver.clone());
             if let Some(reason) = needs_update(
                 self.log.get(&log_key),
@@ -265,6 +271,7 @@ impl Dispatcher {
                         firing,
                         resolved,
                         reason,
+                        previous_ms: self.log.get(&log_key).map(|e| e.at_ms),
                     });
                 }
                 self.log.insert(
@@ -382,7 +389,7 @@ receivers: [{name: r}]
         }
     }
 
-    fn names(f: &[Alert]) -> Vec<String> {
+    fn names(f: &[Arc<Alert>]) -> Vec<String> {
         f.iter().map(|a| a.labels["alertname"].clone()).collect()
     }
 
@@ -393,7 +400,7 @@ receivers: [{name: r}]
     #[test]
     fn group_wait_interval_repeat_and_resolve() {
         let mut d = dispatcher();
-        d.insert(alert("A", 0), 0);
+        d.insert(Arc::new(alert("A", 0)), 0);
         assert!(d.tick(29 * S, &mut all).is_empty());
         assert_eq!(d.next_deadline(), Some(30 * S));
         let f = d.tick(30 * S, &mut all);
@@ -402,7 +409,7 @@ receivers: [{name: r}]
         assert_eq!(f[0].reason, NotifyReason::FirstNotification);
         assert_eq!(names(&f[0].firing), ["A"]);
         // A new alert waits for the group interval.
-        d.insert(alert("B", 40 * S), 40 * S);
+        d.insert(Arc::new(alert("B", 40 * S)), 40 * S);
         assert!(d.tick(60 * S, &mut all).is_empty());
         let f = d.tick(330 * S, &mut all);
         assert_eq!(names(&f[0].firing), ["A", "B"]);
@@ -422,7 +429,7 @@ receivers: [{name: r}]
         // Resolve B: sent once as resolved, then dropped.
         let mut b = alert("B", 40 * S);
         b.ends_at_ms = t + S;
-        d.insert(b, t + S);
+        d.insert(Arc::new(b), t + S);
         let f = d.tick(t + 300 * S, &mut all);
         assert_eq!(names(&f[0].resolved), ["B"]);
         assert_eq!(f[0].reason, NotifyReason::NewResolvedAlerts);
@@ -431,7 +438,7 @@ receivers: [{name: r}]
         // Resolve A: the group is notified and removed.
         let mut a = alert("A", 0);
         a.ends_at_ms = t + 301 * S;
-        d.insert(a, t + 301 * S);
+        d.insert(Arc::new(a), t + 301 * S);
         let f = d.tick(t + 600 * S, &mut all);
         assert!(f[0].firing.is_empty());
         assert_eq!(f[0].reason, NotifyReason::AllAlertsResolved);
@@ -444,16 +451,16 @@ receivers: [{name: r}]
     fn old_alerts_flush_at_once_and_send_resolved_off() {
         let mut d = dispatcher();
         d.set_send_resolved("r", false);
-        d.insert(alert("A", 0), 100 * S);
+        d.insert(Arc::new(alert("A", 0)), 100 * S);
         assert_eq!(d.tick(100 * S, &mut all).len(), 1);
         let mut a = alert("A", 0);
         a.ends_at_ms = 101 * S;
-        d.insert(a, 101 * S);
+        d.insert(Arc::new(a), 101 * S);
         // All resolved but the receiver takes no resolved alerts: nothing is sent.
         assert!(d.tick(400 * S, &mut all).is_empty());
         assert_eq!(d.groups().count(), 0);
         // Filtered alerts are not sent.
-        d.insert(alert("B", 500 * S), 500 * S);
+        d.insert(Arc::new(alert("B", 500 * S)), 500 * S);
         assert!(d.tick(530 * S, &mut |_, _| false).is_empty());
     }
 
@@ -503,13 +510,13 @@ receivers: [{name: r}]
                 match e {
                     Ev::Fire(i) => {
                         let start = *firing.entry(i).or_insert(now);
-                        d.insert(alert(&format!("a{i}"), start), now);
+                        d.insert(Arc::new(alert(&format!("a{i}"), start)), now);
                     }
                     Ev::Resolve(i) => {
                         if let Some(start) = firing.remove(&i) {
                             let mut a = alert(&format!("a{i}"), start);
                             a.ends_at_ms = now;
-                            d.insert(a, now);
+                            d.insert(Arc::new(a), now);
                         }
                     }
                     Ev::Tick => tick(&mut d, now, &mut flushes),

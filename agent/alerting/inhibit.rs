@@ -62,19 +62,24 @@ impl Inhibitor {
 
     /// The fingerprint of an alert in `alerts` (the alerts currently known; resolved ones are
     /// skipped) that inhibits an alert with `labels`, by the first rule that has one.
-    pub fn inhibited_by(
+    pub fn inhibited_by<A: std::borrow::Borrow<Alert>>(
         &self,
         labels: &Labels,
-        alerts: &[Alert],
+        alerts: &[A],
         now_ms: i64,
     ) -> Option<Fingerprint> {
         self.rules
             .iter()
-            .find_map(|r| r.inhibited_by(labels, alerts, now_ms))
+            .find_map(|r| r.inhibited_by(labels, alerts.iter().map(|a| a.borrow()), now_ms))
     }
 
     /// Whether an alert with `labels` is inhibited.
-    pub fn mutes(&self, labels: &Labels, alerts: &[Alert], now_ms: i64) -> bool {
+    pub fn mutes<A: std::borrow::Borrow<Alert>>(
+        &self,
+        labels: &Labels,
+        alerts: &[A],
+        now_ms: i64,
+    ) -> bool {
         self.inhibited_by(labels, alerts, now_ms).is_some()
     }
 }

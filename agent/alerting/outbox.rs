@@ -4,10 +4,13 @@
 //! the silences.
 //!
 //! A decision (the notifications of one dispatcher tick plus their log entries) is written in
-//! one transaction before anything is sent, so after a `kill -9` either both are there (the
-//! outbox sends again, with the same notification id) or neither (the dispatcher decides
-//! again and sends once). Writes go through one writer on the blocking pool that commits
-//! whatever is queued in one transaction (one fsync for many completions).
+//! one transaction, so after a `kill -9` either both are there (the outbox sends again) or
+//! neither (the dispatcher decides again). The first attempt does not wait for the disk: it
+//! starts while the decision is being committed (an fsync is 1–7 ms here, most of a
+//! notification's latency); a crash inside that window can only repeat a notification, never
+//! lose one, and the repeat carries the same id (ids are a hash of the decision, see the
+//! stage). Writes go through one writer on the blocking pool that commits whatever is queued
+//! in one transaction (one fsync for many completions).
 //!
 //! The writer's queue holds [`WRITE_QUEUE`] operations; when full, the sender waits (the
 //! dispatcher loop and deliveries slow down; nothing is dropped).
@@ -65,7 +68,7 @@ enum Op {
     Decide {
         entries: Vec<OutboxEntry>,
         nflog: Vec<NflogRecord>,
-        done: oneshot::Sender<()>,
+        done: Option<oneshot::Sender<()>>,
     },
     Done(String),
     Silences(Vec<u8>),
@@ -153,20 +156,31 @@ impl Outbox {
         Outbox { tx: Some(tx) }
     }
 
-    /// Writes a decision and waits until it is committed (or failed: the failure is logged
-    /// and counted, and the caller sends anyway: a page now beats a page lost to a disk).
-    pub async fn decide(&self, entries: Vec<OutboxEntry>, nflog: Vec<NflogRecord>) {
+    /// Queues a decision for the next commit, ahead of every later operation (so a
+    /// delivery's removal can never be written before its entry); returns without waiting for
+    /// the disk. A failed write is logged and counted.
+    pub async fn record(&self, entries: Vec<OutboxEntry>, nflog: Vec<NflogRecord>) {
+        if let Some(tx) = &self.tx {
+            let _ = tx
+                .send(Op::Decide {
+                    entries,
+                    nflog,
+                    done: None,
+                })
+                .await;
+        }
+    }
+
+    /// Waits until everything queued before is committed (or failed).
+    pub async fn flush(&self) {
         let Some(tx) = &self.tx else { return };
         let (done, wait) = oneshot::channel();
-        if tx
-            .send(Op::Decide {
-                entries,
-                nflog,
-                done,
-            })
-            .await
-            .is_ok()
-        {
+        let op = Op::Decide {
+            entries: Vec::new(),
+            nflog: Vec::new(),
+            done: Some(done),
+        };
+        if tx.send(op).await.is_ok() {
             let _ = wait.await;
         }
     }
@@ -245,8 +259,8 @@ fn writer(db: Durable, mut rx: mpsc::Receiver<Op>, metrics: Metrics) {
             metrics.outbox_write_failed(&e.to_string());
         }
         for op in ops {
-            if let Op::Decide { done, .. } = op {
-                dones.push(done);
+            if let Op::Decide { done: Some(d), .. } = op {
+                dones.push(d);
             }
         }
         for d in dones {

@@ -28,7 +28,7 @@ use super::forward::Forwarder;
 use super::inhibit::Inhibitor;
 use super::internal_events::Metrics;
 use super::outbox::{self, Outbox, OutboxEntry};
-use super::silence::{Silence, SilenceError, SilenceState, Silences, random_uuid};
+use super::silence::{Silence, SilenceError, SilenceState, Silences};
 use super::{Alert, Fingerprint, Labels, fingerprint_hex};
 use crate::gotemplate::alertmanager::AlertData;
 use crate::net::retry::Backoff;
@@ -85,7 +85,7 @@ pub enum AlertingError {
 /// One alert as held, with when it was last updated.
 #[derive(Debug, Clone)]
 struct Held {
-    alert: Alert,
+    alert: Arc<Alert>,
     updated_at_ms: i64,
 }
 
@@ -236,8 +236,9 @@ impl Shared {
                     a.starts_at_ms = o.starts_at_ms;
                 }
             }
+            let a = Arc::new(a);
             if let Some(d) = core.dispatcher.as_mut() {
-                d.insert(a.clone(), now);
+                d.insert(Arc::clone(&a), now);
             }
             core.alerts.insert(
                 fp,
@@ -299,10 +300,10 @@ impl Shared {
         else {
             return (Vec::new(), Vec::new(), Vec::new());
         };
-        let known: Vec<Alert> = if core.inhibitor.rules.is_empty() {
+        let known: Vec<Arc<Alert>> = if core.inhibitor.rules.is_empty() {
             Vec::new()
         } else {
-            core.alerts.values().map(|h| h.alert.clone()).collect()
+            core.alerts.values().map(|h| Arc::clone(&h.alert)).collect()
         };
         let (silences, inhibitor) = (&core.silences, &core.inhibitor);
         let mut suppressed = 0usize;
@@ -350,7 +351,7 @@ fn notifications(f: &Flush, run: &Run, now: i64) -> Vec<OutboxEntry> {
     };
     let mut out = Vec::new();
     for (i, integration) in receiver.integrations().iter().enumerate() {
-        let resolved: &[Alert] = if integration.send_resolved() {
+        let resolved: &[Arc<Alert>] = if integration.send_resolved() {
             &f.resolved
         } else {
             &[]
@@ -358,7 +359,7 @@ fn notifications(f: &Flush, run: &Run, now: i64) -> Vec<OutboxEntry> {
         if f.firing.is_empty() && resolved.is_empty() {
             continue;
         }
-        let n = notification(f, resolved, &run.external_url, now);
+        let n = notification(f, i, resolved, &run.external_url, now);
         out.push(OutboxEntry {
             id: n.id.clone(),
             receiver: f.receiver.clone(),
@@ -400,12 +401,53 @@ fn common(maps: &[&Labels]) -> Labels {
         .collect()
 }
 
-fn notification(f: &Flush, resolved: &[Alert], external_url: &str, now: i64) -> Notification {
-    let alerts: Vec<&Alert> = f.firing.iter().chain(resolved).collect();
+/// A notification's id: a hash of what decides it (group, receiver, integration, the
+/// alerts with their start and end, and when the receiver was last told about the group), so
+/// a decision made again after a crash, before it was stored, carries the same id, and the
+/// receiver can drop the repeat; the next notification of the group has another.
+fn notification_id(f: &Flush, integration: usize, alerts: &[&Arc<Alert>]) -> String {
+    let mut hashes = [
+        xxhash_rust::xxh64::Xxh64::new(0x7669_7461),
+        xxhash_rust::xxh64::Xxh64::new(0x6c73_6964),
+    ];
+    for h in &mut hashes {
+        h.update(f.group_key.as_bytes());
+        h.update(&[0]);
+        h.update(f.receiver.as_bytes());
+        h.update(&[0]);
+        h.update(&(integration as u64).to_le_bytes());
+        h.update(&f.previous_ms.unwrap_or(-1).to_le_bytes());
+        for a in alerts {
+            h.update(&a.fingerprint().to_le_bytes());
+            h.update(&a.starts_at_ms.to_le_bytes());
+            h.update(&[u8::from(
+                a.ends_at_ms != 0 && !f.firing.iter().any(|x| Arc::ptr_eq(x, a)),
+            )]);
+        }
+    }
+    let (a, b) = (hashes[0].digest(), hashes[1].digest());
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+fn notification(
+    f: &Flush,
+    integration: usize,
+    resolved: &[Arc<Alert>],
+    external_url: &str,
+    now: i64,
+) -> Notification {
+    let alerts: Vec<&Arc<Alert>> = f.firing.iter().chain(resolved).collect();
     let labels: Vec<&Labels> = alerts.iter().map(|a| &a.labels).collect();
     let annotations: Vec<&Labels> = alerts.iter().map(|a| &a.annotations).collect();
     Notification {
-        id: random_uuid(),
+        id: notification_id(f, integration, &alerts),
         receiver: f.receiver.clone(),
         group_key: f.group_key.clone(),
         status: if f.firing.is_empty() {
@@ -578,7 +620,7 @@ async fn run_dispatcher(shared: Arc<Shared>, stop: CancellationToken) {
             shared.update_outbox_gauges();
             continue;
         }
-        shared.outbox.decide(entries.clone(), log).await;
+        shared.outbox.record(entries.clone(), log).await;
         for e in entries {
             spawn_delivery(&shared, e);
         }
@@ -710,7 +752,7 @@ impl Stage for AlertingStage {
                 configure_send_resolved(&mut d, &spec.receivers);
                 let now = now_ms();
                 for h in core.alerts.values() {
-                    d.insert(h.alert.clone(), now);
+                    d.insert(Arc::clone(&h.alert), now);
                 }
                 d
             });
@@ -748,7 +790,7 @@ impl Stage for AlertingStage {
         self.shared.deliveries.wait().await;
         *self.shared.forwarder.lock() = None;
         // Everything queued for the outbox is committed before the process ends.
-        self.shared.outbox.decide(Vec::new(), Vec::new()).await;
+        self.shared.outbox.flush().await;
     }
 }
 
@@ -808,7 +850,7 @@ impl AlertingHandle {
         self.shared.metrics.invalid();
     }
 
-    fn view(core: &Core, h: &Held, known: &[Alert], now: i64) -> AlertView {
+    fn view(core: &Core, h: &Held, known: &[Arc<Alert>], now: i64) -> AlertView {
         let a = &h.alert;
         let receivers = core
             .routing
@@ -830,7 +872,7 @@ impl AlertingHandle {
             .map(|fp| vec![fingerprint_hex(fp)])
             .unwrap_or_default();
         AlertView {
-            alert: a.clone(),
+            alert: (**a).clone(),
             updated_at_ms: h.updated_at_ms,
             receivers,
             silenced_by: core.silences.silenced_by(&a.labels, now),
@@ -842,10 +884,10 @@ impl AlertingHandle {
     pub fn alerts(&self) -> Vec<AlertView> {
         let now = now_ms();
         let core = self.shared.core.lock();
-        let known: Vec<Alert> = if core.inhibitor.rules.is_empty() {
+        let known: Vec<Arc<Alert>> = if core.inhibitor.rules.is_empty() {
             Vec::new()
         } else {
-            core.alerts.values().map(|h| h.alert.clone()).collect()
+            core.alerts.values().map(|h| Arc::clone(&h.alert)).collect()
         };
         core.alerts
             .values()
@@ -861,10 +903,10 @@ impl AlertingHandle {
         let Some(d) = core.dispatcher.as_ref() else {
             return Vec::new();
         };
-        let known: Vec<Alert> = if core.inhibitor.rules.is_empty() {
+        let known: Vec<Arc<Alert>> = if core.inhibitor.rules.is_empty() {
             Vec::new()
         } else {
-            core.alerts.values().map(|h| h.alert.clone()).collect()
+            core.alerts.values().map(|h| Arc::clone(&h.alert)).collect()
         };
         d.groups()
             .map(|g| GroupView {
@@ -876,7 +918,7 @@ impl AlertingHandle {
                     .filter(|a| !a.resolved(now))
                     .map(|a| {
                         let held = core.alerts.get(&a.fingerprint()).cloned().unwrap_or(Held {
-                            alert: a.clone(),
+                            alert: Arc::clone(a),
                             updated_at_ms: now,
                         });
                         Self::view(&core, &held, &known, now)
@@ -901,6 +943,7 @@ impl AlertingHandle {
     async fn save_silences(&self) {
         let bytes = self.shared.core.lock().silences.to_bytes(now_ms());
         self.shared.outbox.save_silences(bytes).await;
+        self.shared.outbox.flush().await;
         // A silence may unmute or mute: look at the groups again.
         self.shared.wake.notify_one();
     }
@@ -934,5 +977,60 @@ impl AlertingHandle {
     /// When the stage started (Unix ms), for `/api/v2/status`.
     pub fn started_ms(&self) -> i64 {
         self.shared.started_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::dispatch::NotifyReason;
+
+    fn flush(previous_ms: Option<i64>) -> Flush {
+        let a = Arc::new(Alert {
+            labels: crate::alerting::labels(&[("alertname", "A")]),
+            starts_at_ms: 1_000,
+            ends_at_ms: 9_000,
+            ..Alert::default()
+        });
+        Flush {
+            group_key: "{}:{alertname=\"A\"}".into(),
+            route_id: "{}".into(),
+            receiver: "r".into(),
+            group_labels: Labels::new(),
+            firing: vec![a],
+            resolved: Vec::new(),
+            reason: NotifyReason::FirstNotification,
+            previous_ms,
+        }
+    }
+
+    #[test]
+    fn notification_ids_are_stable_for_a_decision_and_differ_between_decisions() {
+        let f = flush(None);
+        let n1 = notification(&f, 0, &[], "", 5_000);
+        let n2 = notification(&f, 0, &[], "", 6_000);
+        assert_eq!(n1.id, n2.id, "the same decision made again after a crash");
+        assert_eq!(n1.id.len(), 36);
+        assert_ne!(
+            notification(&f, 1, &[], "", 5_000).id,
+            n1.id,
+            "another integration"
+        );
+        let repeat = flush(Some(5_000));
+        assert_ne!(
+            notification(&repeat, 0, &[], "", 5_000).id,
+            n1.id,
+            "the next notification"
+        );
+        let mut later = flush(None);
+        later.firing[0] = Arc::new(Alert {
+            starts_at_ms: 2_000,
+            ..(*later.firing[0]).clone()
+        });
+        assert_ne!(
+            notification(&later, 0, &[], "", 5_000).id,
+            n1.id,
+            "another alert instance"
+        );
     }
 }

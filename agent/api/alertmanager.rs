@@ -234,31 +234,33 @@ async fn list_groups(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery) 
     json(StatusCode::OK, &Value::Array(groups))
 }
 
-/// One `postableAlert`, checked as Alertmanager's `Alert.Validate` does.
-fn postable_alert(v: &Value) -> Result<Alert, String> {
-    let obj = v.as_object().ok_or("an alert must be a JSON object")?;
-    let map = |key: &str| -> Result<Labels, String> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(Labels::new()),
-            Some(Value::Object(m)) => m
-                .iter()
-                .map(|(k, v)| match v {
-                    Value::String(s) => Ok((k.clone(), s.clone())),
-                    _ => Err(format!("{key}.{k}: must be a string")),
-                })
-                .collect(),
-            Some(_) => Err(format!("{key}: must be an object of strings")),
+/// One `postableAlert` as sent by Prometheus and Alertmanager clients (the fast path: the
+/// whole body decodes into these; a body that does not is read again as JSON values to say
+/// which alert and field are wrong).
+#[derive(serde::Deserialize)]
+struct PostableAlert {
+    #[serde(default)]
+    labels: Option<Labels>,
+    #[serde(default)]
+    annotations: Option<Labels>,
+    #[serde(default, rename = "startsAt")]
+    starts_at: Option<String>,
+    #[serde(default, rename = "endsAt")]
+    ends_at: Option<String>,
+    #[serde(default, rename = "generatorURL")]
+    generator_url: Option<String>,
+}
+
+/// Checks a decoded alert as Alertmanager's `Alert.Validate` does.
+fn checked(p: PostableAlert) -> Result<Alert, String> {
+    let time = |key: &str, v: &Option<String>| -> Result<i64, String> {
+        match v.as_deref() {
+            None | Some("") => Ok(0),
+            Some(s) if s.starts_with("0001-01-01") => Ok(0),
+            Some(s) => parse_rfc3339(s).map_err(|e| format!("{key}: {e}")),
         }
     };
-    let time = |key: &str| -> Result<i64, String> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(0),
-            Some(Value::String(s)) if s.is_empty() || s.starts_with("0001-01-01") => Ok(0),
-            Some(Value::String(s)) => parse_rfc3339(s).map_err(|e| format!("{key}: {e}")),
-            Some(_) => Err(format!("{key}: must be an RFC 3339 string")),
-        }
-    };
-    let labels = map("labels")?;
+    let labels = p.labels.unwrap_or_default();
     if labels.is_empty() {
         return Err("at least one label pair required".into());
     }
@@ -270,21 +272,50 @@ fn postable_alert(v: &Value) -> Result<Alert, String> {
             return Err(format!("empty value for label {k:?}"));
         }
     }
-    let starts = time("startsAt")?;
-    let ends = time("endsAt")?;
+    let starts = time("startsAt", &p.starts_at)?;
+    let ends = time("endsAt", &p.ends_at)?;
     if starts != 0 && ends != 0 && ends < starts {
         return Err("start time must be before end time".into());
     }
-    let generator_url = match obj.get("generatorURL") {
-        Some(Value::String(s)) => s.clone(),
-        _ => String::new(),
-    };
     Ok(Alert {
         labels,
-        annotations: map("annotations")?,
+        annotations: p.annotations.unwrap_or_default(),
         starts_at_ms: starts,
         ends_at_ms: ends,
-        generator_url,
+        generator_url: p.generator_url.unwrap_or_default(),
+    })
+}
+
+/// One alert of a body that did not decode as a whole: what is wrong with it, by field.
+fn postable_alert(v: &Value) -> Result<Alert, String> {
+    let obj = v.as_object().ok_or("an alert must be a JSON object")?;
+    let map = |key: &str| -> Result<Option<Labels>, String> {
+        match obj.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k.clone(), s.clone())),
+                    _ => Err(format!("{key}.{k}: must be a string")),
+                })
+                .collect::<Result<Labels, String>>()
+                .map(Some),
+            Some(_) => Err(format!("{key}: must be an object of strings")),
+        }
+    };
+    let text = |key: &str| -> Result<Option<String>, String> {
+        match obj.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(format!("{key}: must be a string")),
+        }
+    };
+    checked(PostableAlert {
+        labels: map("labels")?,
+        annotations: map("annotations")?,
+        starts_at: text("startsAt")?,
+        ends_at: text("endsAt")?,
+        generator_url: text("generatorURL")?,
     })
 }
 
@@ -297,29 +328,43 @@ async fn post_alerts(
         return denied;
     }
     let h = try_resp!(handle(&state));
-    let list: Vec<Value> = match serde_json::from_slice(&body) {
-        Ok(Value::Array(l)) => l,
-        Ok(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "the body must be a JSON array of alerts",
-            );
-        }
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not JSON: {e}"),
-            );
-        }
-    };
-    let mut alerts = Vec::with_capacity(list.len());
+    let mut alerts = Vec::new();
     let mut problems = Vec::new();
-    for (i, v) in list.iter().enumerate() {
-        match postable_alert(v) {
-            Ok(a) => alerts.push(a),
-            Err(e) => {
-                h.count_invalid();
-                problems.push(format!("alert [{i}]: {e}"));
+    let mut refuse_one = |i: usize, e: String| {
+        h.count_invalid();
+        problems.push(format!("alert [{i}]: {e}"));
+    };
+    match serde_json::from_slice::<Vec<PostableAlert>>(&body) {
+        Ok(list) => {
+            alerts.reserve(list.len());
+            for (i, p) in list.into_iter().enumerate() {
+                match checked(p) {
+                    Ok(a) => alerts.push(a),
+                    Err(e) => refuse_one(i, e),
+                }
+            }
+        }
+        Err(_) => {
+            let list = match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Array(l)) => l,
+                Ok(_) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "the body must be a JSON array of alerts",
+                    );
+                }
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("the body is not JSON: {e}"),
+                    );
+                }
+            };
+            for (i, v) in list.iter().enumerate() {
+                match postable_alert(v) {
+                    Ok(a) => alerts.push(a),
+                    Err(e) => refuse_one(i, e),
+                }
             }
         }
     }
