@@ -100,7 +100,8 @@ impl LoadedConfig {
         let alerting = match &self.alerting {
             None => "alerting off".to_string(),
             Some(a) => {
-                let mut s = format!("{} receivers", a.receivers.len());
+                let n = a.receivers.len();
+                let mut s = format!("{n} receiver{}", if n == 1 { "" } else { "s" });
                 if !a.forward.is_empty() {
                     s.push_str(&format!(
                         ", forwarding to {} Alertmanagers",
