@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod forward;
 pub mod inhibit;
 mod internal_events;
+pub mod labelset;
 pub mod load;
 pub mod matchers;
 pub mod outbox;
@@ -24,10 +25,8 @@ pub mod time_interval;
 pub use load::load;
 pub use stage::{AlertingHandle, AlertingStage, AlertingStageSpec};
 
-use std::collections::BTreeMap;
-
-/// A label set: names to values, sorted by name.
-pub type Labels = BTreeMap<String, String>;
+/// A label set: names to values, sorted by name (compact: see [`labelset`]).
+pub type Labels = labelset::LabelSet;
 
 /// Alertmanager's `model.Fingerprint` of a label set: FNV-1a 64 over the label names and
 /// values in name order, each followed by the separator byte `0xff`.

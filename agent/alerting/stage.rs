@@ -185,8 +185,8 @@ impl AlertSink for RulesSink {
         let alerts = alerts
             .into_iter()
             .map(|a| Alert {
-                labels: a.labels,
-                annotations: a.annotations,
+                labels: a.labels.into(),
+                annotations: a.annotations.into(),
                 starts_at_ms: a.starts_at_ms,
                 ends_at_ms: a.ends_at_ms,
                 generator_url: a.generator_url,
@@ -380,8 +380,8 @@ fn alert_data(a: &Alert, now: i64) -> AlertData {
             "firing"
         }
         .to_string(),
-        labels: a.labels.clone(),
-        annotations: a.annotations.clone(),
+        labels: a.labels.to_map(),
+        annotations: a.annotations.to_map(),
         starts_at: a.starts_at_ms,
         ends_at: (a.ends_at_ms != 0).then_some(a.ends_at_ms),
         generator_url: a.generator_url.clone(),
@@ -455,9 +455,9 @@ fn notification(
         } else {
             Status::Firing
         },
-        group_labels: f.group_labels.clone(),
-        common_labels: common(&labels),
-        common_annotations: common(&annotations),
+        group_labels: f.group_labels.to_map(),
+        common_labels: common(&labels).to_map(),
+        common_annotations: common(&annotations).to_map(),
         alerts: alerts.iter().map(|a| alert_data(a, now)).collect(),
         external_url: external_url.to_string(),
         truncated: 0,
