@@ -909,3 +909,79 @@ async fn a_newer_notification_replaces_an_older_one_still_retrying_so_resolved_c
         "{m}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_http_config_and_smtp_tls_config_apply_to_integrations_without_their_own() {
+    let smtp = common::smtp::SmtpPeer::start(true, None).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("smtp-ca.pem");
+    std::fs::write(&ca, smtp.cert_pem.clone().expect("cert")).expect("write");
+    let hook = Receiver::start(Answer::Ok).await;
+    let config = format!(
+        r#"server: {{listen: "127.0.0.1:0"}}
+alerting:
+  global:
+    http_config: {{authorization: {{credentials: "${{GLOBAL_TOKEN}}"}}}}
+    smtp_tls_config: {{ca_file: "{ca}", server_name: localhost}}
+    smtp_smarthost: "{smtp}"
+    smtp_from: vitals@example.com
+  route: {{receiver: all, group_wait: 0s}}
+  receivers:
+    - name: all
+      webhook_configs:
+        - {{url: "{inherits}"}}
+        - {{url: "{own}", http_config: {{basic_auth: {{username: u, password: p}}}}}}
+      email_configs: [{{to: ops@example.com}}]
+"#,
+        ca = ca.display(),
+        smtp = smtp.addr,
+        inherits = hook.url("/inherits"),
+        own = hook.url("/own"),
+    );
+    let v = Vitals::start_in(dir, &config, &[("GLOBAL_TOKEN", "g10bal")]);
+    post(&v, "/api/v2/alerts", &json!([alert("A", "b", "c")]), None).await;
+    let got = hook.wait_for(2).await;
+    let auth = |path: &str| {
+        got.iter()
+            .find(|r| r.path == path)
+            .and_then(|r| r.headers.get("authorization"))
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(auth("/inherits"), "Bearer g10bal");
+    assert!(
+        auth("/own").starts_with("Basic "),
+        "its own http_config, whole"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while smtp.mails().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1, "{}", v.logs().join("\n"));
+    assert!(
+        mails[0].tls,
+        "STARTTLS, the certificate trusted through global.smtp_tls_config"
+    );
+}
+
+#[test]
+fn a_bad_global_http_config_is_an_error_at_its_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v.yaml");
+    std::fs::write(
+        &path,
+        "alerting:\n  global:\n    http_config: {proxy_url: 'http://proxy:3128', bogus: 1}\n  route: {receiver: a}\n  receivers: [{name: a}]\n",
+    )
+    .expect("write");
+    let out = common::run_cli(&["check", "config", path.to_str().expect("path")], None);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("v.yaml:3:")
+            && out.stderr.contains("alerting.global.http_config")
+            && out.stderr.contains("bogus"),
+        "{}",
+        out.stderr
+    );
+}

@@ -164,9 +164,10 @@ pub struct GlobalConfig {
     /// 5m by default.
     #[serde(default = "default_resolve_timeout")]
     pub resolve_timeout: PromDuration,
-    /// Default HTTP client settings of the HTTP integrations.
+    /// HTTP client settings (`notify`'s `http_config` schema) of every HTTP integration
+    /// that has no `http_config` of its own; checked when the receivers are built.
     #[serde(default)]
-    pub http_config: Option<HttpClientConfig>,
+    pub http_config: Option<serde_yaml_ng::Value>,
     /// Default sender address of email.
     #[serde(default)]
     pub smtp_from: Option<String>,
@@ -199,7 +200,7 @@ pub struct GlobalConfig {
     pub smtp_require_tls: bool,
     /// Default TLS settings of SMTP.
     #[serde(default)]
-    pub smtp_tls_config: Option<TlsConfig>,
+    pub smtp_tls_config: Option<serde_yaml_ng::Value>,
     /// Whether SMTP uses TLS from the first byte (port 465); by port when left out.
     #[serde(default)]
     pub smtp_force_implicit_tls: Option<bool>,
@@ -311,90 +312,6 @@ fn default_resolve_timeout() -> PromDuration {
 
 fn default_true() -> bool {
     true
-}
-
-/// HTTP client settings (the common subset of Prometheus' `http_config`).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct HttpClientConfig {
-    /// HTTP basic authentication.
-    #[serde(default)]
-    pub basic_auth: Option<BasicAuth>,
-    /// The `Authorization` header.
-    #[serde(default)]
-    pub authorization: Option<Authorization>,
-    /// Bearer token (older form of `authorization`).
-    #[serde(default)]
-    pub bearer_token: Option<Secret>,
-    /// File to read the bearer token from.
-    #[serde(default)]
-    pub bearer_token_file: Option<PathBuf>,
-    /// HTTP proxy URL.
-    #[serde(default)]
-    pub proxy_url: Option<String>,
-    /// TLS settings.
-    #[serde(default)]
-    pub tls_config: Option<TlsConfig>,
-    /// Whether redirects are followed; true by default.
-    #[serde(default)]
-    pub follow_redirects: Option<bool>,
-    /// Whether HTTP/2 may be used; true by default.
-    #[serde(default)]
-    pub enable_http2: Option<bool>,
-}
-
-/// HTTP basic authentication.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct BasicAuth {
-    /// User name.
-    #[serde(default)]
-    pub username: String,
-    /// Password.
-    #[serde(default)]
-    pub password: Option<Secret>,
-    /// File to read the password from.
-    #[serde(default)]
-    pub password_file: Option<PathBuf>,
-}
-
-/// The `Authorization` header.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Authorization {
-    /// Scheme; `Bearer` by default.
-    #[serde(default, rename = "type")]
-    pub kind: Option<String>,
-    /// Credentials.
-    #[serde(default)]
-    pub credentials: Option<Secret>,
-    /// File to read the credentials from.
-    #[serde(default)]
-    pub credentials_file: Option<PathBuf>,
-}
-
-/// TLS client settings.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// CA certificate file to verify the server with.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate file.
-    #[serde(default)]
-    pub cert_file: Option<PathBuf>,
-    /// Client key file.
-    #[serde(default)]
-    pub key_file: Option<PathBuf>,
-    /// Server name to verify (SNI).
-    #[serde(default)]
-    pub server_name: Option<String>,
-    /// Skip server certificate verification (never in production).
-    #[serde(default)]
-    pub insecure_skip_verify: bool,
-    /// Lowest TLS version (`TLS12`, `TLS13`).
-    #[serde(default)]
-    pub min_version: Option<String>,
 }
 
 /// One node of the routing tree.

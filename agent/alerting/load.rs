@@ -111,9 +111,31 @@ fn spec_of(
     let mut globals = globals_of(&cfg.global, &mut errors);
     globals.templates = read_templates(&cfg.templates, base, &mut errors);
     let mut receivers = BTreeMap::new();
+    if let Some(h) = &cfg.global.http_config
+        && let Err(e) = serde_yaml_ng::from_value::<crate::notify::HttpConfig>(h.clone())
+    {
+        errors.push(FieldError::new("global.http_config", e.to_string()));
+    }
+    if let Some(t) = &cfg.global.smtp_tls_config
+        && let Err(e) = serde_yaml_ng::from_value::<crate::notify::TlsConfig>(t.clone())
+    {
+        errors.push(FieldError::new("global.smtp_tls_config", e.to_string()));
+    }
     for (i, r) in cfg.receivers.iter().enumerate() {
         let at = format!("receivers[{i}]");
         let mut m = r.integrations.clone();
+        inherit(
+            &mut m,
+            HTTP_INTEGRATIONS,
+            "http_config",
+            cfg.global.http_config.as_ref(),
+        );
+        inherit(
+            &mut m,
+            &["email_configs"],
+            "tls_config",
+            cfg.global.smtp_tls_config.as_ref(),
+        );
         m.insert("name".into(), r.name.clone().into());
         let rc: ReceiverConfig = match serde_yaml_ng::from_value(serde_yaml_ng::Value::Mapping(m)) {
             Ok(rc) => rc,
@@ -139,6 +161,40 @@ fn spec_of(
             forward: cfg.forward.clone(),
         }),
         _ => Err(errors),
+    }
+}
+
+/// The integrations that speak HTTP and take an `http_config`.
+const HTTP_INTEGRATIONS: &[&str] = &[
+    "webhook_configs",
+    "slack_configs",
+    "pagerduty_configs",
+    "msteams_configs",
+    "msteamsv2_configs",
+    "twilio_configs",
+];
+
+/// Gives every `kinds` integration of a receiver without its own `field` the global
+/// value, whole (as Alertmanager does with `http_config` and `smtp_tls_config`: no merging
+/// of fields).
+fn inherit(
+    receiver: &mut serde_yaml_ng::Mapping,
+    kinds: &[&str],
+    field: &str,
+    global: Option<&serde_yaml_ng::Value>,
+) {
+    let Some(global) = global else { return };
+    for key in kinds {
+        let Some(serde_yaml_ng::Value::Sequence(list)) = receiver.get_mut(*key) else {
+            continue;
+        };
+        for entry in list {
+            if let serde_yaml_ng::Value::Mapping(m) = entry
+                && !m.contains_key(field)
+            {
+                m.insert(field.into(), global.clone());
+            }
+        }
     }
 }
 

@@ -24,6 +24,10 @@ pub struct HttpConfig {
     pub tls_config: Option<TlsConfig>,
     /// Whether redirects are followed (Alertmanager's default true).
     pub follow_redirects: Option<bool>,
+    /// An HTTP(S) proxy every request goes through (`http://proxy:3128`).
+    pub proxy_url: Option<String>,
+    /// Whether HTTP/2 may be negotiated (default true; false keeps to HTTP/1.1).
+    pub enable_http2: Option<bool>,
 }
 
 /// `basic_auth`.
@@ -240,6 +244,18 @@ impl HttpConfig {
         }
         if files.tls13_only {
             builder = builder.min_tls_version(reqwest::tls::Version::TLS_1_3);
+        }
+        if let Some(p) = &self.proxy_url {
+            match reqwest::Proxy::all(p) {
+                Ok(proxy) => builder = builder.proxy(proxy),
+                Err(e) => errors.push(FieldError::new(
+                    "http_config.proxy_url",
+                    format!("not a proxy URL: {}", e.without_url()),
+                )),
+            }
+        }
+        if self.enable_http2 == Some(false) {
+            builder = builder.http1_only();
         }
         errors.extend(
             tls_errors
