@@ -17,6 +17,7 @@ clock for every process on the machine, so a sender's timestamp (carried in the 
 
 import asyncio
 import http.client
+import datetime
 import json
 import math
 import os
@@ -99,8 +100,8 @@ def serve(port, handle):
 # ---------------------------------------------------------------------------------------------
 
 
-def summarize(t, path, body):
-    rec = {"t": t, "path": path, "bytes": len(body)}
+def summarize(t, path, body, wall=None):
+    rec = {"t": t, "wall": wall, "path": path, "bytes": len(body)}
     try:
         n = json.loads(body)
     except ValueError:
@@ -116,6 +117,7 @@ def summarize(t, path, body):
             "name": a.get("labels", {}).get("alertname"),
             "idx": a.get("labels", {}).get("idx"),
             "status": a.get("status"),
+            "starts_at": a.get("startsAt"),
             "sent": a.get("annotations", {}).get("sent"),
         } for a in alerts],
     })
@@ -123,7 +125,7 @@ def summarize(t, path, body):
 
 
 def cmd_receiver(port):
-    raw = []      # (arrival, path, body)
+    raw = []      # (arrival, path, body, arrival wall-clock time)
     parsed = []   # summaries of raw[:len(parsed)]
 
     def handle(method, target, headers, body):
@@ -137,7 +139,7 @@ def cmd_receiver(port):
         if method == "GET" and path == "/_count":
             return response(200, str(len(raw)).encode())
         if method == "POST":
-            raw.append((t, path, body))
+            raw.append((t, path, body, time.time()))
             return response(200)
         return response(404)
 
@@ -443,8 +445,18 @@ def cmd_e2e(out, reps, recv_url, target_url, path="/e2e"):
                 if r["path"] == path and r.get("status") == "resolved" and r["t"] > t_up:
                     resolved = r
             time.sleep(0.05)
+        # The firing alert's startsAt is the rule evaluation's timestamp (for: 0s): the
+        # evaluation → webhook part of the path, on the wall clock both sides share.
+        eval_to_webhook = None
+        if fired and fired.get("wall") and fired["alerts"] and fired["alerts"][0].get("starts_at"):
+            try:
+                st = datetime.datetime.fromisoformat(fired["alerts"][0]["starts_at"].replace("Z", "+00:00"))
+                eval_to_webhook = fired["wall"] - st.timestamp()
+            except ValueError:
+                pass
         row = {
             "rep": rep,
+            "eval_to_webhook_s": eval_to_webhook,
             "latency_s": fired["t"] - t_down if fired else None,
             "first_503_probe_after_s": probe_503 - t_down if probe_503 else None,
             "resolve_latency_s": resolved["t"] - t_up if resolved else None,
@@ -557,6 +569,10 @@ def cmd_report(out_md, meta_json, *paths):
                 if r["latency_s"] is not None and r["first_503_probe_after_s"] is not None]
         L.append(f"| 3. of which: T → first 503 probe / that probe → webhook (max) | "
                  f"{f(max(probe) if probe else None, '.2f')} / {f(max(rest) if rest else None, '.2f', ' s')} | – | | |")
+        ev = [r["eval_to_webhook_s"] * 1000 for r in e2e["rows"] if r.get("eval_to_webhook_s") is not None]
+        L.append(f"| 3. rule evaluation instant (the alert's startsAt) → webhook: median / max | "
+                 f"{f(statistics.median(ev) if ev else None, '.1f')} / {f(max(ev) if ev else None, '.1f', ' ms')} | – | "
+                 f"< 10 ms | {'met' if ev and max(ev) < 10 else 'NOT met'} |")
         res = [r["resolve_latency_s"] for r in e2e["rows"] if r["resolve_latency_s"] is not None]
         L.append(f"| 3. up again → resolved notification (max) | {f(max(res) if res else None, '.2f', ' s')} | – | | |")
     L.append("")
