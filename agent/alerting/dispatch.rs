@@ -108,6 +108,8 @@ pub struct Dispatcher {
     tree: RouteTree,
     groups: BTreeMap<String, Group>,
     log: BTreeMap<(String, String), LogEntry>,
+    /// Log keys changed since [`Dispatcher::take_changed_log`] (to store them).
+    changed: BTreeSet<(String, String)>,
     send_resolved: BTreeMap<String, bool>,
 }
 
@@ -151,6 +153,7 @@ impl Dispatcher {
             tree,
             groups: BTreeMap::new(),
             log: BTreeMap::new(),
+            changed: BTreeSet::new(),
             send_resolved: BTreeMap::new(),
         }
     }
@@ -248,6 +251,16 @@ impl Dispatcher {
                     firing.push(Arc::clone(a));
                 }
             }
+            // Every alert silenced, inhibited or muted: nothing is sent and the log stays as
+            // it is (Alertmanager's pipeline stops before its dedup stage), so the alerts are
+            // not announced again as new when the silence ends.
+            if firing.is_empty() && resolved.is_empty() {
+                group.alerts.retain(|_, a| !a.resolved(now_ms));
+                if group.alerts.is_empty() {
+                    self.groups.remove(&key);
+                }
+                continue;
+            }
             let firing_fps: BTreeSet<_> = firing.iter().map(|a| a.fingerprint()).collect();
             let resolved_fps: BTreeSet<_> = resolved.iter().map(|a| a.fingerprint()).collect();
             let log_key = (group.key.clone(), group.receiver.clone());
@@ -274,6 +287,7 @@ impl Dispatcher {
                         previous_ms: self.log.get(&log_key).map(|e| e.at_ms),
                     });
                 }
+                self.changed.insert(log_key.clone());
                 self.log.insert(
                     log_key,
                     LogEntry {
@@ -306,6 +320,15 @@ impl Dispatcher {
         })
     }
 
+    /// The log entries changed since the last call (each flush's, and those changed with
+    /// nothing to send, e.g. all resolved for a receiver without `send_resolved`), to store.
+    pub fn take_changed_log(&mut self) -> Vec<NflogRecord> {
+        let keys = std::mem::take(&mut self.changed);
+        keys.iter()
+            .filter_map(|(g, r)| self.log_record(g, r))
+            .collect()
+    }
+
     /// Every log entry, for storage.
     pub fn log_records(&self) -> Vec<NflogRecord> {
         self.log
@@ -336,6 +359,7 @@ impl Dispatcher {
             tree,
             groups: BTreeMap::new(),
             log: self.log,
+            changed: self.changed,
             send_resolved: self.send_resolved,
         }
     }
@@ -395,6 +419,22 @@ receivers: [{name: r}]
 
     fn all(_: &Group, _: &Alert) -> bool {
         true
+    }
+
+    #[test]
+    fn a_silenced_group_is_not_announced_again_when_the_silence_ends() {
+        let mut d = dispatcher();
+        d.insert(Arc::new(alert("A", 0)), 0);
+        assert_eq!(d.tick(30 * S, &mut all).len(), 1);
+        assert_eq!(d.take_changed_log().len(), 1);
+        // Silenced: nothing is sent and the log is left alone.
+        let mut none = |_: &Group, _: &Alert| false;
+        assert!(d.tick(330 * S, &mut none).is_empty());
+        assert!(d.take_changed_log().is_empty());
+        // The silence ends before repeat_interval: the receiver already knows A.
+        assert!(d.tick(630 * S, &mut all).is_empty());
+        // After repeat_interval it is repeated.
+        assert_eq!(d.tick(3930 * S, &mut all).len(), 1);
     }
 
     #[test]

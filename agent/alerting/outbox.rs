@@ -33,6 +33,10 @@ const SILENCES_KEY: &str = "silences";
 pub const WRITE_QUEUE: usize = 4096;
 /// Most operations committed in one transaction.
 const BATCH: usize = 1024;
+/// Tries of one failed transaction before its operations are given up (logged, counted).
+const WRITE_ATTEMPTS: u32 = 5;
+/// Wait between those tries.
+const RETRY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One notification for one integration of one receiver, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -68,10 +72,11 @@ enum Op {
     Decide {
         entries: Vec<OutboxEntry>,
         nflog: Vec<NflogRecord>,
-        done: Option<oneshot::Sender<()>>,
+        done: Option<oneshot::Sender<bool>>,
     },
     Done(String),
-    Silences(Vec<u8>),
+    /// A snapshot of the silences, numbered: an older one queued after a newer is skipped.
+    Silences(u64, Vec<u8>),
     ForgetNflog(Vec<(String, String)>),
 }
 
@@ -171,18 +176,19 @@ impl Outbox {
         }
     }
 
-    /// Waits until everything queued before is committed (or failed).
-    pub async fn flush(&self) {
-        let Some(tx) = &self.tx else { return };
+    /// Waits until everything queued before is committed; false when that write failed.
+    pub async fn flush(&self) -> bool {
+        let Some(tx) = &self.tx else { return true };
         let (done, wait) = oneshot::channel();
         let op = Op::Decide {
             entries: Vec::new(),
             nflog: Vec::new(),
             done: Some(done),
         };
-        if tx.send(op).await.is_ok() {
-            let _ = wait.await;
+        if tx.send(op).await.is_err() {
+            return false;
         }
+        wait.await.unwrap_or(false)
     }
 
     /// Removes a delivered (or given-up) notification.
@@ -192,10 +198,11 @@ impl Outbox {
         }
     }
 
-    /// Stores the silences (their v2 JSON).
-    pub async fn save_silences(&self, bytes: Vec<u8>) {
+    /// Stores the silences (their v2 JSON); `seq` numbers the snapshot (taken under the
+    /// lock that orders the changes), so a slower older one never overwrites a newer.
+    pub async fn save_silences(&self, seq: u64, bytes: Vec<u8>) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send(Op::Silences(bytes)).await;
+            let _ = tx.send(Op::Silences(seq, bytes)).await;
         }
     }
 
@@ -208,6 +215,7 @@ impl Outbox {
 }
 
 fn writer(db: Durable, mut rx: mpsc::Receiver<Op>, metrics: Metrics) {
+    let mut silences_seq = 0u64;
     while let Some(first) = rx.blocking_recv() {
         let mut ops = vec![first];
         while ops.len() < BATCH {
@@ -217,46 +225,66 @@ fn writer(db: Durable, mut rx: mpsc::Receiver<Op>, metrics: Metrics) {
             }
         }
         let mut dones = Vec::new();
-        let result = db.write(|tx| {
-            let mut outbox = tx.open_table(OUTBOX)?;
-            let mut nflog = tx.open_table(NFLOG)?;
-            let mut silences = tx.open_table(SILENCES)?;
-            for op in &ops {
-                match op {
-                    Op::Decide {
-                        entries,
-                        nflog: log,
-                        ..
-                    } => {
-                        for e in entries {
-                            let bytes = serde_json::to_vec(e).map_err(StateError::caller)?;
-                            outbox.insert(e.id.as_str(), bytes.as_slice())?;
+        let mut batch_seq = silences_seq;
+        let mut write = || {
+            batch_seq = silences_seq;
+            db.write(|tx| {
+                let mut outbox = tx.open_table(OUTBOX)?;
+                let mut nflog = tx.open_table(NFLOG)?;
+                let mut silences = tx.open_table(SILENCES)?;
+                for op in &ops {
+                    match op {
+                        Op::Decide {
+                            entries,
+                            nflog: log,
+                            ..
+                        } => {
+                            for e in entries {
+                                let bytes = serde_json::to_vec(e).map_err(StateError::caller)?;
+                                outbox.insert(e.id.as_str(), bytes.as_slice())?;
+                            }
+                            for r in log {
+                                let bytes = serde_json::to_vec(r).map_err(StateError::caller)?;
+                                nflog.insert(
+                                    nflog_key(&r.group_key, &r.receiver).as_str(),
+                                    bytes.as_slice(),
+                                )?;
+                            }
                         }
-                        for r in log {
-                            let bytes = serde_json::to_vec(r).map_err(StateError::caller)?;
-                            nflog.insert(
-                                nflog_key(&r.group_key, &r.receiver).as_str(),
-                                bytes.as_slice(),
-                            )?;
+                        Op::Done(id) => {
+                            outbox.remove(id.as_str())?;
                         }
-                    }
-                    Op::Done(id) => {
-                        outbox.remove(id.as_str())?;
-                    }
-                    Op::Silences(bytes) => {
-                        silences.insert(SILENCES_KEY, bytes.as_slice())?;
-                    }
-                    Op::ForgetNflog(keys) => {
-                        for (g, r) in keys {
-                            nflog.remove(nflog_key(g, r).as_str())?;
+                        Op::Silences(seq, bytes) => {
+                            if *seq >= batch_seq {
+                                batch_seq = *seq;
+                                silences.insert(SILENCES_KEY, bytes.as_slice())?;
+                            }
+                        }
+                        Op::ForgetNflog(keys) => {
+                            for (g, r) in keys {
+                                nflog.remove(nflog_key(g, r).as_str())?;
+                            }
                         }
                     }
                 }
+                Ok(())
+            })
+        };
+        // A failed transaction (a full disk, an I/O error) is tried again a few times before
+        // its operations are given up: they are a batch of unrelated decisions and removals.
+        let mut result = write();
+        for _ in 1..WRITE_ATTEMPTS {
+            if result.is_ok() {
+                break;
             }
-            Ok(())
-        });
+            std::thread::sleep(RETRY_WAIT);
+            result = write();
+        }
+        let ok = result.is_ok();
         if let Err(e) = result {
             metrics.outbox_write_failed(&e.to_string());
+        } else {
+            silences_seq = batch_seq;
         }
         for op in ops {
             if let Op::Decide { done: Some(d), .. } = op {
@@ -264,7 +292,7 @@ fn writer(db: Durable, mut rx: mpsc::Receiver<Op>, metrics: Metrics) {
             }
         }
         for d in dones {
-            let _ = d.send(());
+            let _ = d.send(ok);
         }
     }
 }

@@ -82,6 +82,11 @@ pub enum SilenceError {
     /// The JSON does not decode.
     #[error("invalid silence data: {0}")]
     Decode(String),
+    /// The change is in force but could not be stored: it would not survive a restart.
+    #[error(
+        "the silence change is in force but could not be stored (storage.path); it would be lost at a restart"
+    )]
+    Unsaved,
 }
 
 fn validate(s: &Silence, now_ms: i64, new: bool) -> Result<(), SilenceError> {

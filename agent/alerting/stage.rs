@@ -121,6 +121,8 @@ struct Shared {
     forwarder: Mutex<Option<Forwarder>>,
     /// Tells deliveries waiting to retry to leave (their entry stays for the next start).
     stopping: CancellationToken,
+    /// Numbers silence snapshots (taken under the core lock, in change order).
+    silence_seq: std::sync::atomic::AtomicU64,
     started_ms: i64,
 }
 
@@ -130,6 +132,10 @@ type LaneKey = (String, String, usize);
 struct Lane {
     /// The newest notification's id: an older one still waiting is superseded by it.
     latest: String,
+    /// The fingerprints of the newest notification's alerts: an older notification is only
+    /// superseded when these include every alert it reports resolved (a resolution the
+    /// newer one does not carry must still be sent).
+    covers: std::collections::BTreeSet<String>,
     /// Held during an attempt, so a newer notification is never overtaken by an older one.
     turn: Arc<tokio::sync::Mutex<()>>,
 }
@@ -281,8 +287,10 @@ impl Shared {
         Vec<super::dispatch::NflogRecord>,
         Vec<(String, String)>,
     ) {
-        let run = self.run.lock().clone();
+        // The core lock first, then `run`: `apply` swaps both under the core lock, so a tick
+        // never pairs the new routing with the old receivers.
         let mut core = self.core.lock();
+        let run = self.run.lock().clone();
         let core = &mut *core;
         // Resolved alerts are not listed and their groups hold their own copy.
         core.alerts.retain(|_, h| !h.alert.resolved(now));
@@ -331,11 +339,9 @@ impl Shared {
         let mut entries = Vec::new();
         let mut log = Vec::new();
         for f in &flushes {
-            if let Some(r) = dispatcher.log_record(&f.group_key, &f.receiver) {
-                log.push(r);
-            }
             entries.extend(notifications(f, &run, now));
         }
+        log.extend(dispatcher.take_changed_log());
         // Log entries of groups long gone.
         let forget = dispatcher.gc_log(now - NFLOG_RETENTION_MS);
         (entries, log, forget)
@@ -485,25 +491,41 @@ async fn deliver(shared: Arc<Shared>, e: OutboxEntry) {
         // A notification tells the group's whole current state, so a newer one for the same
         // lane replaces an older one still waiting (a firing retried after the resolved
         // would reopen a PagerDuty incident); attempts take turns, so order is kept.
-        let turn = match shared.lanes.lock().get(&key) {
-            Some(l) if l.latest == e.id => l.turn.clone(),
-            _ => {
+        let superseded = |lanes: &HashMap<LaneKey, Lane>| match lanes.get(&key) {
+            Some(l) if l.latest == e.id => false,
+            Some(l) => e
+                .notification
+                .alerts
+                .iter()
+                .filter(|a| a.status == "resolved")
+                .all(|a| l.covers.contains(&a.fingerprint)),
+            None => true,
+        };
+        let turn = {
+            let lanes = shared.lanes.lock();
+            if superseded(&lanes) {
+                drop(lanes);
                 shared.metrics.superseded(&e.receiver, &e.kind);
                 break;
             }
+            lanes.get(&key).map(|l| l.turn.clone()).unwrap_or_default()
         };
-        let _turn = turn.lock().await;
-        if shared
-            .lanes
-            .lock()
-            .get(&key)
-            .is_none_or(|l| l.latest != e.id)
-        {
+        let _turn = tokio::select! {
+            g = turn.lock_owned() => g,
+            _ = shared.stopping.cancelled() => return,
+        };
+        if shared.stopping.is_cancelled() {
+            return;
+        }
+        if superseded(&shared.lanes.lock()) {
             shared.metrics.superseded(&e.receiver, &e.kind);
             break;
         }
         let sem = shared.semaphore(&e.receiver, settings.concurrency);
-        let permit = sem.acquire_owned().await;
+        let permit = tokio::select! {
+            p = sem.acquire_owned() => p,
+            _ = shared.stopping.cancelled() => return,
+        };
         let started = Instant::now();
         let result =
             match tokio::time::timeout(settings.timeout, integration.send(&e.notification)).await {
@@ -573,14 +595,26 @@ async fn finish(shared: &Shared, id: String) {
     shared.outbox.done(id).await;
 }
 
+fn covers(e: &OutboxEntry) -> std::collections::BTreeSet<String> {
+    e.notification
+        .alerts
+        .iter()
+        .map(|a| a.fingerprint.clone())
+        .collect()
+}
+
 fn spawn_delivery(shared: &Arc<Shared>, e: OutboxEntry) {
     shared
         .lanes
         .lock()
         .entry(lane_key(&e))
-        .and_modify(|l| l.latest = e.id.clone())
+        .and_modify(|l| {
+            l.latest = e.id.clone();
+            l.covers = covers(&e);
+        })
         .or_insert_with(|| Lane {
             latest: e.id.clone(),
+            covers: covers(&e),
             turn: Arc::default(),
         });
     shared.inflight.lock().insert(
@@ -710,6 +744,7 @@ impl Stage for AlertingStage {
             lanes: Mutex::new(HashMap::new()),
             forwarder: Mutex::new(forwarder),
             stopping: CancellationToken::new(),
+            silence_seq: std::sync::atomic::AtomicU64::new(1),
             started_ms: now_ms(),
         });
         Ok(AlertingStage {
@@ -744,6 +779,16 @@ impl Stage for AlertingStage {
             // A new tree: new groups for the alerts held, the notification log kept (so
             // nothing already sent is sent again), as Alertmanager does on a reload.
             let old = core.dispatcher.take();
+            // Resolved alerts whose resolution was not notified yet live only in the old
+            // groups: they go into the new ones too.
+            let pending_resolved: Vec<Arc<Alert>> = old
+                .as_ref()
+                .map(|d| {
+                    d.groups()
+                        .flat_map(|g| g.alerts.values().cloned())
+                        .collect()
+                })
+                .unwrap_or_default();
             core.dispatcher = spec.routing.as_ref().map(|r| {
                 let mut d = match old {
                     Some(old) => old.with_tree(r.route.clone()),
@@ -751,18 +796,23 @@ impl Stage for AlertingStage {
                 };
                 configure_send_resolved(&mut d, &spec.receivers);
                 let now = now_ms();
+                for a in pending_resolved.iter().filter(|a| a.resolved(now)) {
+                    if !core.alerts.contains_key(&a.fingerprint()) {
+                        d.insert(Arc::clone(a), now);
+                    }
+                }
                 for h in core.alerts.values() {
                     d.insert(Arc::clone(&h.alert), now);
                 }
                 d
             });
             core.routing = spec.routing;
+            *s.run.lock() = Arc::new(Run {
+                receivers: spec.receivers,
+                delivery: spec.delivery,
+                external_url: spec.external_url,
+            });
         }
-        *s.run.lock() = Arc::new(Run {
-            receivers: spec.receivers,
-            delivery: spec.delivery,
-            external_url: spec.external_url,
-        });
         // New receivers start with fresh limits; deliveries in flight keep the old ones.
         s.semaphores.lock().clear();
         let mut forwarder = s.forwarder.lock();
@@ -940,25 +990,38 @@ impl AlertingHandle {
         self.shared.core.lock().silences.get(id).cloned()
     }
 
-    async fn save_silences(&self) {
-        let bytes = self.shared.core.lock().silences.to_bytes(now_ms());
-        self.shared.outbox.save_silences(bytes).await;
-        self.shared.outbox.flush().await;
+    /// Stores the silences after a change; false when the write failed.
+    async fn save_silences(&self) -> bool {
+        let (seq, bytes) = {
+            let core = self.shared.core.lock();
+            let seq = self
+                .shared
+                .silence_seq
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            (seq, core.silences.to_bytes(now_ms()))
+        };
+        self.shared.outbox.save_silences(seq, bytes).await;
+        let saved = self.shared.outbox.flush().await;
         // A silence may unmute or mute: look at the groups again.
         self.shared.wake.notify_one();
+        saved
     }
 
     /// Creates or updates a silence; answers its id.
     pub async fn set_silence(&self, s: Silence) -> SilenceResult<String> {
         let id = self.shared.core.lock().silences.set(s, now_ms())?;
-        self.save_silences().await;
+        if !self.save_silences().await {
+            return Err(SilenceError::Unsaved);
+        }
         Ok(id)
     }
 
     /// Expires a silence.
     pub async fn expire_silence(&self, id: &str) -> SilenceResult<()> {
         self.shared.core.lock().silences.expire(id, now_ms())?;
-        self.save_silences().await;
+        if !self.save_silences().await {
+            return Err(SilenceError::Unsaved);
+        }
         Ok(())
     }
 

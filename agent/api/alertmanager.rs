@@ -161,6 +161,24 @@ impl AlertFilter {
         })
     }
 
+    /// Whether a group is listed: its own receiver matches `receiver` (Alertmanager filters
+    /// groups by the group's receiver, not by every route an alert matches).
+    fn keeps_group(&self, receiver: &str) -> bool {
+        self.receiver
+            .as_ref()
+            .is_none_or(|re| re.is_match(receiver))
+    }
+
+    /// Whether an alert of a listed group is shown (the receiver was checked on the group).
+    fn keeps_in_group(&self, v: &AlertView) -> bool {
+        AlertFilter {
+            matchers: Matchers(self.matchers.0.clone()),
+            receiver: None,
+            ..*self
+        }
+        .keeps(v)
+    }
+
     fn keeps(&self, v: &AlertView) -> bool {
         let silenced = !v.silenced_by.is_empty();
         let inhibited = !v.inhibited_by.is_empty();
@@ -219,11 +237,12 @@ async fn list_groups(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery) 
     let groups: Vec<Value> = h
         .groups()
         .into_iter()
+        .filter(|g| f.keeps_group(&g.receiver))
         .filter_map(|g: GroupView| {
             let alerts: Vec<Value> = g
                 .alerts
                 .iter()
-                .filter(|v| f.keeps(v))
+                .filter(|v| f.keeps_in_group(v))
                 .map(alert_json)
                 .collect();
             (!alerts.is_empty()).then(
@@ -418,6 +437,7 @@ async fn list_silences(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery
 fn silence_error(e: SilenceError) -> Response {
     match e {
         SilenceError::NotFound(_) => error(StatusCode::NOT_FOUND, e.to_string()),
+        SilenceError::Unsaved => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         _ => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
