@@ -3,7 +3,8 @@
 //! up to [`BATCH`]). This is the path to an external Alertmanager cluster, and from DaemonSet
 //! agents to a central vitals.
 //!
-//! The queue holds [`FORWARD_QUEUE`] alerts. When it is full new alerts are dropped and
+//! Each Alertmanager has its own queue and task, so one that is down or slow delays only
+//! itself. A queue holds [`FORWARD_QUEUE`] alerts. When it is full new alerts are dropped and
 //! counted (`vitals_alerting_forward_dropped_total`), as Prometheus's notifier drops when its
 //! queue overflows: the rule engine sends every firing alert again every minute, so a drop
 //! delays an alert; it does not lose it. A batch that fails is tried [`ATTEMPTS`] times per
@@ -30,9 +31,10 @@ const ATTEMPTS: u32 = 3;
 /// Timeout of one request when the target sets none.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The forwarding queue and its task; dropping it lets the task finish what is queued.
+/// The forwarding queues and their tasks (one per Alertmanager); dropping it lets each task
+/// finish what is queued.
 pub struct Forwarder {
-    tx: mpsc::Sender<Alert>,
+    txs: Vec<mpsc::Sender<Alert>>,
     targets: Vec<ForwardConfig>,
     metrics: Metrics,
 }
@@ -43,10 +45,16 @@ impl Forwarder {
         if targets.is_empty() {
             return None;
         }
-        let (tx, rx) = mpsc::channel(FORWARD_QUEUE);
-        tokio::spawn(run(rx, targets.to_vec(), metrics.clone()));
+        let txs = targets
+            .iter()
+            .map(|t| {
+                let (tx, rx) = mpsc::channel(FORWARD_QUEUE);
+                tokio::spawn(run(rx, t.clone(), metrics.clone()));
+                tx
+            })
+            .collect();
         Some(Forwarder {
-            tx,
+            txs,
             targets: targets.to_vec(),
             metrics,
         })
@@ -60,9 +68,11 @@ impl Forwarder {
     /// Queues `alerts` (dropping, and counting, what does not fit).
     pub fn push(&self, alerts: &[Alert]) {
         let mut dropped = 0;
-        for a in alerts {
-            if self.tx.try_send(a.clone()).is_err() {
-                dropped += 1;
+        for tx in &self.txs {
+            for a in alerts {
+                if tx.try_send(a.clone()).is_err() {
+                    dropped += 1;
+                }
             }
         }
         if dropped > 0 {
@@ -85,7 +95,7 @@ pub fn postable(a: &Alert) -> serde_json::Value {
     v
 }
 
-async fn run(mut rx: mpsc::Receiver<Alert>, targets: Vec<ForwardConfig>, metrics: Metrics) {
+async fn run(mut rx: mpsc::Receiver<Alert>, t: ForwardConfig, metrics: Metrics) {
     let client = match crate::net::tls::client_builder().build() {
         Ok(c) => c,
         Err(e) => {
@@ -100,47 +110,45 @@ async fn run(mut rx: mpsc::Receiver<Alert>, targets: Vec<ForwardConfig>, metrics
         Jitter::Proportional(0.2),
     );
     let Ok(backoff) = backoff else { return };
+    let url = format!("{}/api/v2/alerts", t.url.trim_end_matches('/'));
+    let timeout = t.timeout.map_or(DEFAULT_TIMEOUT, |d| d.get());
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let body = serde_json::Value::Array(batch.iter().map(postable).collect()).to_string();
-        for t in &targets {
-            let url = format!("{}/api/v2/alerts", t.url.trim_end_matches('/'));
-            let timeout = t.timeout.map_or(DEFAULT_TIMEOUT, |d| d.get());
-            let mut last_error = String::new();
-            let mut sent = false;
-            for attempt in 0..ATTEMPTS {
-                let mut req = client
-                    .post(&url)
-                    .timeout(timeout)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-                for (k, v) in &t.headers {
-                    req = req.header(k, v);
+        let mut last_error = String::new();
+        let mut sent = false;
+        for attempt in 0..ATTEMPTS {
+            let mut req = client
+                .post(&url)
+                .timeout(timeout)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+            for (k, v) in &t.headers {
+                req = req.header(k, v);
+            }
+            match req.send().await {
+                Ok(r) if r.status().is_success() => {
+                    sent = true;
+                    break;
                 }
-                match req.send().await {
-                    Ok(r) if r.status().is_success() => {
-                        sent = true;
+                Ok(r) => {
+                    let status = r.status();
+                    let text = r.text().await.unwrap_or_default();
+                    last_error = format!("HTTP {status}: {}", text.trim());
+                    if status.is_client_error() && status.as_u16() != 429 {
                         break;
                     }
-                    Ok(r) => {
-                        let status = r.status();
-                        let text = r.text().await.unwrap_or_default();
-                        last_error = format!("HTTP {status}: {}", text.trim());
-                        if status.is_client_error() && status.as_u16() != 429 {
-                            break;
-                        }
-                    }
-                    Err(e) => last_error = e.without_url().to_string(),
                 }
-                if attempt + 1 < ATTEMPTS {
-                    tokio::time::sleep(backoff.delay(attempt)).await;
-                }
+                Err(e) => last_error = e.without_url().to_string(),
             }
-            if sent {
-                metrics.forwarded(&t.url, batch.len());
-            } else {
-                metrics.forward_failed(&t.url, batch.len(), &last_error);
+            if attempt + 1 < ATTEMPTS {
+                tokio::time::sleep(backoff.delay(attempt)).await;
             }
+        }
+        if sent {
+            metrics.forwarded(&t.url, batch.len());
+        } else {
+            metrics.forward_failed(&t.url, batch.len(), &last_error);
         }
         batch.clear();
     }

@@ -89,12 +89,53 @@ pub struct Alert {
     pub ends_at_ms: i64,
     /// Link to the alert's source (the rule's expression in the UI).
     pub generator_url: String,
+    /// The end was not sent but set to `resolve_timeout` after the last update
+    /// (Alertmanager's `Timeout`): an explicit end from another update wins over it.
+    pub timeout: bool,
 }
 
 impl Alert {
     /// The fingerprint of the alert's labels.
     pub fn fingerprint(&self) -> Fingerprint {
         fingerprint(&self.labels)
+    }
+
+    /// Alertmanager's `Alert.Merge`: this alert (the one held) updated by `newer`, an
+    /// update of the same labels: the earliest start is kept; of two ends, a later explicit
+    /// one wins over a timeout, and of two resolutions the later one.
+    pub fn merged(&self, newer: &Alert, now_ms: i64) -> Alert {
+        let mut res = newer.clone();
+        if self.starts_at_ms < newer.starts_at_ms {
+            res.starts_at_ms = self.starts_at_ms;
+        }
+        if newer.resolved(now_ms) {
+            if self.resolved(now_ms) && self.ends_at_ms > newer.ends_at_ms {
+                res.ends_at_ms = self.ends_at_ms;
+            }
+        } else if self.ends_at_ms > newer.ends_at_ms && !self.timeout {
+            res.ends_at_ms = self.ends_at_ms;
+            res.timeout = false;
+        }
+        res
+    }
+
+    /// Whether two versions of an alert describe one firing period (Alertmanager's memory
+    /// provider merges only those; otherwise the newer replaces the older).
+    pub fn overlaps(&self, newer: &Alert) -> bool {
+        let (old_end, new_end) = (
+            if self.ends_at_ms == 0 {
+                i64::MAX
+            } else {
+                self.ends_at_ms
+            },
+            if newer.ends_at_ms == 0 {
+                i64::MAX
+            } else {
+                newer.ends_at_ms
+            },
+        );
+        (new_end > self.starts_at_ms && new_end <= old_end)
+            || (newer.starts_at_ms >= self.starts_at_ms && newer.starts_at_ms < old_end)
     }
 
     /// Whether the alert is resolved at `now_ms`: it has an end and that end is not after
@@ -136,6 +177,33 @@ mod tests {
         a.ends_at_ms = 50;
         assert!(a.resolved(50));
         assert!(!a.resolved(49));
+    }
+
+    #[test]
+    fn merge_keeps_the_first_start_and_an_explicit_end_over_a_timeout() {
+        let at = |s, e, timeout| Alert {
+            starts_at_ms: s,
+            ends_at_ms: e,
+            timeout,
+            ..Alert::default()
+        };
+        // Re-posted without an end (a timeout) after one with a later explicit end.
+        let old = at(100, 10_000, false);
+        let new = at(200, 5_000, true);
+        assert!(old.overlaps(&new));
+        let m = old.merged(&new, 300);
+        assert_eq!(
+            (m.starts_at_ms, m.ends_at_ms, m.timeout),
+            (100, 10_000, false)
+        );
+        // A later timeout does not beat nothing: the newer end stands when later.
+        let m = at(100, 1_000, true).merged(&at(150, 2_000, true), 300);
+        assert_eq!((m.starts_at_ms, m.ends_at_ms), (100, 2_000));
+        // An explicit resolution wins.
+        let m = at(100, 10_000, false).merged(&at(100, 250, false), 300);
+        assert_eq!(m.ends_at_ms, 250);
+        // A new firing period after the old one ended is not merged.
+        assert!(!at(100, 200, false).overlaps(&at(500, 900, false)));
     }
 
     #[test]

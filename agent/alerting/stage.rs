@@ -196,8 +196,10 @@ impl AlertSink for RulesSink {
                 starts_at_ms: a.starts_at_ms,
                 ends_at_ms: a.ends_at_ms,
                 generator_url: a.generator_url,
+                timeout: false,
             })
-            .collect();
+            .collect::<Vec<_>>();
+        self.shared.forward(&alerts);
         self.shared.ingest(alerts, "rules");
     }
 }
@@ -220,27 +222,30 @@ fn configure_send_resolved(d: &mut Dispatcher, receivers: &BTreeMap<String, Arc<
 }
 
 impl Shared {
+    /// Sends alerts on to the Alertmanagers of `forward:` as they were received (without
+    /// the end vitals gives an alert that has none, so they apply their own timeout).
+    fn forward(&self, alerts: &[Alert]) {
+        if let Some(f) = self.forwarder.lock().as_ref() {
+            f.push(alerts);
+        }
+    }
+
     /// Takes alerts in: merges each with the alert of the same labels, routes it, wakes the
-    /// dispatcher, forwards it.
+    /// dispatcher.
     fn ingest(&self, alerts: Vec<Alert>, source: &str) {
         if alerts.is_empty() {
             return;
         }
         let now = now_ms();
         self.metrics.received(source, alerts.len());
-        if let Some(f) = self.forwarder.lock().as_ref() {
-            f.push(&alerts);
-        }
         let mut guard = self.core.lock();
         let core = &mut *guard;
         for mut a in alerts {
             let fp = a.fingerprint();
-            if let Some(old) = core.alerts.get(&fp) {
-                // Alertmanager's merge: the same alert still going keeps its first start.
-                let o = &old.alert;
-                if !o.resolved(a.starts_at_ms) && o.starts_at_ms < a.starts_at_ms {
-                    a.starts_at_ms = o.starts_at_ms;
-                }
+            if let Some(old) = core.alerts.get(&fp)
+                && old.alert.overlaps(&a)
+            {
+                a = old.alert.merged(&a, now);
             }
             let a = Arc::new(a);
             if let Some(d) = core.dispatcher.as_mut() {
@@ -880,6 +885,7 @@ impl AlertingHandle {
             .routing
             .as_ref()
             .map_or(Duration::from_secs(300), |r| r.resolve_timeout);
+        self.shared.forward(&alerts);
         for a in &mut alerts {
             if a.starts_at_ms == 0 {
                 a.starts_at_ms = if a.ends_at_ms != 0 {
@@ -890,6 +896,7 @@ impl AlertingHandle {
             }
             if a.ends_at_ms == 0 {
                 a.ends_at_ms = now + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX / 2);
+                a.timeout = true;
             }
         }
         self.shared.ingest(alerts, "api");

@@ -291,6 +291,10 @@ fn checked(p: PostableAlert) -> Result<Alert, String> {
             return Err(format!("empty value for label {k:?}"));
         }
     }
+    let annotations = p.annotations.unwrap_or_default();
+    if let Some(k) = annotations.keys().find(|k| !is_valid_label_name(k)) {
+        return Err(format!("invalid annotation name {k:?}"));
+    }
     let starts = time("startsAt", &p.starts_at)?;
     let ends = time("endsAt", &p.ends_at)?;
     if starts != 0 && ends != 0 && ends < starts {
@@ -298,10 +302,11 @@ fn checked(p: PostableAlert) -> Result<Alert, String> {
     }
     Ok(Alert {
         labels,
-        annotations: p.annotations.unwrap_or_default(),
+        annotations,
         starts_at_ms: starts,
         ends_at_ms: ends,
         generator_url: p.generator_url.unwrap_or_default(),
+        timeout: false,
     })
 }
 
