@@ -319,6 +319,7 @@ impl Shared {
             core.alerts.values().map(|h| Arc::clone(&h.alert)).collect()
         };
         let (silences, inhibitor) = (&core.silences, &core.inhibitor);
+        let sources = inhibitor.sources(&known, now);
         let mut suppressed = 0usize;
         let mut keep = |group: &super::dispatch::Group, a: &Alert| {
             if let Some(route) = routing.route.by_id(&group.route_id)
@@ -332,7 +333,9 @@ impl Shared {
                 return true;
             }
             let muted = !silences.silenced_by(&a.labels, now).is_empty()
-                || inhibitor.mutes(&a.labels, &known, now);
+                || inhibitor
+                    .inhibited_by_in(&a.labels, &sources, now)
+                    .is_some();
             if muted {
                 suppressed += 1;
             }
@@ -907,7 +910,7 @@ impl AlertingHandle {
         self.shared.metrics.invalid();
     }
 
-    fn view(core: &Core, h: &Held, known: &[Arc<Alert>], now: i64) -> AlertView {
+    fn view(core: &Core, h: &Held, sources: &[Vec<&Alert>], now: i64) -> AlertView {
         let a = &h.alert;
         let receivers = core
             .routing
@@ -925,7 +928,7 @@ impl AlertingHandle {
             .unwrap_or_default();
         let inhibited_by = core
             .inhibitor
-            .inhibited_by(&a.labels, known, now)
+            .inhibited_by_in(&a.labels, sources, now)
             .map(|fp| vec![fingerprint_hex(fp)])
             .unwrap_or_default();
         AlertView {
@@ -946,10 +949,11 @@ impl AlertingHandle {
         } else {
             core.alerts.values().map(|h| Arc::clone(&h.alert)).collect()
         };
+        let sources = core.inhibitor.sources(&known, now);
         core.alerts
             .values()
             .filter(|h| !h.alert.resolved(now))
-            .map(|h| Self::view(&core, h, &known, now))
+            .map(|h| Self::view(&core, h, &sources, now))
             .collect()
     }
 
@@ -965,6 +969,7 @@ impl AlertingHandle {
         } else {
             core.alerts.values().map(|h| Arc::clone(&h.alert)).collect()
         };
+        let sources = core.inhibitor.sources(&known, now);
         d.groups()
             .map(|g| GroupView {
                 labels: g.labels.clone(),
@@ -978,7 +983,7 @@ impl AlertingHandle {
                             alert: Arc::clone(a),
                             updated_at_ms: now,
                         });
-                        Self::view(&core, &held, &known, now)
+                        Self::view(&core, &held, &sources, now)
                     })
                     .collect(),
             })
