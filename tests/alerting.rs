@@ -315,6 +315,19 @@ async fn silences_and_inhibition_mute_and_show_in_the_api_and_silences_survive_k
     assert_eq!(alertnames(&got[before].json()), ["Noisy"]);
     let s = v.get_json(&format!("/api/v2/silence/{id}")).await;
     assert_eq!(s["status"]["state"], "expired");
+    // Expiring it again fails as in Alertmanager (500, "already expired").
+    let r = reqwest::Client::new()
+        .delete(v.url(&format!("/api/v2/silence/{id}")))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 500);
+    assert!(
+        r.text()
+            .await
+            .unwrap_or_default()
+            .contains("already expired")
+    );
 }
 
 /// Now as RFC 3339.

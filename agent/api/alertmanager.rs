@@ -442,7 +442,10 @@ async fn list_silences(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery
 fn silence_error(e: SilenceError) -> Response {
     match e {
         SilenceError::NotFound(_) => error(StatusCode::NOT_FOUND, e.to_string()),
-        SilenceError::Unsaved => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        // Alertmanager 0.25 answers 500 to expiring an expired silence; amtool says so.
+        SilenceError::Unsaved | SilenceError::AlreadyExpired(_) => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
         _ => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
