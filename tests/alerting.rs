@@ -998,3 +998,41 @@ fn a_bad_global_http_config_is_an_error_at_its_field() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_notification_finds_its_integration_after_a_restart_reordered_them() {
+    let x = Receiver::start(Answer::Hang).await;
+    let y = Receiver::start(Answer::Ok).await;
+    let config = |first: &Receiver, second: &Receiver| {
+        format!(
+            r#"server: {{listen: "127.0.0.1:0"}}
+alerting:
+  route: {{receiver: two, group_wait: 0s}}
+  receivers:
+    - name: two
+      webhook_configs: [{{url: "{}"}}, {{url: "{}"}}]
+"#,
+            first.url("/"),
+            second.url("/")
+        )
+    };
+    let v = Vitals::start(&config(&x, &y));
+    post(&v, "/api/v2/alerts", &json!([alert("A", "b", "c")]), None).await;
+    let sent_x = x.wait_for(1).await;
+    y.wait_for(1).await;
+    v.wait_for_sample("vitals_notifications_total", &[("receiver", "two")], |n| {
+        n == 1.0
+    })
+    .await;
+    // Killed while X has not answered; the restart's configuration lists Y first.
+    let dir = v.kill();
+    x.set_answer(Answer::Ok);
+    let _v = Vitals::start_in(dir, &config(&y, &x), &[]);
+    let got = x.wait_for(2).await;
+    assert_eq!(
+        got[1].json()["notificationId"],
+        sent_x[0].json()["notificationId"]
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(y.received().len(), 1, "Y is not sent X's notification");
+}

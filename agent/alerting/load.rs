@@ -111,6 +111,7 @@ fn spec_of(
     let mut globals = globals_of(&cfg.global, &mut errors);
     globals.templates = read_templates(&cfg.templates, base, &mut errors);
     let mut receivers = BTreeMap::new();
+    let mut identities = BTreeMap::new();
     if let Some(h) = &cfg.global.http_config
         && let Err(e) = serde_yaml_ng::from_value::<crate::notify::HttpConfig>(h.clone())
     {
@@ -137,6 +138,7 @@ fn spec_of(
             cfg.global.smtp_tls_config.as_ref(),
         );
         m.insert("name".into(), r.name.clone().into());
+        let ids = integration_identities(&m);
         let rc: ReceiverConfig = match serde_yaml_ng::from_value(serde_yaml_ng::Value::Mapping(m)) {
             Ok(rc) => rc,
             Err(e) => {
@@ -146,6 +148,7 @@ fn spec_of(
         };
         match rc.build(&globals) {
             Ok(built) => {
+                identities.insert(r.name.clone(), ids);
                 receivers.insert(r.name.clone(), Arc::new(built));
             }
             Err(es) => errors.extend(es.into_iter().map(|e| e.under(&at))),
@@ -156,12 +159,33 @@ fn spec_of(
         (true, Some(delivery)) if routing.is_some() || forward_only => Ok(AlertingStageSpec {
             routing,
             receivers,
+            identities,
             delivery,
             external_url: external_url.to_string(),
             forward: cfg.forward.clone(),
         }),
         _ => Err(errors),
     }
+}
+
+/// A hash of each integration's configuration, in the order `notify` builds a receiver's
+/// integrations: a stored notification finds its integration by it after a reload that
+/// reordered them.
+fn integration_identities(receiver: &serde_yaml_ng::Mapping) -> Vec<u64> {
+    let mut out = Vec::new();
+    for key in crate::notify::INTEGRATION_KEYS {
+        if let Some(serde_yaml_ng::Value::Sequence(list)) = receiver.get(key) {
+            for entry in list {
+                let text = serde_yaml_ng::to_string(entry).unwrap_or_default();
+                let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+                h.update(key.as_bytes());
+                h.update(text.as_bytes());
+                // 0 means "unknown" in stored notifications.
+                out.push(h.digest().max(1));
+            }
+        }
+    }
+    out
 }
 
 /// The integrations that speak HTTP and take an `http_config`.

@@ -48,6 +48,10 @@ pub struct OutboxEntry {
     pub receiver: String,
     /// The integration's index within the receiver (configuration order).
     pub integration: usize,
+    /// A hash of the integration's configuration (0: unknown), to find it again after a
+    /// reload reordered the receiver's integrations.
+    #[serde(default)]
+    pub identity: u64,
     /// The integration's kind (`webhook`, `email`...), to check it still is the same.
     pub kind: String,
     /// What to send.

@@ -65,6 +65,8 @@ pub struct AlertingStageSpec {
     pub routing: Option<AlertingSpec>,
     /// Built receivers, by name.
     pub receivers: BTreeMap<String, Arc<Receiver>>,
+    /// Per receiver, a hash of each integration's configuration (in integration order).
+    pub identities: BTreeMap<String, Vec<u64>>,
     /// Delivery settings.
     pub delivery: DeliverySettings,
     /// Links back to vitals in notifications (`.ExternalURL`).
@@ -101,6 +103,7 @@ struct Core {
 /// What deliveries use; swapped whole on reload (deliveries in flight keep theirs).
 struct Run {
     receivers: BTreeMap<String, Arc<Receiver>>,
+    identities: BTreeMap<String, Vec<u64>>,
     delivery: DeliverySettings,
     external_url: String,
 }
@@ -378,6 +381,12 @@ fn notifications(f: &Flush, run: &Run, now: i64) -> Vec<OutboxEntry> {
             id: n.id.clone(),
             receiver: f.receiver.clone(),
             integration: i,
+            identity: run
+                .identities
+                .get(&f.receiver)
+                .and_then(|ids| ids.get(i))
+                .copied()
+                .unwrap_or(0),
             kind: integration.name().to_string(),
             notification: n,
             created_ms: now,
@@ -481,10 +490,20 @@ fn notification(
 /// Delivers one stored notification until it is sent, refused, given up, or the stage stops.
 async fn deliver(shared: Arc<Shared>, e: OutboxEntry) {
     let run = shared.run.lock().clone();
+    // By the configuration's hash first (a reload may have reordered the integrations), else
+    // by position and kind (a reload may have changed its settings, a token, a URL).
+    let index = run
+        .identities
+        .get(&e.receiver)
+        .and_then(|ids| {
+            ids.iter()
+                .position(|id| e.identity != 0 && *id == e.identity)
+        })
+        .unwrap_or(e.integration);
     let integration = run
         .receivers
         .get(&e.receiver)
-        .and_then(|r| r.integrations().get(e.integration))
+        .and_then(|r| r.integrations().get(index))
         .filter(|i| i.name() == e.kind);
     let key = lane_key(&e);
     let Some(integration) = integration else {
@@ -743,6 +762,7 @@ impl Stage for AlertingStage {
             metrics,
             run: Mutex::new(Arc::new(Run {
                 receivers: spec.receivers,
+                identities: spec.identities,
                 delivery: spec.delivery,
                 external_url: spec.external_url,
             })),
@@ -817,6 +837,7 @@ impl Stage for AlertingStage {
             core.routing = spec.routing;
             *s.run.lock() = Arc::new(Run {
                 receivers: spec.receivers,
+                identities: spec.identities,
                 delivery: spec.delivery,
                 external_url: spec.external_url,
             });

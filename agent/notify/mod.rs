@@ -40,6 +40,20 @@ use crate::gotemplate::alertmanager::{AlertData, NotificationData, Templates, qu
 
 pub use http::{Authorization, BasicAuth, HttpConfig, TlsConfig};
 
+/// The `*_configs` keys of a receiver, in the order [`ReceiverConfig::build`] adds their
+/// integrations (the alerting stage relies on it to tell integrations apart across reloads).
+pub const INTEGRATION_KEYS: [&str; 9] = [
+    "email_configs",
+    "msteamsv2_configs",
+    "msteams_configs",
+    "webhook_configs",
+    "slack_configs",
+    "pagerduty_configs",
+    "sns_configs",
+    "twilio_configs",
+    "log_configs",
+];
+
 /// vitals' default notification templates (Alertmanager's `default.tmpl` definitions).
 pub const DEFAULT_TEMPLATES: &str = include_str!("default.tmpl");
 
