@@ -329,14 +329,6 @@ impl Dispatcher {
             .collect()
     }
 
-    /// Every log entry, for storage.
-    pub fn log_records(&self) -> Vec<NflogRecord> {
-        self.log
-            .keys()
-            .filter_map(|(g, r)| self.log_record(g, r))
-            .collect()
-    }
-
     /// Takes stored log entries back (at start).
     pub fn restore_log(&mut self, records: impl IntoIterator<Item = NflogRecord>) {
         for r in records {
@@ -362,11 +354,6 @@ impl Dispatcher {
             changed: self.changed,
             send_resolved: self.send_resolved,
         }
-    }
-
-    /// The routing tree.
-    pub fn tree(&self) -> &RouteTree {
-        &self.tree
     }
 
     /// Forgets notification-log entries older than `cutoff_ms` whose group is gone; returns
