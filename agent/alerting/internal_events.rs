@@ -119,7 +119,7 @@ impl Metrics {
                 IntGaugeVec::new(
                     Opts::new(
                         "vitals_alerts",
-                        "Alerts the alerting stage holds, by state (active, suppressed).",
+                        "Alerts the alerting stage holds, by state (active, suppressed: silenced or inhibited); refreshed every 15 s.",
                     ),
                     &["state"],
                 )?,

@@ -37,8 +37,8 @@ use crate::rules::sink::{AlertSink, SentAlert};
 use crate::stage::{Applied, Context, Stage};
 use crate::store::now_ms;
 
-/// How often the dispatcher task wakes with nothing due (garbage collection, gauges).
-const MAINTENANCE: Duration = Duration::from_secs(15);
+/// How often the dispatcher task does its upkeep (garbage collection, gauges), in ms.
+const MAINTENANCE_MS: i64 = 15_000;
 /// How long an expired silence is kept (Alertmanager's `--data.retention`, 120h).
 const SILENCE_RETENTION_MS: i64 = 120 * 3600 * 1000;
 /// How long a notification-log entry of a group that is gone is kept: longer than any
@@ -285,22 +285,11 @@ impl Shared {
         self.metrics.outbox_oldest.set(oldest);
     }
 
-    /// One dispatcher tick: what to send now, as outbox entries, with the log entries to
-    /// store beside them. Also collects garbage and refreshes gauges.
-    fn tick(
-        &self,
-        now: i64,
-    ) -> (
-        Vec<OutboxEntry>,
-        Vec<super::dispatch::NflogRecord>,
-        Vec<(String, String)>,
-    ) {
-        // The core lock first, then `run`: `apply` swaps both under the core lock, so a tick
-        // never pairs the new routing with the old receivers.
-        let mut core = self.core.lock();
-        let run = self.run.lock().clone();
-        let core = &mut *core;
-        // Resolved alerts are not listed and their groups hold their own copy.
+    /// Upkeep, every [`MAINTENANCE_MS`] rather than on every wake: resolved alerts dropped
+    /// (their groups hold their own copy until notified), old silences and notification-log
+    /// entries forgotten, and the gauges of alerts (over every alert held) and silences set.
+    /// Returns the log keys forgotten, to delete from storage.
+    fn maintain(&self, core: &mut Core, now: i64) -> Vec<(String, String)> {
         core.alerts.retain(|_, h| !h.alert.resolved(now));
         core.silences.gc(now - SILENCE_RETENTION_MS);
         let (mut active, mut pending, mut expired) = (0, 0, 0);
@@ -312,18 +301,56 @@ impl Shared {
             }
         }
         self.metrics.silences(active, pending, expired);
+        let known = core.inhibition_candidates();
+        let sources = core.inhibitor.sources(&known, now);
+        let suppressed = core
+            .alerts
+            .values()
+            .filter(|h| core.muted(&h.alert.labels, &sources, now))
+            .count();
+        self.metrics
+            .alerts(core.alerts.len() - suppressed, suppressed);
+        core.dispatcher
+            .as_mut()
+            .map(|d| d.gc_log(now - NFLOG_RETENTION_MS))
+            .unwrap_or_default()
+    }
+
+    /// One dispatcher wake: the notifications due now, as outbox entries, with the changed
+    /// notification-log entries to store beside them and (with `maintain`) the log entries
+    /// to forget.
+    fn tick(
+        &self,
+        now: i64,
+        maintain: bool,
+    ) -> (
+        Vec<OutboxEntry>,
+        Vec<super::dispatch::NflogRecord>,
+        Vec<(String, String)>,
+    ) {
+        // The core lock first, then `run`: `apply` swaps both under the core lock, so a tick
+        // never pairs the new routing with the old receivers.
+        let mut core = self.core.lock();
+        let run = self.run.lock().clone();
+        let core = &mut *core;
+        let forget = if maintain {
+            self.maintain(core, now)
+        } else {
+            Vec::new()
+        };
+        let Some(dispatcher) = core.dispatcher.as_mut() else {
+            return (Vec::new(), Vec::new(), forget);
+        };
+        if dispatcher.next_deadline().is_none_or(|d| d > now) {
+            return (Vec::new(), dispatcher.take_changed_log(), forget);
+        }
+        let known = core.inhibition_candidates();
+        let sources = core.inhibitor.sources(&known, now);
         let (Some(routing), Some(dispatcher)) = (core.routing.as_ref(), core.dispatcher.as_mut())
         else {
-            return (Vec::new(), Vec::new(), Vec::new());
-        };
-        let known: Vec<Arc<Alert>> = if core.inhibitor.rules.is_empty() {
-            Vec::new()
-        } else {
-            core.alerts.values().map(|h| Arc::clone(&h.alert)).collect()
+            return (Vec::new(), Vec::new(), forget);
         };
         let (silences, inhibitor) = (&core.silences, &core.inhibitor);
-        let sources = inhibitor.sources(&known, now);
-        let mut suppressed = 0usize;
         let mut keep = |group: &super::dispatch::Group, a: &Alert| {
             if let Some(route) = routing.route.by_id(&group.route_id)
                 && routing.route_muted(route, now)
@@ -332,30 +359,42 @@ impl Shared {
             }
             // Resolved alerts are not silenced or inhibited (Alertmanager's MuteStage only
             // looks at firing ones).
-            if a.resolved(now) {
-                return true;
-            }
-            let muted = !silences.silenced_by(&a.labels, now).is_empty()
-                || inhibitor
-                    .inhibited_by_in(&a.labels, &sources, now)
-                    .is_some();
-            if muted {
-                suppressed += 1;
-            }
-            !muted
+            a.resolved(now) || !muted(silences, inhibitor, &a.labels, &sources, now)
         };
         let flushes = dispatcher.tick(now, &mut keep);
-        self.metrics
-            .alerts(core.alerts.len().saturating_sub(suppressed), suppressed);
         let mut entries = Vec::new();
-        let mut log = Vec::new();
         for f in &flushes {
             entries.extend(notifications(f, &run, now));
         }
-        log.extend(dispatcher.take_changed_log());
-        // Log entries of groups long gone.
-        let forget = dispatcher.gc_log(now - NFLOG_RETENTION_MS);
-        (entries, log, forget)
+        (entries, dispatcher.take_changed_log(), forget)
+    }
+}
+
+/// Whether an alert with `labels` is silenced or inhibited at `now`.
+fn muted(
+    silences: &Silences,
+    inhibitor: &Inhibitor,
+    labels: &Labels,
+    sources: &[Vec<&Alert>],
+    now: i64,
+) -> bool {
+    !silences.silenced_by(labels, now).is_empty()
+        || inhibitor.inhibited_by_in(labels, sources, now).is_some()
+}
+
+impl Core {
+    /// The alerts inhibition looks at (none when there are no inhibit rules).
+    fn inhibition_candidates(&self) -> Vec<Arc<Alert>> {
+        if self.inhibitor.rules.is_empty() {
+            Vec::new()
+        } else {
+            self.alerts.values().map(|h| Arc::clone(&h.alert)).collect()
+        }
+    }
+
+    /// Whether an alert with `labels` is silenced or inhibited at `now`.
+    fn muted(&self, labels: &Labels, sources: &[Vec<&Alert>], now: i64) -> bool {
+        muted(&self.silences, &self.inhibitor, labels, sources, now)
     }
 }
 
@@ -658,6 +697,7 @@ fn spawn_delivery(shared: &Arc<Shared>, e: OutboxEntry) {
 }
 
 async fn run_dispatcher(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut next_maintenance = now_ms();
     loop {
         let now = now_ms();
         let due = shared
@@ -666,16 +706,19 @@ async fn run_dispatcher(shared: Arc<Shared>, stop: CancellationToken) {
             .dispatcher
             .as_ref()
             .and_then(Dispatcher::next_deadline);
-        let wait = match due {
-            Some(d) => Duration::from_millis(u64::try_from(d - now).unwrap_or(0)).min(MAINTENANCE),
-            None => MAINTENANCE,
-        };
+        let until = due.map_or(next_maintenance, |d| d.min(next_maintenance));
+        let wait = Duration::from_millis(u64::try_from(until - now).unwrap_or(0));
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = shared.wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
         }
-        let (entries, log, forget) = shared.tick(now_ms());
+        let now = now_ms();
+        let maintain = now >= next_maintenance;
+        if maintain {
+            next_maintenance = now + MAINTENANCE_MS;
+        }
+        let (entries, log, forget) = shared.tick(now, maintain);
         shared.outbox.forget_nflog(forget).await;
         if entries.is_empty() && log.is_empty() {
             shared.update_outbox_gauges();
@@ -965,11 +1008,7 @@ impl AlertingHandle {
     pub fn alerts(&self) -> Vec<AlertView> {
         let now = now_ms();
         let core = self.shared.core.lock();
-        let known: Vec<Arc<Alert>> = if core.inhibitor.rules.is_empty() {
-            Vec::new()
-        } else {
-            core.alerts.values().map(|h| Arc::clone(&h.alert)).collect()
-        };
+        let known = core.inhibition_candidates();
         let sources = core.inhibitor.sources(&known, now);
         core.alerts
             .values()
@@ -985,11 +1024,7 @@ impl AlertingHandle {
         let Some(d) = core.dispatcher.as_ref() else {
             return Vec::new();
         };
-        let known: Vec<Arc<Alert>> = if core.inhibitor.rules.is_empty() {
-            Vec::new()
-        } else {
-            core.alerts.values().map(|h| Arc::clone(&h.alert)).collect()
-        };
+        let known = core.inhibition_candidates();
         let sources = core.inhibitor.sources(&known, now);
         d.groups()
             .map(|g| GroupView {
