@@ -11,11 +11,7 @@ python3 -c 'import aiosmtpd' 2>/dev/null \
   || python3 -m pip install -q --disable-pip-version-check aiosmtpd >/dev/null 2>&1 \
   || python3 -m pip install -q --disable-pip-version-check --break-system-packages aiosmtpd >/dev/null
 command -v openssl >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; apt-get install -y -qq --no-install-recommends openssl >/dev/null; }
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib/common.bash"
 vport=$(port); sport=$(port)
 
 # A private CA and a server certificate it signs (a CA certificate used as the server's own

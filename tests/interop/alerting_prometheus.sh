@@ -5,11 +5,7 @@
 set -euo pipefail
 : "${VITALS_BIN:?set by run.sh}"
 command -v prometheus >/dev/null || { echo "prometheus missing (run.sh installs it)"; exit 1; }
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib/common.bash"
 vport=$(port); pport=$(port); hport=$(port)
 
 # The webhook receiver: one JSON file per POST, named by arrival order.

@@ -15,12 +15,8 @@ if ! command -v moto_server >/dev/null || ! python3 -c 'import moto.server, boto
   python3 -m pip install --quiet 'moto[server]' boto3
 fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/lib/common.bash"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 mport=$(port)
 vport=$(port)
 moto="http://127.0.0.1:$mport"

@@ -3,12 +3,8 @@
 # ingests it (up == 1) and sees the probe results under blackbox_exporter's names.
 set -euo pipefail
 : "${VITALS_BIN:?set by run.sh}"
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/lib/common.bash"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 vport=$(port); pport=$(port); hport=$(port)
 
 mkdir -p "$work/www"; echo '{"status":"UP"}' > "$work/www/health"

@@ -4,12 +4,8 @@
 # probe's series, as they would against a Prometheus.
 set -euo pipefail
 : "${VITALS_BIN:?set by run.sh}"
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/lib/common.bash"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 vport=$(port)
 url="http://127.0.0.1:$vport"
 
