@@ -30,11 +30,12 @@ use crate::alerting::AlertingStage;
 use crate::alerting::stage::AlertingError;
 use crate::api::{ApiError, ApiServer, ApiSpec};
 use crate::durable::DurableError;
-use crate::rules::manager::{EngineSettings, ManagerError, RuleEngineSpec, RuleManager};
+use crate::rules::manager::{EngineSettings, ManagerError, RuleEngineSpec, RuleManager, StartGate};
 use crate::sources::otlp::{OtlpError, OtlpStage};
 use crate::sources::probe::{Prober, ProberError};
 use crate::stage::{Context, Stage};
-use crate::store::{Store, StoreError};
+use crate::store::maintenance::Checkpointer;
+use crate::store::{Store, StoreError, now_ms};
 use crate::telemetry::TelemetryError;
 pub use config::{ConfigSource, EMBEDDED_DEFAULT, EMBEDDED_NAME, LoadedConfig};
 use events::DaemonEvents;
@@ -51,6 +52,8 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error("opening storage.path: {0}")]
     Durable(#[from] DurableError),
+    #[error("the store checkpoint in storage.path: {0}")]
+    Checkpoint(#[from] crate::store::checkpoint::CheckpointError),
     #[error("starting the HTTP API: {0}")]
     Api(#[from] ApiError),
     #[error("starting the prober: {0}")]
@@ -91,6 +94,7 @@ pub struct Daemon {
     config: LoadedConfig,
     stages: Stages,
     events: DaemonEvents,
+    checkpointer: Checkpointer,
 }
 
 /// The rule engine's spec: `rules:` plus the query limits of `server:`.
@@ -112,9 +116,20 @@ impl Daemon {
     /// Builds every stage of `config`, which was read from `source` (a reload reads it
     /// again). Binds the API and OTLP listeners and reads durable state.
     pub async fn build(source: ConfigSource, config: LoadedConfig) -> Result<Daemon, DaemonError> {
+        let started_ms = now_ms();
         let registry = crate::telemetry::registry()?;
         let store = Arc::new(Store::new(config.store.clone(), &registry)?);
-        let durable = crate::durable::open(&config.config.storage.path, &registry)?;
+        let storage = &config.config.storage;
+        let durable = crate::durable::open(&storage.path, &registry)?;
+        let checkpointer =
+            Checkpointer::new(&storage.path, storage.checkpoint_interval.get(), &registry)?;
+        checkpointer.check_writable()?;
+        let loaded = {
+            let (c, s) = (checkpointer.clone(), store.clone());
+            tokio::task::spawn_blocking(move || c.load(&s))
+                .await
+                .unwrap_or(Ok(None))?
+        };
         let ctx = Context {
             store,
             registry,
@@ -145,6 +160,12 @@ impl Daemon {
             Some(spec) => Some(Arc::new(OtlpStage::build(spec.clone(), &ctx).await?)),
             None => None,
         };
+        rules.set_start_gate(StartGate {
+            started_ms,
+            inputs: Some(prober.first_round()),
+            restored_until_ms: loaded.and_then(|l| l.written_at_ms),
+            restart_grace: config.rules.restart_grace,
+        });
         Ok(Daemon {
             ctx,
             source,
@@ -157,6 +178,7 @@ impl Daemon {
                 api: Arc::new(api),
             },
             events,
+            checkpointer,
         })
     }
 
@@ -177,9 +199,14 @@ impl Daemon {
             config,
             stages,
             events,
+            checkpointer,
         } = self;
         let upkeep_stop = ctx.cancel.child_token();
-        let upkeep = crate::store::maintenance::spawn(ctx.store.clone(), upkeep_stop.clone());
+        let upkeep = crate::store::maintenance::spawn(
+            ctx.store.clone(),
+            Some(checkpointer),
+            upkeep_stop.clone(),
+        );
         if let Some(a) = &stages.alerting {
             a.start();
         }

@@ -54,6 +54,28 @@ struct Instance {
     /// When it was last handed to the alert sink (not persisted: after a restart every
     /// firing alert is sent again at once, which the receiving side deduplicates).
     last_sent: Option<i64>,
+    /// Restored at start: until this time an evaluation that does not return it leaves it
+    /// as it was (its inputs may not have been reported again yet). Cleared once returned.
+    held_until: Option<i64>,
+}
+
+impl Instance {
+    /// The API's view of a pending or firing instance.
+    fn active_alert(&self, labels: &Labels) -> ActiveAlert {
+        ActiveAlert {
+            labels: labels.clone(),
+            annotations: self.annotations.clone(),
+            state: if self.state == InstanceState::Firing {
+                AlertState::Firing
+            } else {
+                AlertState::Pending
+            },
+            active_at_ms: self.active_at,
+            fired_at_ms: self.fired_at,
+            keep_firing_since_ms: self.keep_firing_since,
+            value: self.value,
+        }
+    }
 }
 
 /// One element of the rule's result, after templates: the alert's final labels, its
@@ -136,6 +158,7 @@ impl AlertTable {
                             keep_firing_since: None,
                             value: c.value,
                             last_sent: None,
+                            held_until: None,
                         },
                     );
                     transitions.push(Transition {
@@ -153,6 +176,13 @@ impl AlertTable {
         for (labels, a) in self.active.iter_mut() {
             if seen.contains_key(labels) {
                 a.keep_firing_since = None;
+                a.held_until = None;
+            } else if a.state != InstanceState::Inactive
+                && a.held_until.is_some_and(|until| ts < until)
+            {
+                // Held after a restart: neither resolved nor promoted.
+                active.push(a.active_alert(labels));
+                continue;
             } else {
                 let mut keep_firing = false;
                 if a.state == InstanceState::Firing && keep_firing_for_ms > 0 {
@@ -194,19 +224,7 @@ impl AlertTable {
                     active_at_ms: a.active_at,
                 });
             }
-            active.push(ActiveAlert {
-                labels: labels.clone(),
-                annotations: a.annotations.clone(),
-                state: if a.state == InstanceState::Firing {
-                    AlertState::Firing
-                } else {
-                    AlertState::Pending
-                },
-                active_at_ms: a.active_at,
-                fired_at_ms: a.fired_at,
-                keep_firing_since_ms: a.keep_firing_since,
-                value: a.value,
-            });
+            active.push(a.active_alert(labels));
         }
         for labels in evict {
             self.active.remove(&labels);
@@ -226,22 +244,8 @@ impl AlertTable {
     pub fn active(&self) -> Vec<ActiveAlert> {
         self.active
             .iter()
-            .filter_map(|(labels, a)| {
-                let state = match a.state {
-                    InstanceState::Pending => AlertState::Pending,
-                    InstanceState::Firing => AlertState::Firing,
-                    InstanceState::Inactive => return None,
-                };
-                Some(ActiveAlert {
-                    labels: labels.clone(),
-                    annotations: a.annotations.clone(),
-                    state,
-                    active_at_ms: a.active_at,
-                    fired_at_ms: a.fired_at,
-                    keep_firing_since_ms: a.keep_firing_since,
-                    value: a.value,
-                })
-            })
+            .filter(|(_, a)| a.state != InstanceState::Inactive)
+            .map(|(labels, a)| a.active_alert(labels))
             .collect()
     }
 
@@ -267,8 +271,9 @@ impl AlertTable {
             .collect()
     }
 
-    /// The table [`AlertTable::persist`] saved.
-    pub fn restore(saved: &[PersistedAlert]) -> AlertTable {
+    /// The table [`AlertTable::persist`] saved. Its pending and firing alerts are held (see
+    /// `Instance::held_until`) until `hold_until` (ms), when given.
+    pub fn restore(saved: &[PersistedAlert], hold_until: Option<i64>) -> AlertTable {
         let labels =
             |v: &[(String, String)]| Labels::new(v.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         AlertTable {
@@ -286,6 +291,7 @@ impl AlertTable {
                             keep_firing_since: p.keep_firing_since_ms,
                             value: p.value,
                             last_sent: None,
+                            held_until: hold_until,
                         },
                     )
                 })
@@ -385,6 +391,48 @@ mod tests {
         t.step(vec![], 15_000 + RESOLVED_RETENTION_MS + 1, 0, 0, 0)
             .unwrap();
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_restored_alert_is_held_while_absent_until_the_hold_ends() {
+        let mut t = AlertTable::default();
+        t.step(vec![cand("a"), cand("b")], 0, 0, 0, 0).unwrap();
+        let saved = t.persist();
+        // Restarted at 100 s, held until 130 s.
+        let mut r = AlertTable::restore(&saved, Some(130_000));
+        let s = r.step(vec![cand("b")], 115_000, 0, 0, 0).unwrap();
+        assert!(s.transitions.is_empty(), "{:?}", s.transitions);
+        assert_eq!(s.active.len(), 2);
+        assert!(
+            s.active
+                .iter()
+                .all(|a| a.state == AlertState::Firing && a.active_at_ms == 0)
+        );
+        // `b` came back: its hold is over, so its absence now resolves it; `a` is still held.
+        let s = r.step(vec![], 120_000, 0, 0, 0).unwrap();
+        assert_eq!(s.transitions.len(), 1);
+        assert_eq!(s.transitions[0].labels, cand("b").labels);
+        assert_eq!(s.transitions[0].to, InstanceState::Inactive);
+        // The hold ends: `a` resolves.
+        let s = r.step(vec![], 130_000, 0, 0, 0).unwrap();
+        assert_eq!(s.transitions.len(), 1);
+        assert_eq!(s.transitions[0].labels, cand("a").labels);
+        assert!(s.active.is_empty());
+    }
+
+    #[test]
+    fn a_held_pending_alert_is_neither_dropped_nor_promoted() {
+        let mut t = AlertTable::default();
+        t.step(vec![cand("a")], 0, 60_000, 0, 0).unwrap();
+        let mut r = AlertTable::restore(&t.persist(), Some(200_000));
+        // Past its `for`, but absent: it stays pending.
+        let s = r.step(vec![], 90_000, 60_000, 0, 0).unwrap();
+        assert!(s.transitions.is_empty());
+        assert_eq!(s.active[0].state, AlertState::Pending);
+        // Returned: promoted as usual, keeping its activeAt.
+        let s = r.step(vec![cand("a")], 105_000, 60_000, 0, 0).unwrap();
+        assert_eq!(s.active[0].state, AlertState::Firing);
+        assert_eq!(s.active[0].active_at_ms, 0);
     }
 
     #[test]
@@ -505,7 +553,7 @@ mod tests {
                 if i == restart_at {
                     let saved = serde_json::to_vec(&b.persist()).unwrap();
                     let saved: Vec<PersistedAlert> = serde_json::from_slice(&saved).unwrap();
-                    b = AlertTable::restore(&saved);
+                    b = AlertTable::restore(&saved, None);
                 }
                 let r = if p { vec![cand("a"), cand("b")] } else { vec![cand("b")] };
                 let sa = a.step(r.clone(), i as i64 * step, for_ms, kff, 0).unwrap();

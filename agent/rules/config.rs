@@ -28,6 +28,13 @@ pub struct RulesConfig {
     /// The URL people reach this vitals at, available to templates as `$externalURL`.
     #[serde(default)]
     pub external_url: String,
+    /// After a restart, how long at most an alert restored as pending or firing is kept in
+    /// its state while its rule does not return it (its inputs may simply not have been
+    /// reported again yet). The hold is the shorter of this and the time vitals was down
+    /// (since its last store checkpoint) plus one evaluation interval; it ends early for an
+    /// alert its rule returns again. `0s` turns the hold off.
+    #[serde(default = "defaults::restart_grace")]
+    pub restart_grace: PromDuration,
 }
 
 impl Default for RulesConfig {
@@ -37,6 +44,7 @@ impl Default for RulesConfig {
             evaluation_interval: defaults::evaluation_interval(),
             external_labels: BTreeMap::new(),
             external_url: String::new(),
+            restart_grace: defaults::restart_grace(),
         }
     }
 }
@@ -50,6 +58,11 @@ mod defaults {
     pub fn evaluation_interval() -> PromDuration {
         Duration::from_secs(15).into()
     }
+    /// The 5-minute lookback: a series silent that long is absent to PromQL anyway, and every
+    /// `[5m]` window has refilled.
+    pub fn restart_grace() -> PromDuration {
+        Duration::from_secs(300).into()
+    }
 }
 
 /// `rules:`, validated, with every group of every file it names.
@@ -61,6 +74,8 @@ pub struct RulesSpec {
     pub external_labels: Labels,
     /// `$externalURL`.
     pub external_url: String,
+    /// `restart_grace`.
+    pub restart_grace: Duration,
     /// The groups, in file order.
     pub groups: Vec<GroupSpec>,
 }
@@ -119,6 +134,7 @@ impl RulesConfig {
                     .map(|(k, v)| (k.as_str(), v.as_str())),
             ),
             external_url: self.external_url.clone(),
+            restart_grace: self.restart_grace.get(),
             groups,
         })
     }

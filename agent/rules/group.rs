@@ -162,14 +162,16 @@ impl Group {
     }
 
     /// Restores what [`Group::persist`] saved; rules that no longer exist are ignored.
-    pub fn restore(&mut self, saved: &PersistedGroup) {
+    /// Puts back the alerts saved before a restart, holding the active ones until
+    /// `hold_until` (ms; see [`AlertTable::restore`]).
+    pub fn restore(&mut self, saved: &PersistedGroup, hold_until: Option<i64>) {
         for (name, alerts) in saved {
             if let Some(r) = self
                 .rules
                 .iter_mut()
                 .find(|r| r.spec.is_alert() && &r.spec.name == name)
             {
-                r.alerts = AlertTable::restore(alerts);
+                r.alerts = AlertTable::restore(alerts, hold_until);
             }
         }
     }

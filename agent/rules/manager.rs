@@ -43,6 +43,42 @@ pub struct EngineSettings {
     pub subquery_step_ms: i64,
 }
 
+/// How the first evaluations after a start treat inputs that have not arrived yet (see the
+/// README's "Restarts"): a group's first evaluation waits until the probe targets have each
+/// run once (at most one evaluation interval after the start), and an alert restored as
+/// pending or firing keeps its state while its rule does not return it, for the shorter of
+/// `restart_grace` and the outage plus one interval.
+#[derive(Clone, Debug)]
+pub struct StartGate {
+    /// When the daemon started (ms).
+    pub started_ms: i64,
+    /// Turns true once every probe target has run once.
+    pub inputs: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The time of the store checkpoint the store was loaded from; `None` when it started
+    /// empty (the whole `restart_grace` applies then).
+    pub restored_until_ms: Option<i64>,
+    /// `rules.restart_grace`; zero turns the hold off.
+    pub restart_grace: Duration,
+}
+
+impl StartGate {
+    /// Until when restored alerts of a group evaluated every `interval_ms` are held.
+    pub fn hold_until(&self, interval_ms: i64) -> Option<i64> {
+        let grace = i64::try_from(self.restart_grace.as_millis()).unwrap_or(i64::MAX);
+        if grace == 0 {
+            return None;
+        }
+        let hold = match self.restored_until_ms {
+            Some(t) => (self.started_ms - t)
+                .max(0)
+                .saturating_add(interval_ms)
+                .min(grace),
+            None => grace,
+        };
+        Some(self.started_ms.saturating_add(hold))
+    }
+}
+
 /// Why the manager could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
@@ -58,6 +94,8 @@ struct Shared {
     settings: Mutex<Arc<EngineSettings>>,
     /// Where alerts go after each evaluation; none until the daemon sets one.
     sink: Mutex<Option<Arc<dyn AlertSink>>>,
+    /// Set before the first start; see [`StartGate`].
+    gate: Mutex<Option<StartGate>>,
 }
 
 struct Running {
@@ -116,11 +154,17 @@ impl RuleManager {
                 metrics: Metrics::new(registry)?,
                 settings: Mutex::new(Arc::new(settings)),
                 sink: Mutex::new(None),
+                gate: Mutex::new(None),
             }),
             pending: Mutex::new(Vec::new()),
             running: Mutex::new(Vec::new()),
             restored: Mutex::new(restored),
         })
+    }
+
+    /// How the groups started next treat their first evaluations (call before `start`).
+    pub fn set_start_gate(&self, gate: StartGate) {
+        *self.shared.gate.lock() = Some(gate);
     }
 
     /// Sends every group's alerts to `sink` from the next evaluation on.
@@ -164,7 +208,13 @@ impl RuleManager {
                 stats.added += 1;
                 let mut group = Group::new(spec);
                 if let Some(saved) = self.restored.lock().remove(&key) {
-                    group.restore(&saved);
+                    let hold = self
+                        .shared
+                        .gate
+                        .lock()
+                        .as_ref()
+                        .and_then(|g| g.hold_until(group.spec().interval_ms));
+                    group.restore(&saved, hold);
                 }
                 next.push((key.clone(), self.start(key, fingerprint, group)));
             }
@@ -295,6 +345,24 @@ async fn run_group(
         (g.spec().interval_ms.max(1), g.spec().query_offset_ms)
     };
     let offset = offset_ms(&key, interval_ms);
+    let gate = shared.gate.lock().clone();
+    if let Some(StartGate {
+        started_ms,
+        inputs: Some(mut inputs),
+        ..
+    }) = gate
+    {
+        // The first evaluation after a start waits for the probes' first round, at most one
+        // interval.
+        let left = started_ms.saturating_add(interval_ms) - now_ms();
+        if left > 0 {
+            let wait = Duration::from_millis(left as u64);
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::timeout(wait, inputs.wait_for(|done| *done)) => {}
+            }
+        }
+    }
     let mut next = next_instant(now_ms(), interval_ms, offset);
     let mut last_saved: Option<Vec<u8>> = None;
     loop {
@@ -401,6 +469,31 @@ fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hold_is_the_outage_plus_an_interval_within_the_grace() {
+        let gate = |restored: Option<i64>, grace: u64| StartGate {
+            started_ms: 1_000_000,
+            inputs: None,
+            restored_until_ms: restored,
+            restart_grace: Duration::from_secs(grace),
+        };
+        // Down 20 s, 15 s groups: held 35 s.
+        assert_eq!(gate(Some(980_000), 300).hold_until(15_000), Some(1_035_000));
+        // Down an hour: held the 5m grace.
+        assert_eq!(
+            gate(Some(-2_600_000), 300).hold_until(15_000),
+            Some(1_300_000)
+        );
+        // Started empty: the whole grace.
+        assert_eq!(gate(None, 300).hold_until(15_000), Some(1_300_000));
+        // A checkpoint "from the future" (clock stepped back) counts as no outage.
+        assert_eq!(
+            gate(Some(1_010_000), 300).hold_until(15_000),
+            Some(1_015_000)
+        );
+        assert_eq!(gate(Some(980_000), 0).hold_until(15_000), None);
+    }
 
     #[test]
     fn instants_are_aligned_and_stable() {

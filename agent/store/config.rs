@@ -12,9 +12,15 @@ use crate::config::{FieldError, PromDuration, Section};
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// Directory for durable state (alert state, silences, the notification outbox).
+    /// Directory for durable state: alert state, silences and the notification outbox
+    /// (`vitals.redb`), and the store checkpoint (`store/store.ckpt`). It must be writable.
     #[serde(default = "defaults::storage_path")]
     pub path: PathBuf,
+    /// How often the in-memory store is written to `path/store/` (and once more on
+    /// shutdown), so a restart keeps every window; a `kill -9` loses at most this much.
+    /// `0s` turns the checkpoint off: every restart starts with an empty store.
+    #[serde(default = "defaults::checkpoint_interval")]
+    pub checkpoint_interval: PromDuration,
     /// How much sample history the in-memory store keeps per series: the longest range the
     /// rules use plus the 5-minute lookback (default 15m). Raise it when Grafana queries vitals
     /// directly over longer ranges; long-term history belongs in a Prometheus that scrapes it.
@@ -35,6 +41,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             path: defaults::storage_path(),
+            checkpoint_interval: defaults::checkpoint_interval(),
             retention: defaults::retention(),
             series_stale_after: defaults::stale_after(),
             max_series: defaults::max_series(),
@@ -49,6 +56,9 @@ mod defaults {
 
     pub fn storage_path() -> PathBuf {
         PathBuf::from("./data")
+    }
+    pub fn checkpoint_interval() -> PromDuration {
+        Duration::from_secs(10).into()
     }
     /// The window the shipped rules need (their longest range, 10m) plus the 5m lookback.
     pub fn retention() -> PromDuration {
@@ -79,6 +89,13 @@ impl StorageConfig {
             errors.push(FieldError::new(
                 "series_stale_after",
                 "must be longer than 0s",
+            ));
+        }
+        let ck = self.checkpoint_interval.get();
+        if !ck.is_zero() && ck < Duration::from_secs(1) {
+            errors.push(FieldError::new(
+                "checkpoint_interval",
+                format!("{} is too often to rewrite the store; use at least 1s, or 0s to turn checkpoints off", self.checkpoint_interval),
             ));
         }
         if self.max_series == 0 {

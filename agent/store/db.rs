@@ -101,10 +101,10 @@ impl Metrics {
 /// The in-memory time-series store. `Send + Sync`; share it as `Arc<Store>`.
 pub struct Store {
     cfg: StoreConfig,
-    shards: Box<[RwLock<Shard>]>,
-    interner: RwLock<Interner>,
+    pub(super) shards: Box<[RwLock<Shard>]>,
+    pub(super) interner: RwLock<Interner>,
     series_count: AtomicUsize,
-    metadata: RwLock<BTreeMap<String, MetricMeta>>,
+    pub(super) metadata: RwLock<BTreeMap<String, MetricMeta>>,
     metrics: Metrics,
 }
 
@@ -131,12 +131,12 @@ pub struct SeriesRef {
 /// data point (`x_bucket{le=...}`, `x_sum`, `x_count`, and same-attribute series of other
 /// metrics) share a shard and can be written under one lock.
 fn group_hash(labels: &Labels) -> u64 {
-    hash_pairs(
-        labels
-            .iter()
-            .filter(|l| !matches!(&*l.name, "__name__" | "le" | "quantile"))
-            .map(|l| (&*l.name, &*l.value)),
-    )
+    group_hash_pairs(labels.iter().map(|l| (&*l.name, &*l.value)))
+}
+
+/// [`group_hash`] of (name, value) pairs in name order.
+pub(super) fn group_hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    hash_pairs(pairs.filter(|(name, _)| !matches!(*name, "__name__" | "le" | "quantile")))
 }
 
 fn hash_labels(labels: &Labels) -> u64 {
@@ -276,17 +276,22 @@ impl Store {
         &self.cfg
     }
 
-    fn shard_index(&self, hash: u64) -> u16 {
+    pub(super) fn shard_index(&self, hash: u64) -> u16 {
         ((hash >> 32) as usize % SHARDS) as u16
     }
 
     /// Takes one unit of the series budget; false when the cap is reached.
-    fn reserve_series(&self) -> bool {
+    pub(super) fn reserve_series(&self) -> bool {
         self.series_count
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.cfg.max_series).then_some(n + 1)
             })
             .is_ok()
+    }
+
+    /// Gives back one unit taken by [`Store::reserve_series`].
+    pub(super) fn release_series_budget(&self) {
+        self.series_count.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Appends one sample.

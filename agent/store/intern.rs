@@ -30,6 +30,11 @@ impl Interner {
         self.generation
     }
 
+    /// One past the largest pair id in use (ids are dense from 0).
+    pub(crate) fn id_bound(&self) -> usize {
+        self.pairs.len()
+    }
+
     pub(crate) fn pair(&self, id: u32) -> Option<&Pair> {
         self.pairs.get(id as usize).and_then(Option::as_ref)
     }

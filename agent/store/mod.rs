@@ -12,11 +12,13 @@
 //! NaN bit pattern Prometheus uses ([`STALE_NAN_BITS`]).
 
 mod bits;
+pub mod checkpoint;
 mod chunk;
 pub mod config;
 mod db;
 mod error;
 mod intern;
+mod internal_events;
 pub mod labels;
 pub mod maintenance;
 mod matcher;

@@ -62,6 +62,22 @@ pub(crate) struct Series {
     flags: u16,
 }
 
+/// A series' chunk bytes and encoder state as the checkpoint stores them (label pair ids are
+/// written apart, as strings, since ids are local to one process).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct RawSeries<'a> {
+    /// The chunks, oldest first (the bytes after the pair ids).
+    pub(crate) chunks: &'a [u8],
+    /// Offset of the head chunk in `chunks`; `chunks.len()` when there is no head.
+    pub(crate) head_off: u32,
+    pub(crate) t: i64,
+    pub(crate) dt: i64,
+    pub(crate) v: u64,
+    pub(crate) idelta: i64,
+    pub(crate) head_span: u32,
+    pub(crate) flags: u16,
+}
+
 impl Series {
     /// A series holding one sample; `None` when it has more than `u16::MAX` labels.
     pub(crate) fn new(pairs: &[u32], t: i64, v: f64) -> Option<Self> {
@@ -87,6 +103,73 @@ impl Series {
         };
         s.start_head(t, bits)?;
         Some(s)
+    }
+
+    /// The chunk bytes and encoder state, for the checkpoint.
+    pub(crate) fn raw(&self) -> RawSeries<'_> {
+        let start = self.pairs_end();
+        RawSeries {
+            chunks: self.bytes().get(start..).unwrap_or(&[]),
+            head_off: u32::try_from(self.head_start().saturating_sub(start)).unwrap_or(u32::MAX),
+            t: self.t,
+            dt: self.dt,
+            v: self.v,
+            idelta: self.idelta,
+            head_span: self.head_span,
+            flags: self.flags,
+        }
+    }
+
+    /// The series [`Series::raw`] described, with label pair ids `pairs`. `None` when the
+    /// parts do not make a well-formed series (a damaged checkpoint): the head offset past the
+    /// end, sealed chunk lengths that do not add up to the head, or a newest chunk that does
+    /// not end at the series' newest sample.
+    pub(crate) fn from_raw(pairs: &[u32], raw: &RawSeries<'_>) -> Option<Series> {
+        let n_pairs = u16::try_from(pairs.len()).ok()?;
+        if raw.flags & DEAD != 0 || raw.head_off as usize > raw.chunks.len() {
+            return None;
+        }
+        let mut data = Vec::with_capacity(pairs.len() * 4 + raw.chunks.len());
+        for p in pairs {
+            data.extend_from_slice(&p.to_le_bytes());
+        }
+        let pairs_end = data.len();
+        data.extend_from_slice(raw.chunks);
+        let len = u32::try_from(data.len()).ok()?;
+        let s = Series {
+            data: data.into_boxed_slice(),
+            len,
+            head_start: u32::try_from(pairs_end).ok()?.checked_add(raw.head_off)?,
+            t: raw.t,
+            dt: raw.dt,
+            v: raw.v,
+            idelta: raw.idelta,
+            head_span: raw.head_span,
+            n_pairs,
+            flags: raw.flags,
+        };
+        s.well_formed().then_some(s)
+    }
+
+    /// Sealed chunk lengths lead exactly to the head, every chunk parses, and the newest one
+    /// ends at the newest sample.
+    fn well_formed(&self) -> bool {
+        let (mut pos, mut sealed) = (self.pairs_end(), 0);
+        while pos < self.head_start() {
+            let len = sealed_len(self.bytes(), pos);
+            if len == 0 {
+                return false;
+            }
+            pos += len;
+            sealed += 1;
+        }
+        let expected = sealed + usize::from(self.has_head());
+        let (mut parsed, mut newest) = (0, None);
+        for c in self.chunks() {
+            parsed += 1;
+            newest = Some(c.max_t);
+        }
+        pos == self.head_start() && parsed == expected && (expected == 0 || newest == Some(self.t))
     }
 
     /// An empty slab slot.

@@ -112,17 +112,22 @@ impl Shard {
         self.postings.get(&pair).map_or(&[], Vec::as_slice)
     }
 
-    /// The slot of the series with exactly these labels.
-    pub(crate) fn find(&self, hash: u64, labels: &Labels, interner: &Interner) -> Option<u32> {
+    /// Slots whose label-set hash key is `hash`'s (the first, then any collisions).
+    fn with_key(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
         let k = key(hash);
-        let first = self.by_hash.get(&k)?;
-        std::iter::once(first)
+        self.by_hash
+            .get(&k)
+            .into_iter()
             .chain(self.collisions.get(&k).into_iter().flatten())
             .copied()
-            .find(|&slot| {
-                self.series(slot)
-                    .is_some_and(|s| same_labels(s, labels, interner))
-            })
+    }
+
+    /// The slot of the series with exactly these labels.
+    pub(crate) fn find(&self, hash: u64, labels: &Labels, interner: &Interner) -> Option<u32> {
+        self.with_key(hash).find(|&slot| {
+            self.series(slot)
+                .is_some_and(|s| same_labels(s, labels, interner))
+        })
     }
 
     pub(crate) fn append(&mut self, slot: u32, t: i64, v: f64) -> Result<Appended, AppendError> {
@@ -144,6 +149,12 @@ impl Shard {
     ) -> Option<(u32, usize)> {
         let series = Series::new(pairs, t, v)?;
         let bytes = series.byte_len();
+        Some((self.insert_series(hash, series)?, bytes))
+    }
+
+    /// Adds `series` (whose label-set hash is `hash`); its slot, or `None` when the slot space
+    /// is exhausted.
+    pub(crate) fn insert_series(&mut self, hash: u64, series: Series) -> Option<u32> {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -152,7 +163,7 @@ impl Shard {
                 slot
             }
         };
-        for &p in pairs {
+        for p in series.pairs() {
             let list = self.postings.entry(p).or_default();
             if list.last().is_none_or(|&l| l < slot) {
                 list.push(slot);
@@ -171,7 +182,16 @@ impl Shard {
         if let Some(s) = self.slots.get_mut(slot as usize) {
             *s = series;
         }
-        Some((slot, bytes))
+        Some(slot)
+    }
+
+    /// The slot of the series whose label pair ids are exactly `pairs` (ids are canonical
+    /// within one interner, so equal label sets have equal ids).
+    pub(crate) fn find_pairs(&self, hash: u64, pairs: &[u32]) -> Option<u32> {
+        self.with_key(hash).find(|&slot| {
+            self.series(slot)
+                .is_some_and(|s| s.pairs().eq(pairs.iter().copied()))
+        })
     }
 
     /// Removes the series in `slot`, whose label-set hash is `hash`.

@@ -44,6 +44,35 @@ pub struct Prober {
     permits: Arc<Semaphore>,
     metrics: ProbeMetrics,
     running: parking_lot::Mutex<HashMap<String, Running>>,
+    first_round: Arc<FirstRound>,
+}
+
+/// Counts down the targets that have not finished a probe since the prober started; its
+/// watch turns true at zero (the rule engine's first evaluation waits for it).
+struct FirstRound {
+    left: std::sync::atomic::AtomicUsize,
+    done: tokio::sync::watch::Sender<bool>,
+}
+
+impl FirstRound {
+    fn begin(&self, targets: usize) {
+        self.left
+            .store(targets, std::sync::atomic::Ordering::Release);
+        if targets == 0 {
+            self.done.send_replace(true);
+        }
+    }
+
+    /// One target finished its first probe (or cannot run).
+    fn finished_one(&self) {
+        use std::sync::atomic::Ordering;
+        let before = self
+            .left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        if before == Ok(1) {
+            self.done.send_replace(true);
+        }
+    }
 }
 
 /// A target's task.
@@ -100,7 +129,16 @@ impl Prober {
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
             metrics: ProbeMetrics::new(registry)?,
             running: parking_lot::Mutex::new(HashMap::new()),
+            first_round: Arc::new(FirstRound {
+                left: std::sync::atomic::AtomicUsize::new(usize::MAX),
+                done: tokio::sync::watch::Sender::new(false),
+            }),
         })
+    }
+
+    /// Turns true once every target given at start has finished one probe.
+    pub fn first_round(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.first_round.done.subscribe()
     }
 
     /// Makes `specs` the running set: starts new targets, restarts changed ones, stops
@@ -162,6 +200,7 @@ impl Prober {
             clients: self.clients.clone(),
             permits: self.permits.clone(),
             metrics: self.metrics.clone(),
+            first_round: self.first_round.clone(),
         };
         let handle = tokio::spawn(task.run(cancel.clone()));
         Running {
@@ -236,6 +275,7 @@ struct TargetTask {
     clients: Arc<HttpClients>,
     permits: Arc<Semaphore>,
     metrics: ProbeMetrics,
+    first_round: Arc<FirstRound>,
 }
 
 /// A stable offset in `[0, interval)` for `name`, so restarts keep the same spread.
@@ -256,6 +296,7 @@ impl TargetTask {
                 Ok(c) => Some(c),
                 Err(e) => {
                     self.metrics.channel_failed(&self.spec.name, &e);
+                    self.first_round.finished_one();
                     return written;
                 }
             },
@@ -265,6 +306,7 @@ impl TargetTask {
         let mut ticker = tokio::time::interval_at(first, self.spec.interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut last: Option<(bool, Option<Failure>, Instant)> = None;
+        let mut reported = false;
         loop {
             let scheduled = tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -301,6 +343,10 @@ impl TargetTask {
                 *w |= now;
             }
             last = self.metrics.transition(&self.spec, last, outcome);
+            if !reported {
+                reported = true;
+                self.first_round.finished_one();
+            }
         }
         written
     }
@@ -352,6 +398,7 @@ impl Stage for Prober {
 
     fn start(&self) {
         let targets = std::mem::take(&mut *self.pending.lock());
+        self.first_round.begin(targets.len());
         self.apply_targets(targets);
     }
 
@@ -373,6 +420,29 @@ impl Stage for Prober {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_round_is_done_when_every_target_reported_once() {
+        let round = FirstRound {
+            left: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            done: tokio::sync::watch::Sender::new(false),
+        };
+        let rx = round.done.subscribe();
+        round.begin(2);
+        round.finished_one();
+        assert!(!*rx.borrow());
+        round.finished_one();
+        assert!(*rx.borrow());
+        // A target added later counts down past zero harmlessly.
+        round.finished_one();
+        assert!(*rx.borrow());
+        let empty = FirstRound {
+            left: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            done: tokio::sync::watch::Sender::new(false),
+        };
+        empty.begin(0);
+        assert!(*empty.done.borrow());
+    }
 
     #[test]
     fn offsets_are_stable_within_the_interval_and_spread() {
