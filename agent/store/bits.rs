@@ -88,6 +88,16 @@ impl<'a> BitReader<'a> {
         Some(out)
     }
 
+    /// Bits in the data.
+    pub(crate) fn len_bits(&self) -> usize {
+        self.data.len() * 8
+    }
+
+    /// Bits read so far.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     pub(crate) fn bit(&mut self) -> Option<bool> {
         let byte = *self.data.get(self.pos / 8)?;
         let b = (byte >> (7 - (self.pos % 8))) & 1;

@@ -22,8 +22,8 @@
 //! shard   = v names | (v len, bytes)*names                     label names
 //!         | v pairs | (v name_index, v len, bytes)*pairs        label pairs
 //!         | v series | series*
-//! series  = v n | v pair_index * n | v zigzag(written_at_ms - t) | v zigzag(dt) | u64 v | v zigzag(idelta)
-//!         | v head_span | u16 flags | v head_offset | v len | chunk bytes[len]
+//! series  = v n | v pair_index * n | v head_offset | v len | chunk bytes[len]
+//!           [ v zigzag(written_at_ms - t) | u64 value ]     newest sample, only when len = 0
 //! meta    = v entries | (v len, name, u8 kind, v len, help, v len, unit)*entries
 //! ```
 //!
@@ -145,10 +145,6 @@ impl<'a> Reader<'a> {
 
     fn u8(&mut self) -> Option<u8> {
         self.array::<1>().map(|[b]| b)
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        self.array().map(u16::from_le_bytes)
     }
 
     fn u32(&mut self) -> Option<u32> {
@@ -311,14 +307,12 @@ impl Store {
                 put_varint(&mut body, u64::from(*slot - 1));
             }
             let raw = s.raw();
-            put_varint(&mut body, zigzag(written_at.wrapping_sub(raw.t)));
-            put_varint(&mut body, zigzag(raw.dt));
-            body.extend_from_slice(&raw.v.to_le_bytes());
-            put_varint(&mut body, zigzag(raw.idelta));
-            put_varint(&mut body, u64::from(raw.head_span));
-            body.extend_from_slice(&raw.flags.to_le_bytes());
             put_varint(&mut body, u64::from(raw.head_off));
             put_bytes(&mut body, raw.chunks);
+            if raw.chunks.is_empty() {
+                put_varint(&mut body, zigzag(written_at.wrapping_sub(raw.last.0)));
+                body.extend_from_slice(&raw.last.1.to_le_bytes());
+            }
         }
         // Label names once, then pairs as (name index, value).
         let mut names: Vec<&str> = Vec::new();
@@ -445,15 +439,18 @@ impl Store {
             for _ in 0..n {
                 ids.push(usize::try_from(r.varint().ok_or_else(bad)?).map_err(|_| bad())?);
             }
+            let head_off = u32::try_from(r.varint().ok_or_else(bad)?).map_err(|_| bad())?;
+            let chunks = r.bytes().ok_or_else(bad)?;
+            let last = if chunks.is_empty() {
+                let t = written_at.wrapping_sub(unzigzag(r.varint().ok_or_else(bad)?));
+                (t, r.u64().ok_or_else(bad)?)
+            } else {
+                (0, 0)
+            };
             let raw = RawSeries {
-                t: written_at.wrapping_sub(unzigzag(r.varint().ok_or_else(bad)?)),
-                dt: unzigzag(r.varint().ok_or_else(bad)?),
-                v: r.u64().ok_or_else(bad)?,
-                idelta: unzigzag(r.varint().ok_or_else(bad)?),
-                head_span: u32::try_from(r.varint().ok_or_else(bad)?).map_err(|_| bad())?,
-                flags: r.u16().ok_or_else(bad)?,
-                head_off: u32::try_from(r.varint().ok_or_else(bad)?).map_err(|_| bad())?,
-                chunks: r.bytes().ok_or_else(bad)?,
+                chunks,
+                head_off,
+                last,
             };
             let labels: Option<Vec<&(Arc<str>, Arc<str>)>> =
                 ids.iter().map(|&i| pairs.get(i)).collect();
@@ -663,6 +660,39 @@ mod tests {
         }
         samples_equal(&all(&a), &all(&b));
         assert_eq!(a.stats(), b.stats());
+    }
+
+    #[test]
+    fn a_series_whose_chunks_retention_dropped_keeps_its_newest_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig {
+            retention: Duration::from_secs(300),
+            stale_after: Duration::from_secs(3600),
+            max_series: 10,
+        };
+        let a = Store::new(cfg.clone(), &prometheus::Registry::new()).unwrap();
+        let l = Labels::new([("__name__", "old")]);
+        let now = crate::store::now_ms();
+        for k in 0..10 {
+            a.append(&l, now - 600_000 + k * 1000, 1.0).unwrap();
+        }
+        a.gc(now);
+        assert_eq!((a.stats().series, a.stats().samples), (1, 0));
+        a.write_checkpoint(dir.path()).unwrap();
+        let b = Store::new(cfg, &prometheus::Registry::new()).unwrap();
+        let loaded = b.load_checkpoint(dir.path()).unwrap().unwrap();
+        assert_eq!((loaded.series, loaded.samples), (1, 0));
+        // The newest sample is still known: an older one is out of order, a newer one starts
+        // a new chunk.
+        let newest = now - 600_000 + 9000;
+        for s in [&a, &b] {
+            assert_eq!(
+                s.append(&l, newest - 1, 2.0),
+                Err(crate::store::AppendError::OutOfOrder)
+            );
+            s.append(&l, newest + 1000, 3.0).unwrap();
+        }
+        samples_equal(&all(&a), &all(&b));
     }
 
     #[test]

@@ -387,6 +387,19 @@ pub(crate) struct ChunkIter<'a> {
     started: bool,
 }
 
+impl ChunkIter<'_> {
+    /// Decodes the rest; the codec state after the last sample and the unused low bits of the
+    /// last byte. `None` when the data does not decode to exactly the header's count, or
+    /// leaves a whole unused byte (neither comes from our encoder).
+    pub(crate) fn finish(mut self) -> Option<(Codec, u8)> {
+        while self.remaining > 0 {
+            self.next()?;
+        }
+        let free = (self.r.len_bits()).checked_sub(self.r.position())?;
+        Some((self.codec, u8::try_from(free).ok().filter(|f| *f < 8)?))
+    }
+}
+
 impl Iterator for ChunkIter<'_> {
     type Item = Sample;
 

@@ -62,20 +62,18 @@ pub(crate) struct Series {
     flags: u16,
 }
 
-/// A series' chunk bytes and encoder state as the checkpoint stores them (label pair ids are
-/// written apart, as strings, since ids are local to one process).
+/// A series' chunk bytes as the checkpoint stores them (label pair ids are written apart,
+/// as strings, since ids are local to one process). The encoder state is not stored: it is
+/// the state after decoding the newest chunk, rebuilt at load.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct RawSeries<'a> {
     /// The chunks, oldest first (the bytes after the pair ids).
     pub(crate) chunks: &'a [u8],
     /// Offset of the head chunk in `chunks`; `chunks.len()` when there is no head.
     pub(crate) head_off: u32,
-    pub(crate) t: i64,
-    pub(crate) dt: i64,
-    pub(crate) v: u64,
-    pub(crate) idelta: i64,
-    pub(crate) head_span: u32,
-    pub(crate) flags: u16,
+    /// The newest sample (time, value bits): needed only when retention has dropped every
+    /// chunk, since nothing else holds it then.
+    pub(crate) last: (i64, u64),
 }
 
 impl Series {
@@ -105,28 +103,24 @@ impl Series {
         Some(s)
     }
 
-    /// The chunk bytes and encoder state, for the checkpoint.
+    /// The chunk bytes, for the checkpoint.
     pub(crate) fn raw(&self) -> RawSeries<'_> {
         let start = self.pairs_end();
         RawSeries {
             chunks: self.bytes().get(start..).unwrap_or(&[]),
             head_off: u32::try_from(self.head_start().saturating_sub(start)).unwrap_or(u32::MAX),
-            t: self.t,
-            dt: self.dt,
-            v: self.v,
-            idelta: self.idelta,
-            head_span: self.head_span,
-            flags: self.flags,
+            last: (self.t, self.v),
         }
     }
 
-    /// The series [`Series::raw`] described, with label pair ids `pairs`. `None` when the
-    /// parts do not make a well-formed series (a damaged checkpoint): the head offset past the
-    /// end, sealed chunk lengths that do not add up to the head, or a newest chunk that does
-    /// not end at the series' newest sample.
+    /// The series [`Series::raw`] described, with label pair ids `pairs`, its encoder state
+    /// rebuilt by decoding its newest chunk. `None` when the parts do not make a well-formed
+    /// series (a damaged checkpoint): the head offset past the end, sealed chunk lengths that
+    /// do not lead to the head, a chunk that does not decode to its count, or a sealed chunk
+    /// whose samples end elsewhere than its header says.
     pub(crate) fn from_raw(pairs: &[u32], raw: &RawSeries<'_>) -> Option<Series> {
         let n_pairs = u16::try_from(pairs.len()).ok()?;
-        if raw.flags & DEAD != 0 || raw.head_off as usize > raw.chunks.len() {
+        if raw.head_off as usize > raw.chunks.len() {
             return None;
         }
         let mut data = Vec::with_capacity(pairs.len() * 4 + raw.chunks.len());
@@ -136,18 +130,31 @@ impl Series {
         let pairs_end = data.len();
         data.extend_from_slice(raw.chunks);
         let len = u32::try_from(data.len()).ok()?;
-        let s = Series {
+        let mut s = Series {
             data: data.into_boxed_slice(),
             len,
             head_start: u32::try_from(pairs_end).ok()?.checked_add(raw.head_off)?,
-            t: raw.t,
-            dt: raw.dt,
-            v: raw.v,
-            idelta: raw.idelta,
-            head_span: raw.head_span,
+            t: raw.last.0,
+            dt: 0,
+            v: raw.last.1,
+            idelta: 0,
+            head_span: 0,
             n_pairs,
-            flags: raw.flags,
+            flags: 0,
         };
+        if !s.has_samples() {
+            return Some(s);
+        }
+        let newest = s.chunks().last()?;
+        let (min_t, header_max_t) = (newest.min_t, newest.max_t);
+        let (codec, free) = newest.iter().finish()?;
+        s.set_codec(codec);
+        if s.has_head() {
+            s.set_free(free);
+            s.head_span = u32::try_from(codec.t.wrapping_sub(min_t) as u64).unwrap_or(SPAN_UNKNOWN);
+        } else if header_max_t != codec.t {
+            return None;
+        }
         s.well_formed().then_some(s)
     }
 

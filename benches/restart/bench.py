@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import urllib.error
 import urllib.request
 
 import cramjam
@@ -42,8 +43,8 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 WINDOW = int(os.environ.get("WINDOW", "60"))
 LOAD_SECONDS = int(os.environ.get("LOAD_SECONDS", "20"))
 
-METRICS = 100        # metric names
-RESOURCES = 1000     # (job, instance) pairs: 50 jobs x 20 instances
+METRICS = int(os.environ.get("METRICS", "100"))        # metric names
+RESOURCES = int(os.environ.get("RESOURCES", "1000"))  # (job, instance) pairs: 50 jobs x 20 instances
 STEPS = 60           # 15 minutes at 15 s
 STEP_MS = 15_000
 PARTS = 10           # requests per timestamp (100 resources each)
@@ -58,8 +59,11 @@ def port():
 
 
 def get(url, timeout=5.0):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.status, r.read()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        raise RuntimeError(f"{url}: {e.code} {e.read()[:500]!r}") from None
 
 
 def post(url, body, headers):
@@ -302,13 +306,14 @@ class Prometheus:
         feed.send(self.url, k)
 
 
-SAMPLES_Q = 'sum(count_over_time({__name__=~"bench_metric_.+"}[20m]))'
-SERIES_Q = 'count({__name__=~"bench_metric_.+"})'
-
-
 def samples(system):
-    r = system.query(SAMPLES_Q)
-    return int(float(r["data"]["result"][0]["value"][1]))
+    """Every sample held, one metric name at a time (count_over_time drops the name, so one
+    query over all names would hold duplicate label sets)."""
+    total = 0
+    for m in range(METRICS):
+        r = system.query(f"sum(count_over_time(bench_metric_{m}[20m]))")
+        total += int(float(r["data"]["result"][0]["value"][1]))
+    return total
 
 
 def main():
