@@ -10,8 +10,10 @@
 //! [`Daemon::build`] binds every listener (so callers can ask [`Daemon::addrs`] before
 //! anything runs), [`Daemon::spawn`] starts the stages and returns a [`DaemonHandle`] whose
 //! [`DaemonHandle::shutdown`] stops them: the reloader first, then sources, the rule engine,
-//! alerting (its outbox committed), the store's upkeep and last the API (so `/ready` turns false first and `/health` answers
-//! to the end).
+//! alerting (its outbox committed), the store's upkeep and last the API (so `/ready` turns
+//! false first and `/health` answers to the end), all within `shutdown_grace`; then the store's
+//! shutdown checkpoint, written even when the grace ran out. At start the checkpoint is loaded
+//! before any listener serves.
 
 pub mod config;
 mod events;
@@ -95,6 +97,8 @@ pub struct Daemon {
     stages: Stages,
     events: DaemonEvents,
     checkpointer: Checkpointer,
+    /// Handed to the rule engine at start, with the start time.
+    gate: StartGate,
 }
 
 /// The rule engine's spec: `rules:` plus the query limits of `server:`.
@@ -116,7 +120,6 @@ impl Daemon {
     /// Builds every stage of `config`, which was read from `source` (a reload reads it
     /// again). Binds the API and OTLP listeners and reads durable state.
     pub async fn build(source: ConfigSource, config: LoadedConfig) -> Result<Daemon, DaemonError> {
-        let started_ms = now_ms();
         let registry = crate::telemetry::registry()?;
         let store = Arc::new(Store::new(config.store.clone(), &registry)?);
         let storage = &config.config.storage;
@@ -160,12 +163,13 @@ impl Daemon {
             Some(spec) => Some(Arc::new(OtlpStage::build(spec.clone(), &ctx).await?)),
             None => None,
         };
-        rules.set_start_gate(StartGate {
-            started_ms,
+        let gate = StartGate {
+            // Set when the stages start (`spawn`).
+            started_ms: 0,
             inputs: Some(prober.first_round()),
             restored_until_ms: loaded.and_then(|l| l.written_at_ms),
             restart_grace: config.rules.restart_grace,
-        });
+        };
         Ok(Daemon {
             ctx,
             source,
@@ -179,6 +183,7 @@ impl Daemon {
             },
             events,
             checkpointer,
+            gate,
         })
     }
 
@@ -200,13 +205,16 @@ impl Daemon {
             stages,
             events,
             checkpointer,
+            mut gate,
         } = self;
         let upkeep_stop = ctx.cancel.child_token();
         let upkeep = crate::store::maintenance::spawn(
             ctx.store.clone(),
-            Some(checkpointer),
+            Some(checkpointer.clone()),
             upkeep_stop.clone(),
         );
+        gate.started_ms = now_ms();
+        stages.rules.set_start_gate(gate);
         if let Some(a) = &stages.alerting {
             a.start();
         }
@@ -230,6 +238,8 @@ impl Daemon {
         stages.api.state().set_ready(true);
         DaemonHandle {
             stages,
+            store: ctx.store.clone(),
+            checkpointer,
             upkeep,
             upkeep_stop,
             reloader,
@@ -242,6 +252,8 @@ impl Daemon {
 /// The running daemon.
 pub struct DaemonHandle {
     stages: Stages,
+    store: Arc<Store>,
+    checkpointer: Checkpointer,
     upkeep: JoinHandle<()>,
     upkeep_stop: CancellationToken,
     reloader: JoinHandle<()>,
@@ -255,11 +267,15 @@ impl DaemonHandle {
         *self.grace.lock()
     }
 
-    /// Stops every stage in pipeline order within `grace`. Returns false when the grace
-    /// period ran out and the remaining stages were abandoned.
+    /// Stops every stage in pipeline order within `grace`, then writes the store's shutdown
+    /// checkpoint (also when the grace ran out: an evaluation still running then must not
+    /// cost the samples). Returns false when the grace period ran out and the remaining
+    /// stages were abandoned.
     pub async fn shutdown(self, grace: Duration) -> bool {
         let DaemonHandle {
             stages,
+            store,
+            checkpointer,
             upkeep,
             upkeep_stop,
             reloader,
@@ -297,7 +313,9 @@ impl DaemonHandle {
             }),
         ));
         steps.push(("api", Box::pin(async move { api.stop().await })));
-        shutdown::stop_in_order(steps, grace).await
+        let stopped = shutdown::stop_in_order(steps, grace).await;
+        checkpointer.write_final(&store).await;
+        stopped
     }
 }
 

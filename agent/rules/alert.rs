@@ -291,7 +291,9 @@ impl AlertTable {
                             keep_firing_since: p.keep_firing_since_ms,
                             value: p.value,
                             last_sent: None,
-                            held_until: hold_until,
+                            // One already past its rule (running out `keep_firing_for`)
+                            // goes on as before, unheld.
+                            held_until: hold_until.filter(|_| p.keep_firing_since_ms.is_none()),
                         },
                     )
                 })
@@ -418,6 +420,18 @@ mod tests {
         assert_eq!(s.transitions.len(), 1);
         assert_eq!(s.transitions[0].labels, cand("a").labels);
         assert!(s.active.is_empty());
+    }
+
+    #[test]
+    fn an_alert_restored_while_running_out_keep_firing_for_is_not_held() {
+        let mut t = AlertTable::default();
+        t.step(vec![cand("a")], 0, 0, 30_000, 0).unwrap();
+        t.step(vec![], 15_000, 0, 30_000, 0).unwrap();
+        let mut r = AlertTable::restore(&t.persist(), Some(300_000));
+        // keep_firing_for ends at 45 s as it would have without the restart.
+        let s = r.step(vec![], 45_000, 0, 30_000, 0).unwrap();
+        assert_eq!(s.transitions.len(), 1);
+        assert_eq!(s.transitions[0].to, InstanceState::Inactive);
     }
 
     #[test]

@@ -69,7 +69,9 @@ impl StartGate {
             return None;
         }
         let hold = match self.restored_until_ms {
-            Some(t) => (self.started_ms - t)
+            Some(t) => self
+                .started_ms
+                .saturating_sub(t)
                 .max(0)
                 .saturating_add(interval_ms)
                 .min(grace),

@@ -51,6 +51,8 @@ const VERSION: u32 = 1;
 const HEADER_LEN: usize = 8 + 4 + 8 + 4 + 4;
 const KIND_SHARD: u8 = 1;
 const KIND_META: u8 = 2;
+/// Most threads a load uses.
+const LOAD_THREADS: usize = 4;
 
 /// Why a checkpoint could not be written or read at all.
 #[derive(Debug, thiserror::Error)]
@@ -380,6 +382,7 @@ impl Store {
             Ok((written_at, sections)) => {
                 out.written_at_ms = Some(written_at);
                 out.sections = sections as usize;
+                let mut shards = Vec::new();
                 for i in 0..sections as usize {
                     let result = match read_section(&mut r) {
                         None => {
@@ -393,7 +396,8 @@ impl Store {
                         }
                         Some(None) => Err("a section fails its checksum".to_string()),
                         Some(Some((KIND_SHARD, payload))) => {
-                            self.load_shard(payload, written_at, &mut out)
+                            shards.push(payload);
+                            Ok(())
                         }
                         Some(Some((KIND_META, payload))) => self.load_metadata(payload),
                         Some(Some((kind, _))) => Err(format!("unknown section kind {kind}")),
@@ -403,6 +407,7 @@ impl Store {
                         record_damage(&mut out, e);
                     }
                 }
+                self.load_shards(&shards, written_at, &mut out);
             }
             Err(e) => {
                 out.damaged = 1;
@@ -415,16 +420,59 @@ impl Store {
         Ok(Some(out))
     }
 
+    /// Loads shard sections on up to [`LOAD_THREADS`] threads (sections are independent;
+    /// decoding every series' newest chunk is most of the work).
+    fn load_shards(&self, sections: &[&[u8]], written_at: i64, out: &mut Loaded) {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, LOAD_THREADS);
+        let parts: Vec<Loaded> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    scope.spawn(move || {
+                        let mut part = Loaded::default();
+                        for payload in sections.iter().skip(t).step_by(threads) {
+                            if let Err(e) = self.load_shard(payload, written_at, &mut part) {
+                                part.damaged += 1;
+                                record_damage(&mut part, e);
+                            }
+                        }
+                        part
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| Loaded {
+                        damaged: 1,
+                        first_damage: Some("a load thread panicked".into()),
+                        ..Loaded::default()
+                    })
+                })
+                .collect()
+        });
+        for p in parts {
+            out.series += p.series;
+            out.samples += p.samples;
+            out.skipped += p.skipped;
+            out.damaged += p.damaged;
+            if let Some(e) = p.first_damage {
+                record_damage(out, e);
+            }
+        }
+    }
+
     fn load_shard(&self, payload: &[u8], written_at: i64, out: &mut Loaded) -> Result<(), Damage> {
         let bad = || "a shard section does not decode".to_string();
         let mut r = Reader::new(payload);
         let n_names = r.len().ok_or_else(bad)?;
-        let mut names: Vec<Arc<str>> = Vec::with_capacity(n_names);
+        let mut names: Vec<Arc<str>> = Vec::with_capacity(n_names.min(4096));
         for _ in 0..n_names {
             names.push(Arc::from(r.str().ok_or_else(bad)?));
         }
         let n_pairs = r.len().ok_or_else(bad)?;
-        let mut pairs: Vec<(Arc<str>, Arc<str>)> = Vec::with_capacity(n_pairs);
+        let mut pairs: Vec<(Arc<str>, Arc<str>)> = Vec::with_capacity(n_pairs.min(4096));
         for _ in 0..n_pairs {
             let i = usize::try_from(r.varint().ok_or_else(bad)?).map_err(|_| bad())?;
             let name = names.get(i).ok_or_else(bad)?.clone();
@@ -496,6 +544,8 @@ impl Store {
                 out.samples += samples;
             } else {
                 self.release_series_budget();
+                let mut interner = self.interner.write();
+                global.iter().for_each(|&id| interner.release(id));
                 out.skipped += 1;
             }
         }

@@ -112,7 +112,9 @@ impl CheckpointEvents {
         self.sections_damaged.set(l.damaged as i64);
         self.bytes.set(i64::try_from(l.bytes).unwrap_or(i64::MAX));
         let age = l.written_at_ms.map(|t| {
-            std::time::Duration::from_millis(u64::try_from(super::now_ms() - t).unwrap_or(0))
+            std::time::Duration::from_millis(
+                u64::try_from(super::now_ms().saturating_sub(t)).unwrap_or(0),
+            )
         });
         if l.damaged > 0 {
             tracing::error!(

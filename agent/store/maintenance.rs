@@ -1,6 +1,6 @@
 //! The store's own upkeep: every [`GC_INTERVAL`], drop chunks past retention and series
 //! past `series_stale_after`; every `storage.checkpoint_interval`, write the checkpoint (see
-//! [`super::checkpoint`]); and once more when stopped. All of it runs on the blocking pool
+//! [`super::checkpoint`]); and once more at shutdown ([`Checkpointer::write_final`]). All of it runs on the blocking pool
 //! (it walks every shard), so an append never waits on the disk.
 
 use std::path::PathBuf;
@@ -79,6 +79,14 @@ impl Checkpointer {
         Ok(loaded)
     }
 
+    /// Writes the shutdown checkpoint (when checkpoints are on): call once the sources and
+    /// the rule engine have stopped.
+    pub async fn write_final(&self, store: &Arc<Store>) {
+        if self.enabled() {
+            self.write(store, true).await;
+        }
+    }
+
     /// Writes one checkpoint on the blocking pool; counts and logs the outcome.
     async fn write(&self, store: &Arc<Store>, last: bool) {
         let (s, dir) = (store.clone(), self.dir.clone());
@@ -93,8 +101,8 @@ impl Checkpointer {
     }
 }
 
-/// Starts the upkeep task; when `cancel` fires it writes a last checkpoint (when
-/// `checkpointer` is on) and ends.
+/// Starts the upkeep task (gc, and periodic checkpoints when `checkpointer` is on); it ends
+/// when `cancel` fires. The shutdown checkpoint is [`Checkpointer::write_final`].
 pub fn spawn(
     store: Arc<Store>,
     checkpointer: Option<Checkpointer>,
@@ -131,9 +139,6 @@ pub fn spawn(
                     }
                 }
             }
-        }
-        if let Some(c) = &checkpointer {
-            c.write(&store, true).await;
         }
     })
 }

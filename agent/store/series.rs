@@ -146,10 +146,20 @@ impl Series {
             return Some(s);
         }
         let newest = s.chunks().last()?;
+        // An open head has fewer than CHUNK_SAMPLES samples (it is sealed at that count), so
+        // the next append's count increment cannot overflow.
+        if s.has_head() && newest.count >= CHUNK_SAMPLES {
+            return None;
+        }
         let (min_t, header_max_t) = (newest.min_t, newest.max_t);
         let (codec, free) = newest.iter().finish()?;
         s.set_codec(codec);
         if s.has_head() {
+            // The unused low bits are zero: the next append ORs its bits into them.
+            let last = s.bytes().last().copied().unwrap_or(0);
+            if u32::from(last) & ((1u32 << free) - 1) != 0 {
+                return None;
+            }
             s.set_free(free);
             s.head_span = u32::try_from(codec.t.wrapping_sub(min_t) as u64).unwrap_or(SPAN_UNKNOWN);
         } else if header_max_t != codec.t {

@@ -3,7 +3,7 @@
 # 100,000 series x 15 minutes at 15 s, plus the checkpoint's disk, CPU and ingest cost.
 # See bench.py for what is measured; results in RESULTS.md.
 #
-#   benches/restart/run.sh            # ROUNDS=3 WINDOW=60 LOAD_SECONDS=20
+#   benches/restart/run.sh            # ROUNDS=3 WINDOW=60 LOAD_SECONDS=15 LOAD_ROUNDS=6
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
