@@ -303,6 +303,13 @@ async fn restart_changes_nothing(kill: bool) {
     for _ in 0..25 {
         let a = alerts(&v).await;
         assert_eq!(a, before, "alerts changed across the restart");
+        let page = reqwest::get(v.url("/"))
+            .await
+            .expect("GET /")
+            .text()
+            .await
+            .expect("status page");
+        assert!(page.contains("2 firing, 1 pending"), "status page: {page}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(

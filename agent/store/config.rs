@@ -111,3 +111,25 @@ impl StorageConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_interval_is_off_at_zero_and_at_least_a_second_otherwise() {
+        let with = |s: &str| StorageConfig {
+            checkpoint_interval: s.parse().unwrap(),
+            ..StorageConfig::default()
+        };
+        assert!(with("0s").build().is_ok());
+        assert!(with("1s").build().is_ok());
+        let errors = with("500ms").build().unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].path, "checkpoint_interval");
+        assert_eq!(
+            StorageConfig::default().checkpoint_interval.get(),
+            Duration::from_secs(10)
+        );
+    }
+}
