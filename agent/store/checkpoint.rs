@@ -210,6 +210,19 @@ fn kind_of(code: u8) -> MetricType {
     }
 }
 
+/// Creates (truncating) `path` readable by its owner only: the checkpoint holds every label
+/// and value vitals received.
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
+}
+
 fn write_section(w: &mut impl Write, kind: u8, payload: &[u8]) -> std::io::Result<()> {
     let len = u32::try_from(payload.len())
         .map_err(|_| std::io::Error::other("a checkpoint section passed 4 GiB"))?;
@@ -237,7 +250,7 @@ impl Store {
             path: tmp.clone(),
             source,
         };
-        let file = File::create(&tmp).map_err(io)?;
+        let file = create_private(&tmp).map_err(io)?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         let sections = u32::try_from(self.shards.len() + 1).unwrap_or(u32::MAX);
         let mut header = Vec::with_capacity(HEADER_LEN);
@@ -686,6 +699,12 @@ mod tests {
         let a = filled();
         let w = a.write_checkpoint(dir.path()).unwrap();
         assert_eq!(w.series, 41);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&w.path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         assert!(!dir.path().join(TMP).exists());
         let b = store(1000);
         let l = b.load_checkpoint(dir.path()).unwrap().unwrap();
