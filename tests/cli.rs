@@ -172,6 +172,12 @@ async fn health_ready_metrics_and_clean_shutdown() {
     assert!(om.text().await.expect("body").ends_with("# EOF\n"));
     let page = reqwest::get(vitals.url("/")).await.expect("status page");
     assert_eq!(page.status(), 200);
+    // Loopback only: no warning about listeners open to other hosts.
+    assert!(
+        vitals
+            .log_events("A listener is reachable from other hosts and no token is set: anyone who can reach it can use it. Set the token, or listen on 127.0.0.1.")
+            .is_empty()
+    );
 
     let status = vitals.terminate();
     assert_eq!(status.code(), Some(0));

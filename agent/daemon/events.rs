@@ -61,3 +61,89 @@ impl DaemonEvents {
         self.last_success.set(0);
     }
 }
+
+/// A listener reachable from other hosts with no token guarding it: (config field of the
+/// listener, address, config field of the missing token, what the token guards).
+pub fn unguarded_listeners(
+    cfg: &super::LoadedConfig,
+) -> Vec<(
+    &'static str,
+    std::net::SocketAddr,
+    &'static str,
+    &'static str,
+)> {
+    let mut out = Vec::new();
+    let exposed = |a: &std::net::SocketAddr| !a.ip().is_loopback();
+    if exposed(&cfg.server.listen) && cfg.server.api_token.is_empty() {
+        out.push((
+            "server.listen",
+            cfg.server.listen,
+            "server.api_token",
+            "reloading the configuration, posting alerts and creating or expiring silences",
+        ));
+    }
+    if let Some(o) = &cfg.otlp
+        && o.auth_token.is_empty()
+    {
+        for (field, addr) in [
+            ("otlp.grpc_listen", o.grpc_listen),
+            ("otlp.http_listen", o.http_listen),
+        ] {
+            if let Some(a) = addr.filter(exposed) {
+                out.push((
+                    field,
+                    a,
+                    "otlp.auth_token",
+                    "writing metrics into the store",
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Logs one warning per listener [`unguarded_listeners`] finds.
+pub fn warn_unguarded(cfg: &super::LoadedConfig) {
+    for (listener, addr, token, guards) in unguarded_listeners(cfg) {
+        tracing::warn!(
+            listener,
+            address = %addr,
+            token,
+            open_to = guards,
+            "A listener is reachable from other hosts and no token is set: anyone who can reach it can use it. Set the token, or listen on 127.0.0.1."
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::LoadedConfig;
+
+    fn unguarded(text: &str) -> Vec<&'static str> {
+        let cfg = LoadedConfig::from_yaml(text, "vitals.yaml", |_| None).expect(text);
+        unguarded_listeners(&cfg).into_iter().map(|u| u.0).collect()
+    }
+
+    #[test]
+    fn listeners_reachable_from_other_hosts_without_a_token_are_named() {
+        let otlp = r#"otlp: {grpc_listen: "0.0.0.0:4317", http_listen: "127.0.0.1:4318"}"#;
+        assert_eq!(
+            unguarded(&format!("server: {{listen: \"0.0.0.0:9470\"}}\n{otlp}\n")),
+            ["server.listen", "otlp.grpc_listen"]
+        );
+        assert_eq!(
+            unguarded(&format!(
+                "server: {{listen: \"[::]:9470\", api_token: t}}\n{}\n",
+                otlp.replace('}', ", auth_token: t}")
+            )),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            unguarded(
+                "server: {listen: \"127.0.0.1:9470\"}\notlp: {grpc_listen: \"[::1]:4317\", http_listen: \"\"}\n"
+            ),
+            Vec::<&str>::new()
+        );
+    }
+}

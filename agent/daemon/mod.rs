@@ -327,6 +327,7 @@ pub async fn run(source: ConfigSource, cfg: LoadedConfig) -> Result<(), DaemonEr
         cfg.probes.targets.len(),
         cfg.rules.groups.len(),
     );
+    events::warn_unguarded(&cfg);
     let daemon = Daemon::build(source, cfg).await?;
     let addrs = daemon.addrs();
     let handle = daemon.spawn();
