@@ -117,12 +117,22 @@ fn main() -> ExitCode {
 
 /// `vitals check config`: every error, or what the configuration holds.
 fn check_config(path: Option<PathBuf>) -> bool {
-    let loaded = ConfigSource::pick(path).load();
-    match &loaded {
-        Ok(cfg) => println!("{}: configuration is valid ({})", cfg.origin, cfg.summary()),
-        Err(errors) => eprintln!("{errors}\n{} error(s) found", errors.0.len()),
+    match ConfigSource::pick(path).load() {
+        Ok(cfg) if cfg.warnings.0.is_empty() => {
+            println!("{}: configuration is valid ({})", cfg.origin, cfg.summary());
+            true
+        }
+        // What `run` only warns about (a rule glob matching nothing) fails the check.
+        Ok(cfg) => {
+            let errors = &cfg.warnings;
+            eprintln!("{errors}\n{} error(s) found", errors.0.len());
+            false
+        }
+        Err(errors) => {
+            eprintln!("{errors}\n{} error(s) found", errors.0.len());
+            false
+        }
     }
-    loaded.is_ok()
 }
 
 /// `vitals run`: load the configuration (exit 1 before any port is bound when it is

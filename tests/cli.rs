@@ -205,3 +205,31 @@ async fn secrets_never_reach_the_logs() {
         "{logs}"
     );
 }
+
+#[test]
+fn check_config_fails_on_a_rule_glob_matching_nothing_which_run_only_warns_about() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("vitals.yaml"),
+        "server: {listen: \"127.0.0.1:0\"}\nrules:\n  files: [\"missing/*.yml\"]\n",
+    )
+    .expect("config");
+    let out = run_cli(&["check", "config", "vitals.yaml"], Some(dir.path()));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("vitals.yaml:3:") && out.stderr.contains("rules.files[0]"),
+        "{}",
+        out.stderr
+    );
+    let v = Vitals::start_in(
+        dir,
+        "server: {listen: \"127.0.0.1:0\"}\nrules:\n  files: [\"missing/*.yml\"]\n",
+        &[],
+    );
+    let w = v.wait_log_events(
+        "A configuration problem does not stop vitals but should be fixed (vitals check config fails on it).",
+        1,
+    );
+    assert_eq!(w.len(), 1, "{}", v.logs().join("\n"));
+    assert_eq!(w[0]["field"], "rules.files[0]");
+}

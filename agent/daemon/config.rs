@@ -79,6 +79,9 @@ pub struct LoadedConfig {
     pub rules: RulesSpec,
     /// The alerting stage's spec, when `alerting:` is set.
     pub alerting: Option<AlertingStageSpec>,
+    /// Problems that do not stop `run` (logged as warnings) but fail `vitals check config`:
+    /// rule-file globs that match no file.
+    pub warnings: ConfigErrors,
 }
 
 impl LoadedConfig {
@@ -157,6 +160,9 @@ impl LoadedConfig {
             Some(o) => o.build().map(Some).map_err(|e| section("otlp", e)).ok(),
         };
         section("rules", config.rules.validate());
+        if let (Some(server), Some(otlp)) = (&server, &otlp) {
+            errors.extend(listener_clashes(server.listen, otlp.as_ref()));
+        }
         if !errors.is_empty() {
             return Err(doc.locate(errors));
         }
@@ -175,6 +181,13 @@ impl LoadedConfig {
             )?),
             None => None,
         };
+        let warnings = doc.locate(
+            rules
+                .unmatched
+                .iter()
+                .map(|e| e.clone().under("rules"))
+                .collect(),
+        );
         match (server, store, probes, otlp) {
             (Some(server), Some(store), Some(probes), Some(otlp)) => Ok(LoadedConfig {
                 origin: origin.to_string(),
@@ -185,11 +198,42 @@ impl LoadedConfig {
                 otlp,
                 rules,
                 alerting,
+                warnings,
             }),
             // Every section that failed reported at least one error above.
             _ => Err(doc.locate(vec![FieldError::new("", "invalid configuration")])),
         }
     }
+}
+
+/// Listeners configured on the same port of overlapping addresses (the same address, or one
+/// of them all addresses): an error at each later one, naming the earlier.
+fn listener_clashes(
+    api: std::net::SocketAddr,
+    otlp: Option<&crate::sources::otlp::OtlpSpec>,
+) -> Vec<FieldError> {
+    let mut listeners = vec![("server.listen", api)];
+    if let Some(o) = otlp {
+        listeners.extend(o.grpc_listen.map(|a| ("otlp.grpc_listen", a)));
+        listeners.extend(o.http_listen.map(|a| ("otlp.http_listen", a)));
+    }
+    let overlap = |a: std::net::SocketAddr, b: std::net::SocketAddr| {
+        a.port() != 0
+            && a.port() == b.port()
+            && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+    };
+    let mut errors = Vec::new();
+    for (i, &(field, addr)) in listeners.iter().enumerate() {
+        if let Some((other, other_addr)) = listeners[..i].iter().find(|(_, a)| overlap(*a, addr)) {
+            errors.push(FieldError::new(
+                field,
+                format!(
+                    "{addr} clashes with {other} ({other_addr}): each listener needs its own port"
+                ),
+            ));
+        }
+    }
+    errors
 }
 
 /// Where the configuration comes from; a reload reads the same place again.

@@ -62,6 +62,19 @@ impl DaemonEvents {
     }
 }
 
+/// Logs each of the configuration's warnings (see [`super::LoadedConfig::warnings`]).
+pub fn warn_config(cfg: &super::LoadedConfig) {
+    for w in &cfg.warnings.0 {
+        tracing::warn!(
+            file = %w.file,
+            line = w.position.map(|p| p.0),
+            field = %w.path,
+            problem = %w.message,
+            "A configuration problem does not stop vitals but should be fixed (vitals check config fails on it)."
+        );
+    }
+}
+
 /// A listener reachable from other hosts with no token guarding it: (config field of the
 /// listener, address, config field of the missing token, what the token guards).
 pub fn unguarded_listeners(

@@ -328,6 +328,7 @@ pub async fn run(source: ConfigSource, cfg: LoadedConfig) -> Result<(), DaemonEr
         cfg.rules.groups.len(),
     );
     events::warn_unguarded(&cfg);
+    events::warn_config(&cfg);
     let daemon = Daemon::build(source, cfg).await?;
     let addrs = daemon.addrs();
     let handle = daemon.spawn();

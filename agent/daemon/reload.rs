@@ -80,7 +80,10 @@ impl Reloader {
     /// Loads the configuration again and applies it, stage by stage in pipeline order.
     fn reload(&mut self) -> Result<ReloadOutcome, ConfigErrors> {
         let new = match self.source.load() {
-            Ok(new) => new,
+            Ok(new) => {
+                super::events::warn_config(&new);
+                new
+            }
             Err(errors) => {
                 self.events.reload_failed(&errors);
                 self.stages.api.state().record_reload(false);

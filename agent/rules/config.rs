@@ -16,7 +16,8 @@ use crate::store::Labels;
 #[serde(deny_unknown_fields)]
 pub struct RulesConfig {
     /// Rule files in Prometheus's format: paths or globs (`rules/*.yml`), relative to the
-    /// working directory. A glob matching nothing is not an error; a missing named file is.
+    /// working directory. A missing named file is an error; a glob matching nothing is an
+    /// error for `vitals check config` and a warning for `run` and reloads.
     #[serde(default)]
     pub files: Vec<String>,
     /// How often groups that set no `interval` of their own are evaluated.
@@ -76,6 +77,9 @@ pub struct RulesSpec {
     pub external_url: String,
     /// `restart_grace`.
     pub restart_grace: Duration,
+    /// Glob patterns of `files` that matched no file (`files[i]`): an error for `vitals check
+    /// config`, a warning for `run` and reloads.
+    pub unmatched: Vec<FieldError>,
     /// The groups, in file order.
     pub groups: Vec<GroupSpec>,
 }
@@ -117,7 +121,23 @@ impl RulesConfig {
             default_interval_ms: i64::try_from(self.evaluation_interval.get().as_millis())
                 .unwrap_or(i64::MAX),
         };
-        let groups = if files.is_empty() && embedded {
+        let fallback = files.is_empty() && embedded;
+        let unmatched = if fallback {
+            Vec::new()
+        } else {
+            self.files
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| {
+                    expand_patterns(std::slice::from_ref(*p), Path::new(""))
+                        .is_ok_and(|f| f.is_empty())
+                })
+                .map(|(i, p)| {
+                    FieldError::new(format!("files[{i}]"), format!("{p:?} matches no file"))
+                })
+                .collect()
+        };
+        let groups = if fallback {
             let mut groups = Vec::new();
             for (name, text) in super::EMBEDDED_RULES {
                 groups.extend(parse_text(text, name, &opts).map_err(convert)?);
@@ -135,6 +155,7 @@ impl RulesConfig {
             ),
             external_url: self.external_url.clone(),
             restart_grace: self.restart_grace.get(),
+            unmatched,
             groups,
         })
     }

@@ -222,3 +222,36 @@ fn deeply_nested_yaml_is_refused_with_position() {
         ["vitals.yaml:65:65: YAML is nested too deeply (more than 64 levels)"]
     );
 }
+
+#[test]
+fn listeners_on_the_same_port_are_an_error_at_the_later_one() {
+    let errs = errors(
+        "server: {listen: \"0.0.0.0:9470\"}\notlp: {grpc_listen: \"127.0.0.1:9470\", http_listen: \"127.0.0.1:4318\"}\n",
+    );
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("otlp.grpc_listen")
+            && errs[0].contains("clashes with server.listen (0.0.0.0:9470)")
+            && errs[0].starts_with("vitals.yaml:2:"),
+        "{errs:?}"
+    );
+    // Different addresses on the same port, and ephemeral ports, do not clash.
+    assert!(errors("server: {listen: \"127.0.0.1:9470\"}\notlp: {grpc_listen: \"127.0.0.2:9470\", http_listen: \"127.0.0.1:0\"}\n").is_empty());
+    assert!(errors("server: {listen: \"127.0.0.1:0\"}\notlp: {grpc_listen: \"127.0.0.1:0\", http_listen: \"127.0.0.1:0\"}\n").is_empty());
+}
+
+#[test]
+fn a_rule_glob_matching_nothing_is_a_located_warning() {
+    let cfg = load("rules:\n  files: [\"no-such-dir/*.yml\"]\n").expect("run accepts it");
+    assert_eq!(cfg.warnings.0.len(), 1);
+    let w = cfg.warnings.0[0].to_string();
+    assert!(
+        w.starts_with("vitals.yaml:2:")
+            && w.contains("rules.files[0]")
+            && w.contains("matches no file"),
+        "{w}"
+    );
+    // The embedded default falls back to its built-in rules: no warning.
+    let cfg = LoadedConfig::from_yaml(EMBEDDED_DEFAULT, EMBEDDED_NAME, |_| None).expect("default");
+    assert!(cfg.warnings.0.is_empty(), "{:?}", cfg.warnings);
+}
