@@ -304,3 +304,48 @@ probes:
     vitals.wait_for(&success, |v| v == 1.0).await;
     assert_eq!(vitals.log_events("Probe is up again.").len(), 1);
 }
+
+/// A self-signed certificate that is its own CA, given as `tls.ca_file`, is trusted (rustls
+/// alone refuses it as `CaUsedAsEndEntity`); another self-signed certificate is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_certificate_given_as_ca_file_is_trusted_and_only_that_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let own = dir.path().join("own");
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&own).expect("mkdir");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    let pki = targets::make_self_signed(&own);
+    let stranger = targets::make_self_signed(&other);
+    let addr = targets::tls_server(&pki).await;
+    let url = format!("https://{addr}/health");
+    let config = format!(
+        r#"
+server: {{listen: "127.0.0.1:0"}}
+probes:
+  defaults: {{interval: 1s, timeout: 900ms}}
+  targets:
+    - name: pinned
+      url: "{url}"
+      tls: {{ca_file: "{own}"}}
+      conditions: ["status == 200", "cert_expiry > 1d"]
+    - name: stranger
+      url: "{url}"
+      tls: {{ca_file: "{other}"}}
+"#,
+        own = pki.ca_file.display(),
+        other = stranger.ca_file.display(),
+    );
+    let vitals = Vitals::start(&config);
+    vitals
+        .wait_for(&series("probe_success", &url, "pinned"), |v| v == 1.0)
+        .await;
+    vitals
+        .wait_for(
+            &series("probe_ssl_earliest_cert_expiry", &url, "pinned"),
+            |v| v > 0.0,
+        )
+        .await;
+    vitals
+        .wait_for(&series("probe_success", &url, "stranger"), |v| v == 0.0)
+        .await;
+}

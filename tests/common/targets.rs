@@ -132,6 +132,31 @@ pub fn make_pki(dir: &Path, not_after: time::OffsetDateTime) -> TestPki {
     }
 }
 
+/// A self-signed certificate for 127.0.0.1 that is its own CA (`CA:TRUE`, as `openssl req
+/// -x509` makes by default): `ca_file` and `cert_file` are the same certificate.
+pub fn make_self_signed(dir: &Path) -> TestPki {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "self-signed test server");
+    let cert = params.self_signed(&key).expect("self-signed cert");
+    let cert_file = dir.join("self.pem");
+    std::fs::write(&cert_file, cert.pem()).expect("write cert");
+    let key_file = dir.join("self-key.pem");
+    std::fs::write(&key_file, key.serialize_pem()).expect("write key");
+    TestPki {
+        ca_file: cert_file.clone(),
+        cert_file,
+        key_file,
+        chain: vec![cert.der().clone()],
+        key: rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    }
+}
+
 /// A TLS server answering every request with 200 `{"status":"UP"}`.
 pub async fn tls_server(pki: &TestPki) -> SocketAddr {
     vitals::net::tls::install_crypto_provider();
