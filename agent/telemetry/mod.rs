@@ -44,6 +44,22 @@ pub fn init_logging(format: LogFormat, filter: &str) -> Result<(), TelemetryErro
     Ok(())
 }
 
+/// Most bytes of an input (a query, a path) a log line quotes.
+pub const MAX_LOGGED_INPUT: usize = 1024;
+
+/// `text` for a log field: whole when short, else its first [`MAX_LOGGED_INPUT`] bytes (cut at
+/// a character boundary) and how long it was, so one hostile input cannot make a 100 KB line.
+pub fn loggable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_LOGGED_INPUT {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = MAX_LOGGED_INPUT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}… ({} bytes in all)", &text[..end], text.len()))
+}
+
 /// The registry of the agent's own metrics, with process metrics and build info in it.
 pub fn registry() -> Result<Registry, TelemetryError> {
     let registry = Registry::new();
@@ -126,5 +142,19 @@ impl<'r> Keyed<'r> {
     /// What removes a key's series from every family made so far.
     pub fn into_forget(self) -> Forget {
         Forget(self.forget)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_inputs_are_cut_for_logs_at_a_character_boundary() {
+        assert_eq!(loggable("up"), "up");
+        let long = "é".repeat(1000);
+        let l = loggable(&long);
+        assert!(l.ends_with("… (2000 bytes in all)"), "{l}");
+        assert!(l.len() < MAX_LOGGED_INPUT + 32);
     }
 }

@@ -330,6 +330,7 @@ async fn run_blocking<T: Send + 'static>(
     what: &str,
     f: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
 ) -> Result<T, QueryError> {
+    let what = crate::telemetry::loggable(what);
     if timeout.is_zero() {
         // An expired deadline (`timeout=0`): Prometheus times the query out before it starts.
         return Err(QueryError::timeout());
@@ -338,7 +339,7 @@ async fn run_blocking<T: Send + 'static>(
     let gate = state.query_gate.clone().acquire_owned();
     let permit = match tokio::time::timeout_at(deadline, gate).await {
         Err(_) => {
-            tracing::warn!(query = what, timeout = ?timeout, "A query timed out waiting for a free query slot.");
+            tracing::warn!(query = %what, timeout = ?timeout, "A query timed out waiting for a free query slot.");
             return Err(QueryError::timeout_in("query queue"));
         }
         Ok(Err(e)) => return Err(QueryError::internal(format!("the query gate failed: {e}"))),
@@ -351,11 +352,11 @@ async fn run_blocking<T: Send + 'static>(
     });
     match tokio::time::timeout_at(deadline, task).await {
         Err(_) => {
-            tracing::warn!(query = what, timeout = ?timeout, "A query timed out.");
+            tracing::warn!(query = %what, timeout = ?timeout, "A query timed out.");
             Err(QueryError::timeout())
         }
         Ok(Err(e)) => {
-            tracing::error!(query = what, error = %e, "A query task failed.");
+            tracing::error!(query = %what, error = %e, "A query task failed.");
             Err(QueryError::internal(format!("the query failed: {e}")))
         }
         Ok(Ok(r)) => r,
