@@ -117,22 +117,17 @@ fn main() -> ExitCode {
 
 /// `vitals check config`: every error, or what the configuration holds.
 fn check_config(path: Option<PathBuf>) -> bool {
-    match ConfigSource::pick(path).load() {
+    let errors = match ConfigSource::pick(path).load() {
         Ok(cfg) if cfg.warnings.0.is_empty() => {
             println!("{}: configuration is valid ({})", cfg.origin, cfg.summary());
-            true
+            return true;
         }
         // What `run` only warns about (a rule glob matching nothing) fails the check.
-        Ok(cfg) => {
-            let errors = &cfg.warnings;
-            eprintln!("{errors}\n{} error(s) found", errors.0.len());
-            false
-        }
-        Err(errors) => {
-            eprintln!("{errors}\n{} error(s) found", errors.0.len());
-            false
-        }
-    }
+        Ok(cfg) => cfg.warnings,
+        Err(errors) => errors,
+    };
+    eprintln!("{errors}\n{} error(s) found", errors.0.len());
+    false
 }
 
 /// `vitals run`: load the configuration (exit 1 before any port is bound when it is

@@ -208,12 +208,9 @@ async fn secrets_never_reach_the_logs() {
 
 #[test]
 fn check_config_fails_on_a_rule_glob_matching_nothing_which_run_only_warns_about() {
+    let config = "server: {listen: \"127.0.0.1:0\"}\nrules:\n  files: [\"missing/*.yml\"]\n";
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("vitals.yaml"),
-        "server: {listen: \"127.0.0.1:0\"}\nrules:\n  files: [\"missing/*.yml\"]\n",
-    )
-    .expect("config");
+    std::fs::write(dir.path().join("vitals.yaml"), config).expect("config");
     let out = run_cli(&["check", "config", "vitals.yaml"], Some(dir.path()));
     assert_eq!(out.status.code(), Some(1), "{}", out.stdout);
     assert!(
@@ -221,11 +218,7 @@ fn check_config_fails_on_a_rule_glob_matching_nothing_which_run_only_warns_about
         "{}",
         out.stderr
     );
-    let v = Vitals::start_in(
-        dir,
-        "server: {listen: \"127.0.0.1:0\"}\nrules:\n  files: [\"missing/*.yml\"]\n",
-        &[],
-    );
+    let v = Vitals::start_in(dir, config, &[]);
     let w = v.wait_log_events(
         "A configuration problem does not stop vitals but should be fixed (vitals check config fails on it).",
         1,

@@ -183,23 +183,23 @@ fn expected_states(a: &BTreeMap<String, (String, String)>) -> bool {
 }
 
 async fn query(v: &Vitals, q: &str, time_ms: i64) -> Value {
-    let url = format!(
-        "/api/v1/query?query={}&time={}",
-        urlencode(q),
-        time_ms as f64 / 1000.0
-    );
-    let j = v.get_json(&url).await;
+    let url = reqwest::Url::parse_with_params(
+        &v.url("/api/v1/query"),
+        &[
+            ("query", q),
+            ("time", &(time_ms as f64 / 1000.0).to_string()),
+        ],
+    )
+    .expect("url");
+    let text = reqwest::get(url)
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    let j: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{q}: {e}: {text}"));
     assert_eq!(j["status"], "success", "{q}: {j}");
     j["data"]["result"].clone()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 async fn scalar(v: &Vitals, q: &str, time_ms: i64) -> f64 {
@@ -303,12 +303,7 @@ async fn restart_changes_nothing(kill: bool) {
     for _ in 0..25 {
         let a = alerts(&v).await;
         assert_eq!(a, before, "alerts changed across the restart");
-        let page = reqwest::get(v.url("/"))
-            .await
-            .expect("GET /")
-            .text()
-            .await
-            .expect("status page");
+        let page = v.get_text("/").await;
         assert!(page.contains("2 firing, 1 pending"), "status page: {page}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

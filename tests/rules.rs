@@ -78,12 +78,7 @@ async fn alerts_fire_from_probe_data_and_stay_firing_across_kill_9() {
         q["data"]["result"][0]["metric"]["alertstate"], "firing",
         "{q}"
     );
-    let page = reqwest::get(v.url("/"))
-        .await
-        .expect("GET /")
-        .text()
-        .await
-        .expect("page");
+    let page = v.get_text("/").await;
     assert!(
         page.contains("1 firing, 0 pending") && page.contains("TargetDown"),
         "{page}"

@@ -210,7 +210,7 @@ impl Daemon {
         let upkeep_stop = ctx.cancel.child_token();
         let upkeep = crate::store::maintenance::spawn(
             ctx.store.clone(),
-            Some(checkpointer.clone()),
+            checkpointer.clone(),
             upkeep_stop.clone(),
         );
         gate.started_ms = now_ms();

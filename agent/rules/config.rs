@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::file::{GroupSpec, LoadOptions, expand_patterns, load_files, parse_text};
+use super::file::{Expanded, GroupSpec, LoadOptions, expand_patterns, load_files, parse_text};
 use crate::config::{ConfigErrors, FieldError, PromDuration, Section};
 use crate::store::Labels;
 
@@ -116,7 +116,8 @@ impl RulesConfig {
             }
             e
         };
-        let files = expand_patterns(&self.files, Path::new("")).map_err(convert)?;
+        let Expanded { files, unmatched } =
+            expand_patterns(&self.files, Path::new("")).map_err(convert)?;
         let opts = LoadOptions {
             default_interval_ms: i64::try_from(self.evaluation_interval.get().as_millis())
                 .unwrap_or(i64::MAX),
@@ -125,14 +126,10 @@ impl RulesConfig {
         let unmatched = if fallback {
             Vec::new()
         } else {
-            self.files
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| {
-                    expand_patterns(std::slice::from_ref(*p), Path::new(""))
-                        .is_ok_and(|f| f.is_empty())
-                })
-                .map(|(i, p)| {
+            unmatched
+                .into_iter()
+                .map(|i| {
+                    let p = self.files.get(i).map_or("", String::as_str);
                     FieldError::new(format!("files[{i}]"), format!("{p:?} matches no file"))
                 })
                 .collect()

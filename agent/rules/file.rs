@@ -169,11 +169,21 @@ impl Default for LoadOptions {
     }
 }
 
+/// What [`expand_patterns`] found.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    /// The files, sorted per pattern, without repeats.
+    pub files: Vec<PathBuf>,
+    /// Indices of the glob patterns that matched no file (promtool warns about them).
+    pub unmatched: Vec<usize>,
+}
+
 /// Expands `patterns` (paths or globs; relative ones against `base`, or as they are when
 /// `base` is empty) into files, sorted
 /// per pattern, without repeats. A pattern without glob characters must name a file.
-pub fn expand_patterns(patterns: &[String], base: &Path) -> Result<Vec<PathBuf>, RuleErrors> {
+pub fn expand_patterns(patterns: &[String], base: &Path) -> Result<Expanded, RuleErrors> {
     let mut out = Vec::new();
+    let mut unmatched = Vec::new();
     let mut seen = HashSet::new();
     let mut errors = Vec::new();
     for (i, p) in patterns.iter().enumerate() {
@@ -198,6 +208,9 @@ pub fn expand_patterns(patterns: &[String], base: &Path) -> Result<Vec<PathBuf>,
         match glob::glob(&text) {
             Ok(paths) => {
                 let mut found: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+                if found.is_empty() {
+                    unmatched.push(i);
+                }
                 found.sort();
                 for f in found {
                     if seen.insert(f.clone()) {
@@ -209,7 +222,10 @@ pub fn expand_patterns(patterns: &[String], base: &Path) -> Result<Vec<PathBuf>,
         }
     }
     if errors.is_empty() {
-        Ok(out)
+        Ok(Expanded {
+            files: out,
+            unmatched,
+        })
     } else {
         Err(RuleErrors(errors))
     }

@@ -4,14 +4,14 @@
 //!
 //! The file is written beside its final name and renamed over it once complete and synced,
 //! so a crash mid-write leaves the previous checkpoint intact (and a `*.tmp` that the next
-//! start removes). Disk use is one checkpoint: about the chunk bytes held in memory plus one
-//! copy of each distinct label pair.
+//! start removes). Disk use is one checkpoint (two while the next is written): about the
+//! chunk bytes held in memory plus one copy of each distinct label pair.
 //!
 //! Why the whole store each time rather than sealed chunks appended as they seal: with the
-//! default 15-minute retention, a series scraped every 15 s holds under 80 samples, i.e. one
-//! open chunk; nearly every byte held is in an open chunk, which an incremental log would have
-//! to rewrite each interval anyway. Writing everything keeps one file, nothing to compact, and
-//! a load that is a single sequential read.
+//! default 15-minute retention a series scraped every 15 s holds its open chunk and, for 15
+//! of every 20 minutes, one sealed chunk, so an incremental log would skip up to about half
+//! the bytes; writing everything keeps one file, nothing to compact, and a load that is a
+//! single sequential read, for well under 1 % of a core at 100k series.
 //!
 //! Format (little-endian; `v` = LEB128 varint):
 //!
@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::chunk::{MAX_VARINT, write_varint};
+use super::chunk::{MAX_VARINT, read_varint, unzigzag, write_varint, zigzag};
 use super::db::group_hash_pairs;
 use super::series::{RawSeries, Series};
 use super::shard::hash_pairs;
@@ -92,6 +92,9 @@ pub struct Loaded {
     pub written_at_ms: Option<i64>,
     pub series: usize,
     pub samples: usize,
+    /// Compressed chunk bytes of the loaded series.
+    pub chunk_bytes: usize,
+    /// Size of the file.
     pub bytes: u64,
     /// Sections that failed their checksum or did not decode (their series are lost), and
     /// the reason of the first.
@@ -113,14 +116,6 @@ fn put_varint(out: &mut Vec<u8>, x: u64) {
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     put_varint(out, b.len() as u64);
     out.extend_from_slice(b);
-}
-
-fn zigzag(i: i64) -> u64 {
-    ((i << 1) ^ (i >> 63)) as u64
-}
-
-fn unzigzag(u: u64) -> i64 {
-    ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
 
 /// A cursor over checkpoint bytes; every read is bounds-checked (`None` past the end).
@@ -158,15 +153,7 @@ impl<'a> Reader<'a> {
     }
 
     fn varint(&mut self) -> Option<u64> {
-        let mut x = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            x |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Some(x);
-            }
-        }
-        None
+        read_varint(self.data, &mut self.pos)
     }
 
     /// A varint used as a count or length: no larger than the bytes left, so a damaged
@@ -427,8 +414,7 @@ impl Store {
                 out.first_damage = Some(e);
             }
         }
-        // Re-derive the gauges from what is held now.
-        self.stats();
+        self.count_loaded(out.series, out.chunk_bytes);
         out.duration = started.elapsed();
         Ok(Some(out))
     }
@@ -468,6 +454,7 @@ impl Store {
         for p in parts {
             out.series += p.series;
             out.samples += p.samples;
+            out.chunk_bytes += p.chunk_bytes;
             out.skipped += p.skipped;
             out.damaged += p.damaged;
             if let Some(e) = p.first_damage {
@@ -493,7 +480,6 @@ impl Store {
         }
         let n_series = r.len().ok_or_else(bad)?;
         let mut ids: Vec<usize> = Vec::new();
-        let mut global: Vec<u32> = Vec::new();
         for _ in 0..n_series {
             let n = r.len().ok_or_else(bad)?;
             ids.clear();
@@ -526,39 +512,28 @@ impl Store {
                 continue;
             };
             let mut shard = shard.write();
-            global.clear();
-            {
-                let mut interner = self.interner.write();
-                for (name, value) in &labels {
-                    match interner.intern(name, value) {
-                        Some(id) => global.push(id),
-                        None => break,
-                    }
-                }
-                let complete = global.len() == labels.len();
-                if !complete || shard.find_pairs(hash, &global).is_some() {
-                    global.iter().for_each(|&id| interner.release(id));
-                    out.skipped += 1;
-                    continue;
-                }
-            }
-            let series = match Series::from_raw(&global, &raw) {
-                Some(s) if self.reserve_series() => s,
-                _ => {
-                    let mut interner = self.interner.write();
-                    global.iter().for_each(|&id| interner.release(id));
-                    out.skipped += 1;
-                    continue;
-                }
+            let Some(global) = self.intern_pairs(labels.iter().map(|(n, v)| (n, v))) else {
+                out.skipped += 1;
+                continue;
             };
-            let samples = series.sample_count();
-            if shard.insert_series(hash, series).is_some() {
-                out.series += 1;
-                out.samples += samples;
-            } else {
-                self.release_series_budget();
-                let mut interner = self.interner.write();
-                global.iter().for_each(|&id| interner.release(id));
+            let inserted = shard.find_pairs(hash, &global).is_none()
+                && match Series::from_raw(&global, &raw) {
+                    Some(series) if self.reserve_series() => {
+                        let (samples, bytes) = (series.sample_count(), series.byte_len());
+                        let ok = shard.insert_series(hash, series).is_some();
+                        if ok {
+                            out.series += 1;
+                            out.samples += samples;
+                            out.chunk_bytes += bytes;
+                        } else {
+                            self.release_series_budget();
+                        }
+                        ok
+                    }
+                    _ => false,
+                };
+            if !inserted {
+                self.release_pairs(&global);
                 out.skipped += 1;
             }
         }

@@ -226,11 +226,11 @@ impl Codec {
     }
 }
 
-fn zigzag(i: i64) -> u64 {
+pub(crate) fn zigzag(i: i64) -> u64 {
     ((i << 1) ^ (i >> 63)) as u64
 }
 
-fn unzigzag(u: u64) -> i64 {
+pub(crate) fn unzigzag(u: u64) -> i64 {
     ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
 
@@ -252,7 +252,8 @@ pub(crate) fn write_varint(mut x: u64, out: &mut [u8]) -> usize {
     }
 }
 
-fn read_varint(data: &[u8], pos: &mut usize) -> Option<u64> {
+/// LEB128 at `*pos`, advancing it; `None` past the end or past 64 bits.
+pub(crate) fn read_varint(data: &[u8], pos: &mut usize) -> Option<u64> {
     let mut x = 0u64;
     for shift in (0..64).step_by(7) {
         let b = *data.get(*pos)?;

@@ -7,6 +7,7 @@
 
 use crate::telemetry::register;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
@@ -289,9 +290,42 @@ impl Store {
             .is_ok()
     }
 
+    /// Adds series inserted by the checkpoint load (which bypasses the append path) to the
+    /// self-metrics.
+    pub(super) fn count_loaded(&self, series: usize, chunk_bytes: usize) {
+        self.metrics.series.add(series as i64);
+        self.metrics.chunk_bytes.add(chunk_bytes as i64);
+    }
+
     /// Gives back one unit taken by [`Store::reserve_series`].
     pub(super) fn release_series_budget(&self) {
         self.series_count.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Takes a reference on each label pair, in order: all of them, or none and `None` when the
+    /// pair id space is exhausted. Call with the series' shard locked, never the reverse.
+    pub(super) fn intern_pairs<'a>(
+        &self,
+        pairs: impl Iterator<Item = (&'a Arc<str>, &'a Arc<str>)>,
+    ) -> Option<Vec<u32>> {
+        let mut interner = self.interner.write();
+        let mut ids = Vec::with_capacity(pairs.size_hint().0);
+        for (name, value) in pairs {
+            match interner.intern(name, value) {
+                Some(id) => ids.push(id),
+                None => {
+                    ids.iter().for_each(|&id| interner.release(id));
+                    return None;
+                }
+            }
+        }
+        Some(ids)
+    }
+
+    /// Drops the references [`Store::intern_pairs`] took.
+    pub(super) fn release_pairs(&self, ids: &[u32]) {
+        let mut interner = self.interner.write();
+        ids.iter().for_each(|&id| interner.release(id));
     }
 
     /// Appends one sample.
@@ -444,31 +478,22 @@ impl Store {
                     self.metrics.dropped.inc();
                     return Err(AppendError::SeriesLimit);
                 }
-                let pairs = {
-                    let mut interner = self.interner.write();
-                    let mut pairs = Vec::with_capacity(labels.len());
-                    for l in labels.iter() {
-                        match interner.intern(&l.name, &l.value) {
-                            Some(id) => pairs.push(id),
-                            None => {
-                                pairs.into_iter().for_each(|id| interner.release(id));
-                                self.series_count.fetch_sub(1, Ordering::AcqRel);
-                                self.metrics.dropped.inc();
-                                return Err(AppendError::SeriesLimit);
-                            }
+                let inserted = self
+                    .intern_pairs(labels.iter().map(|l| (&l.name, &l.value)))
+                    .and_then(|pairs| {
+                        let slot = shard.insert(hash, &pairs, t, v);
+                        if slot.is_none() {
+                            self.release_pairs(&pairs);
                         }
-                    }
-                    pairs
-                };
-                match shard.insert(hash, &pairs, t, v) {
+                        slot
+                    });
+                match inserted {
                     Some((slot, bytes)) => {
                         self.metrics.series.inc();
                         (slot, bytes)
                     }
                     None => {
-                        let mut interner = self.interner.write();
-                        pairs.iter().for_each(|&id| interner.release(id));
-                        self.series_count.fetch_sub(1, Ordering::AcqRel);
+                        self.release_series_budget();
                         self.metrics.dropped.inc();
                         return Err(AppendError::SeriesLimit);
                     }
@@ -608,8 +633,7 @@ impl Store {
             let mut shard = shard.write();
             let r = shard.gc(chunk_cutoff, series_cutoff, &self.interner);
             if !r.released.is_empty() {
-                let mut interner = self.interner.write();
-                r.released.iter().for_each(|&id| interner.release(id));
+                self.release_pairs(&r.released);
             }
             drop(shard);
             stats.series_dropped += r.series_dropped;

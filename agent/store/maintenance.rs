@@ -101,14 +101,14 @@ impl Checkpointer {
     }
 }
 
-/// Starts the upkeep task (gc, and periodic checkpoints when `checkpointer` is on); it ends
+/// Starts the upkeep task (gc, and periodic checkpoints when `checkpointer` is enabled); it ends
 /// when `cancel` fires. The shutdown checkpoint is [`Checkpointer::write_final`].
 pub fn spawn(
     store: Arc<Store>,
-    checkpointer: Option<Checkpointer>,
+    checkpointer: Checkpointer,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
-    let checkpointer = checkpointer.filter(Checkpointer::enabled);
+    let checkpointer = Some(checkpointer).filter(Checkpointer::enabled);
     tokio::spawn(async move {
         let mut gc_tick = tokio::time::interval(GC_INTERVAL);
         // Without checkpoints this ticker is never polled (see the `if` below).

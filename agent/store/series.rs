@@ -145,6 +145,9 @@ impl Series {
         if !s.has_samples() {
             return Some(s);
         }
+        if !s.well_formed() {
+            return None;
+        }
         let newest = s.chunks().last()?;
         // An open head has fewer than CHUNK_SAMPLES samples (it is sealed at that count), so
         // the next append's count increment cannot overflow.
@@ -163,13 +166,13 @@ impl Series {
             s.set_free(free);
             s.head_span = u32::try_from(codec.t.wrapping_sub(min_t) as u64).unwrap_or(SPAN_UNKNOWN);
         } else if header_max_t != codec.t {
+            // A sealed newest chunk whose samples end elsewhere than its header says.
             return None;
         }
-        s.well_formed().then_some(s)
+        Some(s)
     }
 
-    /// Sealed chunk lengths lead exactly to the head, every chunk parses, and the newest one
-    /// ends at the newest sample.
+    /// Sealed chunk lengths lead exactly to the head, and every chunk's header parses.
     fn well_formed(&self) -> bool {
         let (mut pos, mut sealed) = (self.pairs_end(), 0);
         while pos < self.head_start() {
@@ -180,13 +183,7 @@ impl Series {
             pos += len;
             sealed += 1;
         }
-        let expected = sealed + usize::from(self.has_head());
-        let (mut parsed, mut newest) = (0, None);
-        for c in self.chunks() {
-            parsed += 1;
-            newest = Some(c.max_t);
-        }
-        pos == self.head_start() && parsed == expected && (expected == 0 || newest == Some(self.t))
+        pos == self.head_start() && self.chunks().count() == sealed + usize::from(self.has_head())
     }
 
     /// An empty slab slot.

@@ -180,14 +180,19 @@ impl Vitals {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
     }
 
-    /// GET /metrics as text.
-    pub async fn metrics(&self) -> String {
-        reqwest::get(self.url("/metrics"))
+    /// GET `path` as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        reqwest::get(self.url(path))
             .await
-            .expect("GET /metrics")
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
             .text()
             .await
-            .expect("metrics body")
+            .unwrap_or_else(|e| panic!("GET {path}: body: {e}"))
+    }
+
+    /// GET /metrics as text.
+    pub async fn metrics(&self) -> String {
+        self.get_text("/metrics").await
     }
 
     /// Polls /metrics until the sample named `name` with `labels` satisfies `ok`.

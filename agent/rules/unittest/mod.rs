@@ -102,13 +102,13 @@ pub fn test_file(path: &Path, opts: &TestOptions) -> FileReport {
             }
         };
         let is_glob = pattern.contains(['*', '?', '[']);
-        if is_glob && found.is_empty() {
+        if !found.unmatched.is_empty() {
             report.warnings.push(format!(
                 "no file match pattern {}",
                 base.join(pattern).display()
             ));
         }
-        for f in found {
+        for f in found.files {
             if !is_glob && !f.is_file() {
                 report.failures.push(
                     parsed

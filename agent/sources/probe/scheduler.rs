@@ -55,6 +55,14 @@ struct FirstRound {
 }
 
 impl FirstRound {
+    /// Not done until [`FirstRound::begin`] says how many targets to wait for.
+    fn new() -> Self {
+        FirstRound {
+            left: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            done: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
     fn begin(&self, targets: usize) {
         self.left
             .store(targets, std::sync::atomic::Ordering::Release);
@@ -129,10 +137,7 @@ impl Prober {
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
             metrics: ProbeMetrics::new(registry)?,
             running: parking_lot::Mutex::new(HashMap::new()),
-            first_round: Arc::new(FirstRound {
-                left: std::sync::atomic::AtomicUsize::new(usize::MAX),
-                done: tokio::sync::watch::Sender::new(false),
-            }),
+            first_round: Arc::new(FirstRound::new()),
         })
     }
 
@@ -423,10 +428,7 @@ mod tests {
 
     #[test]
     fn the_first_round_is_done_when_every_target_reported_once() {
-        let round = FirstRound {
-            left: std::sync::atomic::AtomicUsize::new(usize::MAX),
-            done: tokio::sync::watch::Sender::new(false),
-        };
+        let round = FirstRound::new();
         let rx = round.done.subscribe();
         round.begin(2);
         round.finished_one();
@@ -436,10 +438,7 @@ mod tests {
         // A target added later counts down past zero harmlessly.
         round.finished_one();
         assert!(*rx.borrow());
-        let empty = FirstRound {
-            left: std::sync::atomic::AtomicUsize::new(usize::MAX),
-            done: tokio::sync::watch::Sender::new(false),
-        };
+        let empty = FirstRound::new();
         empty.begin(0);
         assert!(*empty.done.borrow());
     }
