@@ -86,3 +86,129 @@ async fn health_answers_while_partial_headers_sit_on_the_otlp_port() {
     );
     drop(held);
 }
+
+/// A reqwest client trusting `pki`'s CA, presenting `identity` (PEM cert + key) if given.
+fn tls_client(ca: &[u8], identity: Option<Vec<u8>>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca).expect("ca cert")])
+        .timeout(Duration::from_secs(10));
+    if let Some(pem) = identity {
+        b = b.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
+    }
+    b.build().expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_tls_with_client_ca_serves_only_clients_with_a_signed_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = common::targets::make_pki(
+        dir.path(),
+        time::OffsetDateTime::now_utc() + time::Duration::days(30),
+    );
+    let other = tempfile::tempdir().expect("tempdir");
+    let stranger = common::targets::make_self_signed(other.path());
+    let tls = format!(
+        "tls: {{cert_file: \"{}\", key_file: \"{}\", client_ca_file: \"{}\"}}",
+        pki.cert_file.display(),
+        pki.key_file.display(),
+        pki.ca_file.display()
+    );
+    let vitals = Vitals::start(&format!(
+        "server: {{listen: \"127.0.0.1:0\", {tls}}}\notlp:\n  grpc_listen: \"\"\n  http_listen: \"127.0.0.1:0\"\n  {tls}\n"
+    ));
+    let (_, otlp_http) = vitals.otlp_addrs();
+    let otlp_http = otlp_http.expect("OTLP/HTTP address logged");
+    let ca = std::fs::read(&pki.ca_file).expect("ca");
+    let pem = |p: &common::targets::TestPki| {
+        let mut pem = std::fs::read(&p.cert_file).expect("cert");
+        pem.extend(std::fs::read(&p.key_file).expect("key"));
+        pem
+    };
+    // The test CA signed the server's certificate; the same certificate serves as a client's.
+    let trusted = tls_client(&ca, Some(pem(&pki)));
+    let r = trusted
+        .get(format!("https://{}/health", vitals.addr))
+        .send()
+        .await
+        .expect("https with a client certificate");
+    assert_eq!(r.status(), 200);
+    let r = trusted
+        .post(format!("https://{otlp_http}/v1/metrics"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("OTLP over https with a client certificate");
+    assert_eq!(r.status(), 200);
+
+    for (what, client) in [
+        ("no client certificate", tls_client(&ca, None)),
+        (
+            "a certificate from another CA",
+            tls_client(&ca, Some(pem(&stranger))),
+        ),
+    ] {
+        for url in [
+            format!("https://{}/health", vitals.addr),
+            format!("https://{otlp_http}/v1/metrics"),
+        ] {
+            let r = client.get(&url).send().await;
+            assert!(r.is_err(), "{what}: {url} answered {r:?}");
+        }
+    }
+    let plain = reqwest::Client::new()
+        .get(format!("http://{}/health", vitals.addr))
+        .send()
+        .await;
+    assert!(plain.is_err(), "plain HTTP answered {plain:?}");
+}
+
+#[test]
+fn check_config_names_the_tls_field_that_is_wrong() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = common::targets::make_pki(
+        dir.path(),
+        time::OffsetDateTime::now_utc() + time::Duration::days(30),
+    );
+    let not_pem = dir.path().join("not-a-ca.pem");
+    std::fs::write(&not_pem, "hello").expect("write");
+    let config = dir.path().join("vitals.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  listen: \"127.0.0.1:0\"\n  tls:\n    cert_file: \"{}\"\n    key_file: \"{}\"\n    client_ca_file: \"{}\"\n",
+            pki.cert_file.display(),
+            dir.path().join("missing-key.pem").display(),
+            not_pem.display()
+        ),
+    )
+    .expect("write config");
+    let out = common::run_cli(&["check", "config", config.to_str().expect("utf-8")], None);
+    assert!(!out.status.success(), "{}", out.stdout);
+    assert!(out.stderr.contains("server.tls.key_file"), "{}", out.stderr);
+    assert!(out.stderr.contains("missing-key.pem"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(":5:"),
+        "the key_file line: {}",
+        out.stderr
+    );
+
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  listen: \"127.0.0.1:0\"\n  tls:\n    cert_file: \"{}\"\n    key_file: \"{}\"\n    client_ca_file: \"{}\"\n",
+            pki.cert_file.display(),
+            pki.key_file.display(),
+            not_pem.display()
+        ),
+    )
+    .expect("write config");
+    let out = common::run_cli(&["check", "config", config.to_str().expect("utf-8")], None);
+    assert!(!out.status.success(), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("server.tls.client_ca_file"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("no PEM certificate"), "{}", out.stderr);
+}

@@ -305,17 +305,60 @@ probes:
     assert_eq!(vitals.log_events("Probe is up again.").len(), 1);
 }
 
+/// Two unrelated self-signed certificates (the server's and a stranger's) under `dir`.
+fn two_self_signed(dir: &std::path::Path) -> (targets::TestPki, targets::TestPki) {
+    let (own, other) = (dir.join("own"), dir.join("other"));
+    std::fs::create_dir_all(&own).expect("mkdir");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    (
+        targets::make_self_signed(&own),
+        targets::make_self_signed(&other),
+    )
+}
+
+/// gRPC targets pin a self-signed `tls.ca_file` as HTTP targets do; another one is refused
+/// with reason `tls`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_certificate_given_as_ca_file_is_trusted_by_grpc_probes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pki, stranger) = two_self_signed(dir.path());
+    let addr = targets::grpc_tls_health_server(&pki).await;
+    let endpoint = format!("https://{addr}");
+    let config = format!(
+        r#"
+server: {{listen: "127.0.0.1:0"}}
+probes:
+  defaults: {{interval: 1s, timeout: 900ms}}
+  targets:
+    - {{name: pinned, grpc: "{endpoint}", tls: {{ca_file: "{own}"}}}}
+    - {{name: stranger, grpc: "{endpoint}", tls: {{ca_file: "{other}"}}}}
+"#,
+        own = pki.ca_file.display(),
+        other = stranger.ca_file.display(),
+    );
+    let vitals = Vitals::start(&config);
+    vitals
+        .wait_for(&series("probe_success", &endpoint, "pinned"), |v| v == 1.0)
+        .await;
+    vitals
+        .wait_for(&series("probe_success", &endpoint, "stranger"), |v| {
+            v == 0.0
+        })
+        .await;
+    let down = vitals.wait_log_events("Probe is down.", 1);
+    let stranger_down = down
+        .iter()
+        .find(|e| e["probe"] == "stranger")
+        .expect("stranger logged down");
+    assert_eq!(stranger_down["reason"], "tls", "{stranger_down}");
+}
+
 /// A self-signed certificate that is its own CA, given as `tls.ca_file`, is trusted (rustls
 /// alone refuses it as `CaUsedAsEndEntity`); another self-signed certificate is not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_self_signed_certificate_given_as_ca_file_is_trusted_and_only_that_one() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let own = dir.path().join("own");
-    let other = dir.path().join("other");
-    std::fs::create_dir_all(&own).expect("mkdir");
-    std::fs::create_dir_all(&other).expect("mkdir");
-    let pki = targets::make_self_signed(&own);
-    let stranger = targets::make_self_signed(&other);
+    let (pki, stranger) = two_self_signed(dir.path());
     let addr = targets::tls_server(&pki).await;
     let url = format!("https://{addr}/health");
     let config = format!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::{FieldError, PromDuration, Secret, Section, parse_listen, resolve_secret_file};
+use crate::net::tls::ServerTlsConfig;
 use crate::net::{ConnectionLimits, ConnectionsConfig};
 
 /// `server:`
@@ -37,6 +38,10 @@ pub struct ServerConfig {
     /// Limits on the API listener's connections (count, header/idle/body timeouts).
     #[serde(default)]
     pub connections: ConnectionsConfig,
+    /// Serve the API, status page and `/metrics` over HTTPS with this certificate (and,
+    /// with `client_ca_file`, only to clients with a certificate signed by that CA).
+    #[serde(default)]
+    pub tls: Option<ServerTlsConfig>,
 }
 
 impl Section for ServerConfig {}
@@ -51,6 +56,7 @@ impl Default for ServerConfig {
             query_timeout: defaults::query_timeout(),
             query_max_samples: defaults::query_max_samples(),
             connections: ConnectionsConfig::default(),
+            tls: None,
         }
     }
 }
@@ -88,6 +94,8 @@ pub struct ServerSpec {
     pub query_max_samples: usize,
     /// The listener's connection limits.
     pub connections: ConnectionLimits,
+    /// HTTPS (and client certificates) on the listener; `None`: plain HTTP.
+    pub tls: Option<ServerTlsConfig>,
 }
 
 impl ServerConfig {
@@ -120,6 +128,11 @@ impl ServerConfig {
             .build()
             .map_err(|e| errors.extend(e.into_iter().map(|e| e.under("connections"))))
             .ok();
+        if let Some(t) = &self.tls
+            && let Err(e) = t.validate()
+        {
+            errors.extend(e.into_iter().map(|e| e.under("tls")));
+        }
         match (listen, connections) {
             (Some(listen), Some(connections)) if errors.is_empty() => Ok(ServerSpec {
                 listen,
@@ -128,6 +141,7 @@ impl ServerConfig {
                 query_timeout: self.query_timeout.get(),
                 query_max_samples: self.query_max_samples,
                 connections,
+                tls: self.tls.clone(),
             }),
             _ => Err(errors),
         }

@@ -55,6 +55,8 @@ pub enum ApiError {
     Metrics(#[from] prometheus::Error),
     #[error("the API listener: {0}")]
     Listen(#[from] ListenError),
+    #[error("server.tls: {0}")]
+    Tls(#[from] crate::net::tls::TlsError),
 }
 
 /// What the handlers share.
@@ -194,11 +196,12 @@ impl Server {
         addr: SocketAddr,
         state: Arc<ApiState>,
         limits: ConnectionLimits,
+        tls: Option<crate::net::tls::ServerTls>,
     ) -> Result<Server, ApiError> {
         let tcp = TcpListener::bind(addr)
             .await
             .map_err(|source| ApiError::Bind { addr, source })?;
-        let listener = Listener::new(tcp, "api", limits, &state.registry)?;
+        let listener = Listener::new(tcp, "api", limits, &state.registry)?.with_tls(tls);
         Ok(Server { listener, state })
     }
 

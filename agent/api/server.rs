@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::ServerSpec;
 use super::{ApiError, ApiState, RELOAD_QUEUE, ReloadRequest, Server};
 use crate::net::ConnectionLimits;
+use crate::net::tls::{ServerTls, ServerTlsConfig};
 use crate::rules::status::RulesView;
 use crate::stage::{Applied, Context, Stage};
 
@@ -31,6 +32,8 @@ pub struct ApiServer {
     addr: SocketAddr,
     listen: SocketAddr,
     connections: ConnectionLimits,
+    /// `server.tls` as started (a change needs a restart).
+    tls: Option<ServerTlsConfig>,
     server: Mutex<Option<Server>>,
     requests: Mutex<Option<mpsc::Receiver<ReloadRequest>>>,
     cancel: CancellationToken,
@@ -72,13 +75,18 @@ impl Stage for ApiServer {
             state.set_alerting(a);
         }
         state.set_query_limits(s.query_timeout, s.query_max_samples);
-        let server = Server::bind(s.listen, state.clone(), s.connections.clone()).await?;
+        let tls = match &s.tls {
+            Some(t) => Some(ServerTls::load(t)?),
+            None => None,
+        };
+        let server = Server::bind(s.listen, state.clone(), s.connections.clone(), tls).await?;
         let addr = server.local_addr().unwrap_or(s.listen);
         Ok(ApiServer {
             state,
             addr,
             listen: s.listen,
             connections: s.connections.clone(),
+            tls: s.tls.clone(),
             server: Mutex::new(Some(server)),
             requests: Mutex::new(Some(rx)),
             cancel: ctx.cancel.child_token(),
@@ -106,6 +114,9 @@ impl Stage for ApiServer {
         }
         if s.connections != self.connections {
             applied.needs_restart.push("server.connections".into());
+        }
+        if s.tls != self.tls {
+            applied.needs_restart.push("server.tls".into());
         }
         if self.state.replace_api_token(s.api_token) {
             applied.changed.push("server.api_token".into());

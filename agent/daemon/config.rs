@@ -170,7 +170,7 @@ impl LoadedConfig {
         if rules.external_url.is_empty()
             && let Some(server) = &server
         {
-            rules.external_url = default_external_url(server.listen);
+            rules.external_url = default_external_url(server.listen, server.tls.is_some());
         }
         let alerting = match &config.alerting {
             Some(a) => Some(crate::alerting::load(
@@ -240,9 +240,10 @@ fn listener_clashes(
 /// Prometheus's default external URL: `http://<host>:<port>`, the host being the listen
 /// address, or the machine's name when listening on all addresses (links in alerts and
 /// notifications must lead somewhere from another machine).
-fn default_external_url(listen: std::net::SocketAddr) -> String {
+fn default_external_url(listen: std::net::SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
     if !listen.ip().is_unspecified() {
-        return format!("http://{listen}");
+        return format!("{scheme}://{listen}");
     }
     let host = std::env::var("HOSTNAME")
         .ok()
@@ -250,7 +251,7 @@ fn default_external_url(listen: std::net::SocketAddr) -> String {
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_string());
-    format!("http://{host}:{}", listen.port())
+    format!("{scheme}://{host}:{}", listen.port())
 }
 
 #[derive(Clone, Debug)]

@@ -75,7 +75,8 @@ pub fn warn_config(cfg: &super::LoadedConfig) {
     }
 }
 
-/// A listener reachable from other hosts with no token guarding it: (config field of the
+/// A listener reachable from other hosts with neither a token nor client certificates
+/// guarding it: (config field of the
 /// listener, address, config field of the missing token, what the token guards).
 pub fn unguarded_listeners(
     cfg: &super::LoadedConfig,
@@ -87,7 +88,13 @@ pub fn unguarded_listeners(
 )> {
     let mut out = Vec::new();
     let exposed = |a: &std::net::SocketAddr| !a.ip().is_loopback();
-    if exposed(&cfg.server.listen) && cfg.server.api_token.is_empty() {
+    // A listener that asks every client for a certificate signed by its CA is guarded.
+    let verifies = |tls: &Option<crate::net::tls::ServerTlsConfig>| {
+        tls.as_ref()
+            .is_some_and(crate::net::tls::ServerTlsConfig::verifies_clients)
+    };
+    if exposed(&cfg.server.listen) && cfg.server.api_token.is_empty() && !verifies(&cfg.server.tls)
+    {
         out.push((
             "server.listen",
             cfg.server.listen,
@@ -97,6 +104,7 @@ pub fn unguarded_listeners(
     }
     if let Some(o) = &cfg.otlp
         && o.auth_token.is_empty()
+        && !verifies(&o.tls)
     {
         for (field, addr) in [
             ("otlp.grpc_listen", o.grpc_listen),
@@ -158,5 +166,38 @@ mod tests {
             ),
             Vec::<&str>::new()
         );
+    }
+
+    #[test]
+    fn client_certificates_guard_a_listener_a_server_certificate_alone_does_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rcgen::CertifiedKey { cert, signing_key } =
+            rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+        let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&c, cert.pem()).expect("write");
+        std::fs::write(&k, signing_key.serialize_pem()).expect("write");
+        let tls = |ca: bool| {
+            let ca = if ca {
+                format!(", client_ca_file: \"{}\"", c.display())
+            } else {
+                String::new()
+            };
+            format!(
+                "tls: {{cert_file: \"{}\", key_file: \"{}\"{ca}}}",
+                c.display(),
+                k.display()
+            )
+        };
+        let config = |ca: bool| {
+            format!(
+                "server: {{listen: \"0.0.0.0:9470\", {t}}}\notlp: {{grpc_listen: \"0.0.0.0:4317\", http_listen: \"\", {t}}}\n",
+                t = tls(ca)
+            )
+        };
+        assert_eq!(
+            unguarded(&config(false)),
+            ["server.listen", "otlp.grpc_listen"]
+        );
+        assert_eq!(unguarded(&config(true)), Vec::<&str>::new());
     }
 }

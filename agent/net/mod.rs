@@ -3,9 +3,10 @@
 //!
 //! - [`auth`]: [`BearerToken`], the live-replaceable bearer token the API (`server.api_token`)
 //!   and the OTLP receiver (`otlp.auth_token`) check in constant time.
-//! - [`tls`]: the crypto provider (ring), server TLS configuration read from PEM files, the
-//!   TLS handshake of accepted connections, and the builder every outbound `reqwest` client
-//!   starts from.
+//! - [`tls`]: the crypto provider (ring), a listener's `tls:` section (certificate, key and
+//!   the CA client certificates must be signed by), the TLS handshake of accepted
+//!   connections, the builder every outbound `reqwest` client starts from, and the pinning
+//!   verifier probe targets with `tls.ca_file` use.
 //! - [`listen`]: [`Listener`], the one way HTTP/1, HTTP/2 and gRPC listeners are served: a
 //!   connection cap, header-read, idle and body-read timeouts, HTTP/2 limits
 //!   ([`ConnectionLimits`]), connection metrics and graceful shutdown.

@@ -40,7 +40,7 @@ impl SmtpPeer {
             std::fs::write(&c, cert.pem()).expect("write");
             std::fs::write(&k, signing_key.serialize_pem()).expect("write");
             cert_pem = Some(cert.pem());
-            let tls = super::ServerTls::load(&c, &k).expect("tls");
+            let tls = super::ServerTls::load_identity(&c, &k).expect("tls");
             tokio_rustls::TlsAcceptor::from(tls.config())
         });
         let auth = auth.map(|(u, p)| format!("{u}:{p}"));

@@ -198,6 +198,32 @@ pub async fn tls_server(pki: &TestPki) -> SocketAddr {
     addr
 }
 
+/// A gRPC server over TLS (`pki`'s certificate) with the standard health service, SERVING.
+pub async fn grpc_tls_health_server(pki: &TestPki) -> SocketAddr {
+    let (reporter, service) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let cert = std::fs::read(&pki.cert_file).expect("cert");
+    let key = std::fs::read(&pki.key_file).expect("key");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut server = tonic::transport::Server::builder()
+        .tls_config(
+            tonic::transport::ServerTlsConfig::new()
+                .identity(tonic::transport::Identity::from_pem(cert, key)),
+        )
+        .expect("server TLS");
+    tokio::spawn(async move {
+        let _ = server
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await;
+        drop(reporter);
+    });
+    addr
+}
+
 /// A gRPC server with the standard health service; the reporter switches its status.
 pub async fn grpc_health_server() -> (SocketAddr, tonic_health::server::HealthReporter) {
     let (reporter, service) = tonic_health::server::health_reporter();

@@ -14,6 +14,7 @@ use super::logs::LogCounter;
 use super::series::Limits;
 use super::spans::DEFAULT_BUCKETS;
 use crate::config::{FieldError, PromDuration, Secret, Section, resolve_secret_file};
+pub use crate::net::tls::ServerTlsConfig;
 use crate::net::{ConnectionLimits, ConnectionsConfig};
 
 /// `otlp:`
@@ -55,7 +56,8 @@ pub struct OtlpConfig {
     /// Extra counters of log records whose body matches a regex.
     #[serde(default)]
     pub log_counters: Vec<LogCounterConfig>,
-    /// Serve both listeners over TLS with this certificate.
+    /// Serve both listeners over TLS with this certificate (and, with `client_ca_file`,
+    /// only to clients with a certificate signed by that CA).
     #[serde(default)]
     pub tls: Option<ServerTlsConfig>,
     /// Re-send everything received, unchanged, to an upstream collector.
@@ -75,16 +77,6 @@ pub struct LogCounterConfig {
     /// Regular expression searched for in the record's body.
     #[serde(rename = "match")]
     pub pattern: String,
-}
-
-/// Certificate and key for a TLS listener.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerTlsConfig {
-    /// PEM certificate chain.
-    pub cert_file: PathBuf,
-    /// PEM private key.
-    pub key_file: PathBuf,
 }
 
 /// `otlp.forward:`
@@ -189,7 +181,7 @@ pub struct OtlpSpec {
     pub limits: Limits,
     pub span_buckets: Vec<f64>,
     pub log_counters: Vec<LogCounter>,
-    pub tls: Option<(PathBuf, PathBuf)>,
+    pub tls: Option<ServerTlsConfig>,
     pub forward: Option<ForwardSpec>,
     pub connections: ConnectionLimits,
 }
@@ -279,23 +271,12 @@ impl OtlpSpec {
                 )),
             }
         }
-        let tls = match &c.tls {
-            None => None,
-            Some(t) => {
-                for (field, path) in [
-                    ("tls.cert_file", &t.cert_file),
-                    ("tls.key_file", &t.key_file),
-                ] {
-                    if let Err(e) = std::fs::metadata(path) {
-                        errors.push(FieldError::new(
-                            field,
-                            format!("cannot read {}: {e}", path.display()),
-                        ));
-                    }
-                }
-                Some((t.cert_file.clone(), t.key_file.clone()))
-            }
-        };
+        if let Some(t) = &c.tls
+            && let Err(e) = t.validate()
+        {
+            errors.extend(e.into_iter().map(|e| e.under("tls")));
+        }
+        let tls = c.tls.clone();
         let forward = match &c.forward {
             None => None,
             Some(f) => {

@@ -403,7 +403,7 @@ impl OtlpReceiver {
             forward: forward.clone(),
         };
         let tls = match &spec.tls {
-            Some((cert, key)) => Some(ServerTls::load(cert, key)?),
+            Some(c) => Some(ServerTls::load(c)?),
             None => None,
         };
         let auth = BearerToken::new(spec.auth_token.clone());

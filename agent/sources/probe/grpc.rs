@@ -16,11 +16,15 @@ pub fn channel(spec: &ProbeSpec) -> Result<Channel, String> {
     let Target::Grpc { endpoint, tls, .. } = &spec.target else {
         return Err("not a gRPC target".into());
     };
+    let https = endpoint.starts_with("https://");
+    if https && !tls.extra_roots.is_empty() && !tls.insecure_skip_verify {
+        return pinned_channel(endpoint, &tls.extra_roots, spec.timeout);
+    }
     let mut ep = Endpoint::from_shared(endpoint.clone())
         .map_err(|e| format!("bad endpoint {endpoint}: {e}"))?
         .connect_timeout(spec.timeout)
         .timeout(spec.timeout);
-    if endpoint.starts_with("https://") {
+    if https {
         let mut cfg = ClientTlsConfig::new().with_native_roots();
         if let Some(pem) = &tls.ca_pem {
             cfg = cfg.ca_certificate(tonic::transport::Certificate::from_pem(pem));
@@ -30,6 +34,53 @@ pub fn channel(spec: &ProbeSpec) -> Result<Channel, String> {
             .map_err(|e| format!("TLS settings for {endpoint}: {e}"))?;
     }
     Ok(ep.connect_lazy())
+}
+
+/// The channel of an `https://` target with `tls.ca_file`: the TLS handshake is made here with
+/// [`crate::net::tls::pinning_client_config`], as HTTP targets do, so a self-signed
+/// certificate given as its own CA is accepted (tonic's TLS settings refuse it as
+/// `CaUsedAsEndEntity`). tonic sees a plain connection (`http://` endpoint) and sends
+/// requests with the `https` scheme (`origin`).
+fn pinned_channel(
+    endpoint: &str,
+    extra_roots: &[rustls_pki_types::CertificateDer<'static>],
+    timeout: std::time::Duration,
+) -> Result<Channel, String> {
+    let mut config = crate::net::tls::pinning_client_config(extra_roots)
+        .map_err(|e| format!("TLS settings for {endpoint}: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let origin: tonic::codegen::http::Uri = endpoint
+        .parse()
+        .map_err(|e| format!("bad endpoint {endpoint}: {e}"))?;
+    let plain = endpoint.replacen("https://", "http://", 1);
+    let ep = Endpoint::from_shared(plain)
+        .map_err(|e| format!("bad endpoint {endpoint}: {e}"))?
+        .origin(origin)
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    let connect = tower::service_fn(move |uri: tonic::codegen::http::Uri| {
+        let connector = connector.clone();
+        async move {
+            let invalid =
+                |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+            let host = uri
+                .host()
+                .ok_or_else(|| invalid(format!("no host in {uri}")))?;
+            let port = uri.port_u16().unwrap_or(443);
+            let bare = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            let name = rustls_pki_types::ServerName::try_from(bare.clone())
+                .map_err(|e| invalid(format!("{host} is not a TLS server name: {e}")))?;
+            let tcp = tokio::net::TcpStream::connect((bare.as_str(), port)).await?;
+            let _ = tcp.set_nodelay(true);
+            let tls = connector.connect(name, tcp).await?;
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+        }
+    });
+    Ok(ep.connect_with_connector_lazy(connect))
 }
 
 /// Runs the gRPC check. The caller bounds it with the probe timeout.

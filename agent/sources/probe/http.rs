@@ -3,7 +3,6 @@
 //! certificate's expiry, then the conditions.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -18,90 +17,8 @@ use super::{Observation, ProbeSpec, Target, TlsSettings};
 pub enum HttpClientError {
     #[error("cannot build the HTTP client: {0}")]
     Build(#[from] reqwest::Error),
-    #[error("cannot build the TLS verifier for tls.ca_file: {0}")]
-    Verifier(#[from] rustls::client::VerifierBuilderError),
-}
-
-/// Verifies a server against the system roots plus `tls.ca_file`'s certificates and, when that
-/// fails, trusts a server that presents exactly one of `tls.ca_file`'s certificates as its own
-/// (a self-signed certificate given as its own CA, which WebPKI refuses as
-/// `CaUsedAsEndEntity`). Pinning by the whole certificate is safe without a name check: the
-/// handshake signature is still verified against that certificate's key, which only its owner
-/// holds.
-#[derive(Debug)]
-struct CaFileVerifier {
-    inner: Arc<rustls::client::WebPkiServerVerifier>,
-    pinned: Vec<rustls::pki_types::CertificateDer<'static>>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for CaFileVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &rustls::pki_types::CertificateDer<'_>,
-        intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        server_name: &rustls::pki_types::ServerName<'_>,
-        ocsp_response: &[u8],
-        now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            Ok(v) => Ok(v),
-            Err(_)
-                if self
-                    .pinned
-                    .iter()
-                    .any(|c| c.as_ref() == end_entity.as_ref()) =>
-            {
-                Ok(rustls::client::danger::ServerCertVerified::assertion())
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// The TLS configuration of a target with `tls.ca_file`: see [`CaFileVerifier`].
-fn ca_file_tls(
-    extra: &[rustls::pki_types::CertificateDer<'static>],
-) -> Result<rustls::ClientConfig, HttpClientError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    roots.add_parsable_certificates(extra.iter().cloned());
-    let inner = rustls::client::WebPkiServerVerifier::builder(Arc::new(roots)).build()?;
-    let verifier = CaFileVerifier {
-        inner,
-        pinned: extra.to_vec(),
-    };
-    Ok(rustls::ClientConfig::builder()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth())
+    #[error(transparent)]
+    Tls(#[from] crate::net::tls::TlsError),
 }
 
 /// The HTTP clients probes share: one for the common TLS settings, one more per distinct
@@ -157,7 +74,7 @@ fn build_client(tls: &TlsSettings, user_agent: &str) -> Result<Client, HttpClien
     if tls.insecure_skip_verify {
         b = b.tls_danger_accept_invalid_certs(true);
     } else if !tls.extra_roots.is_empty() {
-        b = b.tls_backend_preconfigured(ca_file_tls(&tls.extra_roots)?);
+        b = b.tls_backend_preconfigured(crate::net::tls::pinning_client_config(&tls.extra_roots)?);
     }
     Ok(b.build()?)
 }
