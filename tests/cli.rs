@@ -70,7 +70,7 @@ fn unknown_keys_bad_durations_and_malformed_yaml_are_refused() {
         ),
         (
             "probes:\n  defaults:\n    interval: 10\n",
-            ":3:5: probes.defaults.interval: \"10\" is not a duration",
+            ":3:15: probes.defaults.interval: \"10\" is not a duration",
         ),
         ("probes: [\n", ":"),
         (

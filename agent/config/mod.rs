@@ -17,7 +17,7 @@ pub mod position;
 mod secret;
 
 pub use depth::{MAX_YAML_DEPTH, TooDeep, check_depth};
-pub use document::{Document, Section, SectionCheck, schema_errors_of};
+pub use document::{Document, SchemaErrors, Section, SectionCheck, schema_errors_of};
 pub use duration::{DurationError, PromDuration};
 pub use error::{ConfigError, ConfigErrors, FieldError};
 pub use secret::{Secret, read_secret_file, resolve_secret_file};

@@ -29,6 +29,8 @@ pub struct Positions {
     values: HashMap<String, Pos>,
     /// Mapping keys by where they stand, to name the field a positioned error points at.
     keys_at: HashMap<Pos, String>,
+    /// Where each path's key stands (an unknown field is shown at its key).
+    keys: HashMap<String, Pos>,
 }
 
 impl Positions {
@@ -52,6 +54,11 @@ impl Positions {
                 .map(|(path, _)| path.as_str())
                 .max_by_key(|p| p.len())
         })
+    }
+
+    /// Where the key of `path` stands, if `path` is a mapping key in the text.
+    pub fn key(&self, path: &str) -> Option<Pos> {
+        self.keys.get(path).copied()
     }
 
     /// Where the value at `path` starts, or failing that where its closest ancestor does.
@@ -109,7 +116,9 @@ impl Walker {
                 Some(key) => Some(join(base, &key)),
                 None => {
                     let key = scalar.unwrap_or_default().to_string();
-                    self.positions.keys_at.insert(mark.into(), join(base, &key));
+                    let path = join(base, &key);
+                    self.positions.keys.insert(path.clone(), mark.into());
+                    self.positions.keys_at.insert(mark.into(), path);
                     *pending = Some(key);
                     None
                 }

@@ -143,7 +143,8 @@ impl LoadedConfig {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<LoadedConfig, ConfigErrors> {
         let doc = Document::parse(text, origin, &env)?;
-        let mut config: Config = doc.deserialize(SECTIONS)?;
+        // Schema errors do not stop validation of the rest: every error in one pass.
+        let (mut config, schema): (Config, _) = doc.deserialize_lenient(SECTIONS)?;
         let mut errors: Vec<FieldError> = Vec::new();
         let mut section = |name: &str, errs: Vec<FieldError>| {
             errors.extend(errs.into_iter().map(|e| e.under(name)));
@@ -163,24 +164,40 @@ impl LoadedConfig {
         if let (Some(server), Some(otlp)) = (&server, &otlp) {
             errors.extend(listener_clashes(server.listen, otlp.as_ref()));
         }
-        if !errors.is_empty() {
-            return Err(doc.locate(errors));
+        // A part left out for a schema error fails validation as a consequence: not news.
+        errors.retain(|e| !schema.pruned(&e.path));
+        errors.extend(schema.errors.iter().cloned());
+        let mut failed = doc.locate(errors);
+        // Rule files and the alerting section are loaded even when other sections failed,
+        // so their errors are reported in the same pass.
+        let mut rules = None;
+        if !schema.pruned("rules") && !failed.0.iter().any(|e| e.path.starts_with("rules")) {
+            match config.rules.load(origin == EMBEDDED_NAME) {
+                Ok(r) => rules = Some(r),
+                Err(e) => failed.0.extend(e.0),
+            }
         }
-        let mut rules = config.rules.load(origin == EMBEDDED_NAME)?;
-        if rules.external_url.is_empty()
-            && let Some(server) = &server
-        {
-            rules.external_url = default_external_url(server.listen, server.tls.is_some());
-        }
-        let alerting = match &config.alerting {
-            Some(a) => Some(crate::alerting::load(
-                a,
-                &rules.external_url,
-                &env,
-                &|es| doc.locate(es),
-            )?),
-            None => None,
+        let external_url = match (&rules, &server) {
+            (Some(r), _) if !r.external_url.is_empty() => r.external_url.clone(),
+            (_, Some(server)) => default_external_url(server.listen, server.tls.is_some()),
+            _ => String::new(),
         };
+        let mut alerting = None;
+        if let Some(a) = &config.alerting
+            && !schema.pruned("alerting")
+        {
+            match crate::alerting::load(a, &external_url, &env, &|es| doc.locate(es)) {
+                Ok(a) => alerting = Some(a),
+                Err(e) => failed.0.extend(e.0),
+            }
+        }
+        if !failed.0.is_empty() {
+            return Err(failed);
+        }
+        let Some(mut rules) = rules else {
+            return Err(doc.locate(vec![FieldError::new("rules", "invalid rules section")]));
+        };
+        rules.external_url = external_url;
         let warnings = doc.locate(
             rules
                 .unmatched

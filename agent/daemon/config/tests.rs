@@ -46,7 +46,7 @@ fn bad_duration_is_reported_with_position() {
     let errs = errors("probes:\n  defaults:\n    interval: 15\n");
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(
-        errs[0].starts_with("vitals.yaml:3:5: probes.defaults.interval: "),
+        errs[0].starts_with("vitals.yaml:3:15: probes.defaults.interval: "),
         "{}",
         errs[0]
     );
@@ -254,4 +254,41 @@ fn a_rule_glob_matching_nothing_is_a_located_warning() {
     // The embedded default falls back to its built-in rules: no warning.
     let cfg = LoadedConfig::from_yaml(EMBEDDED_DEFAULT, EMBEDDED_NAME, |_| None).expect("default");
     assert!(cfg.warnings.0.is_empty(), "{:?}", cfg.warnings);
+}
+
+/// The issue's case: one broken file used to take three rounds (serde stopped at the first
+/// error of a section, and validation ran only once every section deserialised). Now schema
+/// errors of every field, nested ones at their own key, and the validation errors of the
+/// parts that did deserialise come in one pass.
+#[test]
+fn schema_and_validation_errors_of_every_section_come_in_one_pass() {
+    let text = "\
+server:
+  listen: \"127.0.0.1:9470\"
+  shutdown_grace: 10x
+  query_max_samples: -1
+  connections: {max: 10, idle_timeout: soon}
+storage:
+  retention: 1m
+probes:
+  targets:
+    - {name: a, url: \"not a url\"}
+    - {name: b, tcp: \"b:1\", timeout: 5}
+rules:
+  evaluation_interval: 0s
+";
+    let errs = errors(text);
+    let want = [
+        "vitals.yaml:3:19: server.shutdown_grace: ",
+        "vitals.yaml:4:22: server.query_max_samples: ",
+        "vitals.yaml:5:40: server.connections.idle_timeout: ",
+        "vitals.yaml:7:14: storage.retention: 1m is shorter",
+        "vitals.yaml:10:22: probes.targets[0].url: ",
+        "vitals.yaml:11:38: probes.targets[1].timeout: ",
+        "vitals.yaml:13:24: rules.evaluation_interval: ",
+    ];
+    assert_eq!(errs.len(), want.len(), "{errs:#?}");
+    for (e, w) in errs.iter().zip(want) {
+        assert!(e.starts_with(w), "{e}\n  wanted {w}");
+    }
 }
