@@ -542,6 +542,9 @@ async fn concurrent_senders_all_land() {
             "{text}"
         );
     }
+    // The gauge follows ingest, not only the periodic expiry (it read 0 with 50k live).
+    let live = find_sample(&text, "vitals_otlp_series", &[]).unwrap_or(0.0);
+    assert!(live >= 8.0, "vitals_otlp_series {live}: {text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

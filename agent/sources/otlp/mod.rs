@@ -377,6 +377,7 @@ impl OtlpReceiver {
         let mut workers = Vec::with_capacity(n);
         for i in 0..n {
             let (rx, ingest) = (rx.clone(), ingest.clone());
+            let series = metrics.series.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("otlp-ingest-{i}"))
                 .spawn(move || {
@@ -385,6 +386,8 @@ impl OtlpReceiver {
                         let job = rx.lock().blocking_recv();
                         let Some(job) = job else { break };
                         let tally = ingest.ingest(&job.payload);
+                        // Kept current as series arrive, not only when old ones expire.
+                        series.set(i64::try_from(ingest.series()).unwrap_or(i64::MAX));
                         let _ = job.respond.send(tally);
                     }
                 })
