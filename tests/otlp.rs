@@ -722,3 +722,51 @@ async fn exponential_histograms_summaries_and_delta_histograms_are_translated() 
     );
     assert_eq!(find_sample(&text, "batch_size_sum", &[job]), Some(60.0));
 }
+
+/// A gRPC message over `max_message_bytes` is answered RESOURCE_EXHAUSTED without RetryInfo
+/// (OTLP clients do not retry it), not tonic's OUT_OF_RANGE (which they retry forever), and
+/// counted as refused `too_large`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_message_over_the_limit_is_refused_for_good() {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
+    use opentelemetry_proto::tonic::resource::v1::Resource as PbResource;
+    let vitals = Vitals::start(&config("  max_message_bytes: 1000\n"));
+    let (grpc, _) = vitals.otlp_addrs();
+    let mut client = MetricsServiceClient::connect(format!("http://{}", grpc.expect("grpc")))
+        .await
+        .expect("connect");
+    let big = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(PbResource {
+                attributes: vec![KeyValue {
+                    key: "pad".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue("x".repeat(5000))),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+    };
+    let status = client.export(big).await.expect_err("over the limit");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(status.details().is_empty(), "no RetryInfo: {status:?}");
+    // A message within the limit still goes through on the same connection.
+    client
+        .export(ExportMetricsServiceRequest::default())
+        .await
+        .expect("small export");
+    let text = vitals.metrics().await;
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("vitals_otlp_requests_total")
+                && l.contains("protocol=\"grpc\"")
+                && l.contains("too_large")),
+        "{text}"
+    );
+}

@@ -1,7 +1,10 @@
 //! OTLP/gRPC: the metrics, trace and logs services on one port, gzip accepted, messages up
 //! to `max_message_bytes`. Refusals map to gRPC codes as the OTLP specification asks:
 //! `UNAUTHENTICATED` without the bearer token, `RESOURCE_EXHAUSTED` with a `RetryInfo`
-//! when the ingest queue is full (so clients retry), `UNAVAILABLE` during shutdown.
+//! when the ingest queue is full (so clients retry), `UNAVAILABLE` during shutdown, and
+//! `RESOURCE_EXHAUSTED` without `RetryInfo` for a message over `max_message_bytes` (tonic
+//! answers `OUT_OF_RANGE`, which OTLP clients retry: the same message would fail forever;
+//! gRPC's own servers use `RESOURCE_EXHAUSTED` for it).
 
 use std::net::SocketAddr;
 
@@ -140,6 +143,7 @@ pub(super) async fn serve(
     pipeline: Pipeline,
     serving: Serving<'_>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), OtlpError> {
+    let svc_pipeline = pipeline.clone();
     let svc = Service {
         pipeline,
         token: serving.auth.clone(),
@@ -161,7 +165,46 @@ pub(super) async fn serve(
             .accept_compressed(CompressionEncoding::Gzip),
     )
     .prepare();
+    let too_large = axum::middleware::from_fn(move |req, next| {
+        too_large_is_final(svc_pipeline.clone(), req, next)
+    });
     serving
-        .serve(addr, "otlp_grpc", routes.into_axum_router())
+        .serve(
+            addr,
+            "otlp_grpc",
+            routes.into_axum_router().layer(too_large),
+        )
         .await
+}
+
+/// tonic answers a message over `max_decoding_message_size` with `OUT_OF_RANGE`, a code
+/// OTLP clients retry; it becomes `RESOURCE_EXHAUSTED` (no `RetryInfo`: not retried), and is
+/// counted as refused `too_large` as on OTLP/HTTP. No handler here answers `OUT_OF_RANGE`.
+async fn too_large_is_final(
+    pipeline: Pipeline,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let signal = match req.uri().path() {
+        p if p.ends_with("MetricsService/Export") => Some(Signal::Metrics),
+        p if p.ends_with("TraceService/Export") => Some(Signal::Traces),
+        p if p.ends_with("LogsService/Export") => Some(Signal::Logs),
+        _ => None,
+    };
+    let mut resp = next.run(req).await;
+    let out_of_range = (Code::OutOfRange as i32).to_string();
+    if resp
+        .headers()
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == out_of_range.as_bytes())
+    {
+        resp.headers_mut().insert(
+            "grpc-status",
+            axum::http::HeaderValue::from(Code::ResourceExhausted as i32),
+        );
+        if let Some(signal) = signal {
+            pipeline.count_refused(signal, Protocol::Grpc, "too_large");
+        }
+    }
+    resp
 }
