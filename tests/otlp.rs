@@ -770,3 +770,38 @@ async fn a_grpc_message_over_the_limit_is_refused_for_good() {
         "{text}"
     );
 }
+
+/// A resource attribute too long for a label keeps the resource's points but cannot become
+/// `target_info`: the answer says so (a partial success with 0 refused, a warning as the
+/// OTLP specification allows) instead of a plain 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_attribute_too_long_for_target_info_is_reported() {
+    let vitals = Vitals::start(&config(""));
+    let (_, http) = vitals.otlp_addrs();
+    let url = format!("http://{}/v1/metrics", http.expect("http addr"));
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let big = "x".repeat(10_000);
+    let body = format!(
+        r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"wide"}}}},{{"key":"big","value":{{"stringValue":"{big}"}}}}]}},"scopeMetrics":[{{"metrics":[{{"name":"g","gauge":{{"dataPoints":[{{"asDouble":1,"timeUnixNano":"{ts}"}}]}}}}]}}]}}]}}"#
+    );
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = serde_json::from_str(&r.text().await.expect("body")).expect("json");
+    assert_eq!(v["partialSuccess"]["rejectedDataPoints"], "0", "{v}");
+    let message = v["partialSuccess"]["errorMessage"].as_str().unwrap_or("");
+    assert!(
+        message.contains("target_info") && message.contains("label_too_long"),
+        "{v}"
+    );
+    let q = vitals.get_json("/api/v1/query?query=g").await;
+    assert_eq!(q["data"]["result"][0]["metric"]["job"], "wide", "{q}");
+}

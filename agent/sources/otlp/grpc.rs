@@ -73,11 +73,6 @@ impl Service {
     }
 }
 
-fn partial(t: &Tally) -> Option<(i64, String)> {
-    let rejected = t.rejected_total();
-    (rejected > 0).then(|| (i64::try_from(rejected).unwrap_or(i64::MAX), t.message()))
-}
-
 #[tonic::async_trait]
 impl MetricsService for Service {
     async fn export(
@@ -90,7 +85,7 @@ impl MetricsService for Service {
         let size = body.len();
         let tally = self.submit(Payload::Metrics(body), size).await?;
         Ok(Response::new(ExportMetricsServiceResponse {
-            partial_success: partial(&tally).map(|(n, m)| ExportMetricsPartialSuccess {
+            partial_success: tally.partial().map(|(n, m)| ExportMetricsPartialSuccess {
                 rejected_data_points: n,
                 error_message: m,
             }),
@@ -109,7 +104,7 @@ impl TraceService for Service {
         let size = req.encoded_len();
         let tally = self.submit(Payload::Traces(req), size).await?;
         Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: partial(&tally).map(|(n, m)| ExportTracePartialSuccess {
+            partial_success: tally.partial().map(|(n, m)| ExportTracePartialSuccess {
                 rejected_spans: n,
                 error_message: m,
             }),
@@ -128,7 +123,7 @@ impl LogsService for Service {
         let size = req.encoded_len();
         let tally = self.submit(Payload::Logs(req), size).await?;
         Ok(Response::new(ExportLogsServiceResponse {
-            partial_success: partial(&tally).map(|(n, m)| ExportLogsPartialSuccess {
+            partial_success: tally.partial().map(|(n, m)| ExportLogsPartialSuccess {
                 rejected_log_records: n,
                 error_message: m,
             }),

@@ -305,18 +305,13 @@ fn decode(signal: Signal, media: Media, data: Bytes) -> Result<Payload, String> 
 }
 
 fn success(signal: Signal, media: Media, tally: &Tally) -> Response {
-    let rejected = tally.rejected_total();
-    let message = if rejected > 0 {
-        tally.message()
-    } else {
-        String::new()
-    };
+    let partial = tally.partial();
     let (proto, field) = match signal {
         Signal::Metrics => (
             ExportMetricsServiceResponse {
-                partial_success: (rejected > 0).then(|| ExportMetricsPartialSuccess {
-                    rejected_data_points: i64::try_from(rejected).unwrap_or(i64::MAX),
-                    error_message: message.clone(),
+                partial_success: partial.clone().map(|(n, m)| ExportMetricsPartialSuccess {
+                    rejected_data_points: n,
+                    error_message: m,
                 }),
             }
             .encode_to_vec(),
@@ -324,9 +319,9 @@ fn success(signal: Signal, media: Media, tally: &Tally) -> Response {
         ),
         Signal::Traces => (
             ExportTraceServiceResponse {
-                partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
-                    rejected_spans: i64::try_from(rejected).unwrap_or(i64::MAX),
-                    error_message: message.clone(),
+                partial_success: partial.clone().map(|(n, m)| ExportTracePartialSuccess {
+                    rejected_spans: n,
+                    error_message: m,
                 }),
             }
             .encode_to_vec(),
@@ -334,21 +329,21 @@ fn success(signal: Signal, media: Media, tally: &Tally) -> Response {
         ),
         Signal::Logs => (
             ExportLogsServiceResponse {
-                partial_success: (rejected > 0).then(|| ExportLogsPartialSuccess {
-                    rejected_log_records: i64::try_from(rejected).unwrap_or(i64::MAX),
-                    error_message: message.clone(),
+                partial_success: partial.clone().map(|(n, m)| ExportLogsPartialSuccess {
+                    rejected_log_records: n,
+                    error_message: m,
                 }),
             }
             .encode_to_vec(),
             "rejectedLogRecords",
         ),
     };
-    body_response(StatusCode::OK, media, proto, || {
-        if rejected > 0 {
-            serde_json::json!({"partialSuccess": {field: rejected.to_string(), "errorMessage": message}}).to_string()
-        } else {
-            "{}".to_string()
+    body_response(StatusCode::OK, media, proto, || match &partial {
+        Some((n, m)) => {
+            serde_json::json!({"partialSuccess": {field: n.to_string(), "errorMessage": m}})
+                .to_string()
         }
+        None => "{}".to_string(),
     })
 }
 

@@ -137,19 +137,40 @@ impl Tally {
         self.rejected.values().sum()
     }
 
-    /// The partial-success message: how many were refused and why.
+    /// The partial-success message: how many were refused and why, and derived series
+    /// (`target_info`) not written.
     pub fn message(&self) -> String {
-        let reasons: Vec<String> = self
-            .rejected
-            .iter()
-            .map(|(k, v)| format!("{v} {k}"))
-            .collect();
-        format!(
-            "{} of {} refused ({})",
-            self.rejected_total(),
-            self.rejected_total() + self.accepted,
-            reasons.join(", ")
-        )
+        let list = |m: &BTreeMap<&'static str, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut parts = Vec::new();
+        if !self.rejected.is_empty() {
+            parts.push(format!(
+                "{} of {} refused ({})",
+                self.rejected_total(),
+                self.rejected_total() + self.accepted,
+                list(&self.rejected)
+            ));
+        }
+        if !self.side.is_empty() {
+            parts.push(format!(
+                "resource attributes not stored as target_info ({})",
+                list(&self.side)
+            ));
+        }
+        parts.join("; ")
+    }
+
+    /// The response's partial success: (items refused, message), when anything was refused
+    /// or a derived series not written (then with 0 refused: a warning, as the OTLP
+    /// specification allows).
+    pub fn partial(&self) -> Option<(i64, String)> {
+        let rejected = self.rejected_total();
+        (rejected > 0 || !self.side.is_empty())
+            .then(|| (i64::try_from(rejected).unwrap_or(i64::MAX), self.message()))
     }
 }
 
