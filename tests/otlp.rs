@@ -805,3 +805,100 @@ async fn a_resource_attribute_too_long_for_target_info_is_reported() {
     let q = vitals.get_json("/api/v1/query?query=g").await;
     assert_eq!(q["data"]["result"][0]["metric"]["job"], "wide", "{q}");
 }
+
+/// A point attribute nested past the protobuf decoder's limit (100 messages) is not dropped
+/// silently (that merged the point into another series): the point is refused with reason
+/// `invalid_attribute` in the partial success; a shallower nested attribute becomes a JSON
+/// label value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attributes_nested_too_deep_refuse_their_point() {
+    use opentelemetry_proto::tonic::collector::metrics::v1::{
+        ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    };
+    use opentelemetry_proto::tonic::common::v1::{
+        AnyValue, KeyValue as PbKeyValue, KeyValueList, any_value,
+    };
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource as PbResource;
+    use prost::Message as _;
+    let nested = |levels: usize| {
+        let mut v = AnyValue {
+            value: Some(any_value::Value::StringValue("leaf".into())),
+        };
+        for _ in 0..levels {
+            v = AnyValue {
+                value: Some(any_value::Value::KvlistValue(KeyValueList {
+                    values: vec![PbKeyValue {
+                        key: "k".into(),
+                        value: Some(v),
+                        ..Default::default()
+                    }],
+                })),
+            };
+        }
+        v
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as u64;
+    let point = |levels: usize| NumberDataPoint {
+        attributes: vec![PbKeyValue {
+            key: "deep".into(),
+            value: Some(nested(levels)),
+            ..Default::default()
+        }],
+        time_unix_nano: now,
+        value: Some(number_data_point::Value::AsDouble(1.0)),
+        ..Default::default()
+    };
+    let req = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(PbResource {
+                attributes: vec![PbKeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue("nest".into())),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "nested".into(),
+                    data: Some(metric::Data::Gauge(Gauge {
+                        // 3 messages a level: 2 levels decode, 40 pass the limit.
+                        data_points: vec![point(2), point(40)],
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let vitals = Vitals::start(&config(""));
+    let (_, http) = vitals.otlp_addrs();
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/v1/metrics", http.expect("http addr")))
+        .header("content-type", "application/x-protobuf")
+        .body(req.encode_to_vec())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    let resp = ExportMetricsServiceResponse::decode(r.bytes().await.expect("body")).expect("pb");
+    let partial = resp.partial_success.expect("partial success");
+    assert_eq!(partial.rejected_data_points, 1, "{partial:?}");
+    assert!(
+        partial.error_message.contains("invalid_attribute"),
+        "{partial:?}"
+    );
+    let q = vitals.get_json("/api/v1/query?query=nested").await;
+    let result = q["data"]["result"].as_array().expect("result");
+    assert_eq!(result.len(), 1, "{q}");
+    assert_eq!(result[0]["metric"]["deep"], r#"{"k":{"k":"leaf"}}"#, "{q}");
+}

@@ -53,7 +53,7 @@ impl OtlpMetrics {
             IntCounterVec::new(
                 Opts::new(
                     "vitals_otlp_rejected_points_total",
-                    "OTLP items refused, by reason (series_limit, too_many_labels, label_too_long, out_of_order, too_far_in_future, invalid).",
+                    "OTLP items refused, by reason (series_limit, too_many_labels, label_too_long, out_of_order, too_far_in_future, reserved_name, invalid_attribute, invalid).",
                 ),
                 &["signal", "reason"],
             )?,

@@ -215,15 +215,19 @@ fn to_ms(ns: u64, now_ms: i64) -> i64 {
 struct RawResource<'a> {
     bytes: &'a [u8],
     hash: u64,
-    ctx: std::cell::OnceCell<ResourceCtx>,
+    ctx: std::cell::OnceCell<Option<ResourceCtx>>,
 }
 
 impl RawResource<'_> {
-    fn ctx(&self) -> &ResourceCtx {
-        self.ctx.get_or_init(|| {
-            let r = Resource::decode(self.bytes).ok();
-            ResourceCtx::new(r.as_ref())
-        })
+    /// `None` when the resource does not decode (attributes nested past the decoder's limit).
+    fn ctx(&self) -> Option<&ResourceCtx> {
+        self.ctx
+            .get_or_init(|| {
+                Resource::decode(self.bytes)
+                    .ok()
+                    .map(|r| ResourceCtx::new(Some(&r)))
+            })
+            .as_ref()
     }
 }
 
@@ -231,15 +235,19 @@ impl RawResource<'_> {
 struct RawScope<'a> {
     bytes: &'a [u8],
     hash: u64,
-    ctx: std::cell::OnceCell<ScopeCtx>,
+    ctx: std::cell::OnceCell<Option<ScopeCtx>>,
 }
 
 impl RawScope<'_> {
-    fn ctx(&self) -> &ScopeCtx {
-        self.ctx.get_or_init(|| {
-            let s = InstrumentationScope::decode(self.bytes).ok();
-            ScopeCtx::new(s.as_ref())
-        })
+    /// `None` when the scope does not decode.
+    fn ctx(&self) -> Option<&ScopeCtx> {
+        self.ctx
+            .get_or_init(|| {
+                InstrumentationScope::decode(self.bytes)
+                    .ok()
+                    .map(|s| ScopeCtx::new(Some(&s)))
+            })
+            .as_ref()
     }
 }
 
@@ -267,12 +275,13 @@ impl RawAttrs<'_> {
         Ok(sum ^ n)
     }
 
-    fn decode(self) -> Vec<KeyValue> {
+    /// The attributes; one that does not decode refuses the point.
+    fn decode(self) -> Result<Vec<KeyValue>, Reject> {
         Fields::new(self.point)
             .filter_map(Result::ok)
             .filter(|(num, _)| *num == self.field)
             .filter_map(|(_, v)| v.bytes())
-            .filter_map(|b| KeyValue::decode(b).ok())
+            .map(|b| KeyValue::decode(b).map_err(|_| Reject::InvalidAttribute))
             .collect()
     }
 }
@@ -307,12 +316,10 @@ impl MetricCtx<'_, '_> {
             .get_or_init(|| names::metric_name(self.name, self.unit, kind))
     }
 
-    fn base(&self, attrs: RawAttrs<'_>) -> Base {
-        Base::new(base_pairs(
-            self.res.ctx(),
-            self.scope.ctx(),
-            &attrs.decode(),
-        ))
+    fn base(&self, attrs: RawAttrs<'_>) -> Result<Base, Reject> {
+        let res = self.res.ctx().ok_or(Reject::InvalidAttribute)?;
+        let scope = self.scope.ctx().ok_or(Reject::InvalidAttribute)?;
+        Ok(Base::new(base_pairs(res, scope, &attrs.decode()?)))
     }
 }
 
@@ -371,10 +378,13 @@ fn resource_metrics(
         ctx: std::cell::OnceCell::new(),
     };
     let key = super::series::hash_of((res.hash, "target_info"));
-    let r = cache.with(
+    let r = cache.try_with(
         key,
         now_ms,
-        || (res.ctx().target_info().into_iter().collect(), Vec::new()),
+        || {
+            let ctx = res.ctx().ok_or(Reject::InvalidAttribute)?;
+            Ok((ctx.target_info().into_iter().collect(), Vec::new()))
+        },
         |e| write_all(store, e, now_ms, &[1.0]),
     );
     // target_info is not a data point of the request: only its failures are noted.
@@ -601,16 +611,17 @@ fn number(
     };
     let t = to_ms(time_ns, now_ms);
     let key = point_key(ctx.hash ^ (kind as u64), attrs)?;
-    let r = cache.with(
+    let r = cache.try_with(
         key,
         now_ms,
         || {
             let name = ctx.prom_name(kind);
+            let base = ctx.base(attrs)?;
             meta(store, name, ty, ctx.help);
-            (
-                vec![series_labels(&ctx.base(attrs), &Arc::from(name), None)],
+            Ok((
+                vec![series_labels(&base, &Arc::from(name), None)],
                 Vec::new(),
-            )
+            ))
         },
         |e| {
             let mut values = [value];
@@ -711,21 +722,19 @@ fn histogram(
     };
     let name = || ctx.prom_name(Kind::Distribution);
     let values = &mut scratch.values;
-    cache.with(
+    cache.try_with(
         key,
         now_ms,
         || {
+            let base = ctx.base(p.attrs)?;
             meta(store, name(), MetricType::Histogram, ctx.help);
-            (
-                histogram_series(&ctx.base(p.attrs), name(), bounds, has_sum),
-                layout(),
-            )
+            Ok((histogram_series(&base, name(), bounds, has_sum), layout()))
         },
         |e| {
             if !same_layout(&e.layout) {
                 cache.rebuild(
                     e,
-                    histogram_series(&ctx.base(p.attrs), name(), bounds, has_sum),
+                    histogram_series(&ctx.base(p.attrs)?, name(), bounds, has_sum),
                     layout(),
                 )?;
             }
@@ -767,8 +776,8 @@ fn summary(
     let key = point_key(ctx.hash ^ 0x13, attrs).map_err(|_| Reject::Invalid)?;
     let layout: Vec<f64> = p.quantile_values.iter().map(|q| q.quantile).collect();
     let name = || ctx.prom_name(Kind::Distribution);
-    let build_series = || {
-        let base = ctx.base(attrs);
+    let build_series = || -> Result<Vec<Labels>, Reject> {
+        let base = ctx.base(attrs)?;
         let family: Arc<str> = Arc::from(name());
         let mut series: Vec<Labels> = layout
             .iter()
@@ -784,18 +793,19 @@ fn summary(
             &Arc::from(format!("{}_count", name())),
             None,
         ));
-        series
+        Ok(series)
     };
-    cache.with(
+    cache.try_with(
         key,
         now_ms,
         || {
+            let series = build_series()?;
             meta(store, name(), MetricType::Summary, ctx.help);
-            (build_series(), layout.clone())
+            Ok((series, layout.clone()))
         },
         |e| {
             if e.layout != layout {
-                cache.rebuild(e, build_series(), layout.clone())?;
+                cache.rebuild(e, build_series()?, layout.clone())?;
             }
             let values: Vec<f64> = if p.flags & NO_RECORDED_VALUE != 0 {
                 vec![stale_marker(); e.series.len()]

@@ -33,6 +33,10 @@ pub enum Reject {
     TooFarInFuture,
     /// A data point that cannot be written (no value, bucket counts that do not match the bounds).
     Invalid,
+    /// Attributes (of the point, its resource or scope) that do not decode, e.g. values
+    /// nested deeper than the protobuf decoder's limit of 100 messages: dropping them would
+    /// merge the point into another series.
+    InvalidAttribute,
     /// A series name only the prober writes ([`PROBE_SERIES`]): a point claiming a probe's
     /// result would show a down probe as up.
     ReservedName,
@@ -47,6 +51,7 @@ impl Reject {
             Reject::OutOfOrder => "out_of_order",
             Reject::TooFarInFuture => "too_far_in_future",
             Reject::Invalid => "invalid",
+            Reject::InvalidAttribute => "invalid_attribute",
             Reject::ReservedName => "reserved_name",
         }
     }
@@ -125,12 +130,23 @@ impl SeriesCache {
         build: impl FnOnce() -> (Vec<Labels>, Vec<f64>),
         f: impl FnOnce(&mut Entry) -> T,
     ) -> Result<T, Reject> {
+        self.try_with(key, now_ms, || Ok(build()), f)
+    }
+
+    /// [`SeriesCache::with`] with a `build` that can refuse the point.
+    pub fn try_with<T>(
+        &self,
+        key: u64,
+        now_ms: i64,
+        build: impl FnOnce() -> Result<(Vec<Labels>, Vec<f64>), Reject>,
+        f: impl FnOnce(&mut Entry) -> T,
+    ) -> Result<T, Reject> {
         let mut shard = self.shards[(key as usize) % SHARDS].lock();
         if let Some(e) = shard.get_mut(&key) {
             e.seen_ms = now_ms;
             return Ok(f(e));
         }
-        let (series, layout) = build();
+        let (series, layout) = build()?;
         self.check(&series)?;
         let n = series.len();
         if self.count.fetch_add(n, Ordering::Relaxed) + n > self.limits.max_series {
