@@ -340,3 +340,43 @@ async fn reload_swaps_rules_keeps_state_and_ends_removed_series() {
         "{text}"
     );
 }
+
+/// Alert churn does not flood the log: one evaluation logs its first state changes one by
+/// one and sums up the rest in one line (`vitals_alerts` and `/api/v1/alerts` list them all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_alert_changes_in_one_evaluation_are_summed_up_in_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: churn\n    interval: 1s\n    rules:\n      - alert: Down\n        expr: probe_success == 0\n",
+    )
+    .expect("write rules");
+    let targets: String = (1..=15)
+        .map(|i| format!("    - {{name: t{i}, tcp: \"127.0.0.1:{i}\"}}\n"))
+        .collect();
+    let v = Vitals::start_in(
+        dir,
+        &format!(
+            "server: {{listen: \"127.0.0.1:0\"}}\nprobes:\n  defaults: {{interval: 1s, timeout: 500ms}}\n  targets:\n{targets}rules: {{files: [\"rules.yml\"]}}\n"
+        ),
+        &[],
+    );
+    let summary = v.wait_log_events(
+        "More alerts changed state in this evaluation than are logged one by one; see /api/v1/alerts.",
+        1,
+    );
+    // With no `for`, each of the 15 instances goes pending then firing: 30 changes.
+    let (firing, pending) = (
+        v.log_events("Alert is firing.").len(),
+        v.log_events("Alert is pending.").len(),
+    );
+    assert_eq!(firing + pending, 10, "one by one");
+    assert_eq!(summary[0]["more"], 20, "{}", summary[0]);
+    assert_eq!(summary[0]["firing"].as_u64(), Some(15 - firing as u64));
+    let alerts = v.get_json("/api/v1/alerts").await;
+    assert_eq!(
+        alerts["data"]["alerts"].as_array().map(Vec::len),
+        Some(15),
+        "{alerts}"
+    );
+}

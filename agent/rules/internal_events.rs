@@ -188,11 +188,16 @@ impl Metrics {
     }
 }
 
+/// Alert state changes one group evaluation logs one by one; the rest are summed up in one
+/// line (alert churn of thousands of instances made thousands of lines a second; the full
+/// list is in `/api/v1/alerts` and `vitals_alerts`).
+pub const LOGGED_TRANSITIONS: usize = 10;
+
 fn log_report(key: &str, report: &GroupReport) {
     for RuleFailure { rule, error } in &report.failures {
         tracing::warn!(group = %key, rule = %rule, error = %error, "A rule failed to evaluate.");
     }
-    for (rule, t) in &report.transitions {
+    for (rule, t) in report.transitions.iter().take(LOGGED_TRANSITIONS) {
         let labels = t.labels.to_string();
         let summary = t.annotations.get("summary").unwrap_or("");
         match t.to {
@@ -206,5 +211,17 @@ fn log_report(key: &str, report: &GroupReport) {
                 tracing::info!(alertname = %rule, labels = %labels, summary, "Alert resolved.")
             }
         }
+    }
+    if report.transitions.len() > LOGGED_TRANSITIONS {
+        let rest = &report.transitions[LOGGED_TRANSITIONS..];
+        let count = |s: InstanceState| rest.iter().filter(|(_, t)| t.to == s).count();
+        tracing::warn!(
+            group = %key,
+            more = rest.len(),
+            firing = count(InstanceState::Firing),
+            pending = count(InstanceState::Pending),
+            resolved = count(InstanceState::Inactive),
+            "More alerts changed state in this evaluation than are logged one by one; see /api/v1/alerts."
+        );
     }
 }
