@@ -208,11 +208,21 @@ impl Daemon {
             mut gate,
         } = self;
         let upkeep_stop = ctx.cancel.child_token();
-        let upkeep = crate::store::maintenance::spawn(
+        let store_upkeep = crate::store::maintenance::spawn(
             ctx.store.clone(),
             checkpointer.clone(),
             upkeep_stop.clone(),
         );
+        let durable_upkeep = ctx
+            .durable
+            .clone()
+            .map(|d| crate::durable::spawn_upkeep(d, upkeep_stop.clone()));
+        let upkeep = tokio::spawn(async move {
+            let _ = store_upkeep.await;
+            if let Some(d) = durable_upkeep {
+                let _ = d.await;
+            }
+        });
         gate.started_ms = now_ms();
         stages.rules.set_start_gate(gate);
         if let Some(a) = &stages.alerting {
