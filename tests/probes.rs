@@ -351,6 +351,13 @@ probes:
         .find(|e| e["probe"] == "stranger")
         .expect("stranger logged down");
     assert_eq!(stranger_down["reason"], "tls", "{stranger_down}");
+    // The detail says what to do about it.
+    assert!(
+        stranger_down["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("tls.ca_file")),
+        "{stranger_down}"
+    );
 }
 
 /// A self-signed certificate that is its own CA, given as `tls.ca_file`, is trusted (rustls
@@ -391,4 +398,16 @@ probes:
     vitals
         .wait_for(&series("probe_success", &url, "stranger"), |v| v == 0.0)
         .await;
+    let down = vitals.wait_log_events("Probe is down.", 1);
+    let stranger_down = down
+        .iter()
+        .find(|e| e["probe"] == "stranger")
+        .expect("stranger logged down");
+    assert_eq!(stranger_down["reason"], "tls", "{stranger_down}");
+    assert!(
+        stranger_down["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("tls.ca_file")),
+        "{stranger_down}"
+    );
 }

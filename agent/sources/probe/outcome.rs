@@ -122,5 +122,49 @@ pub fn classify_error(err: &(dyn std::error::Error + 'static)) -> (FailureReason
         innermost = msg;
         cur = e.source();
     }
+    if reason == FailureReason::Tls
+        && let Some(hint) = tls_hint(&innermost)
+    {
+        innermost = format!("{innermost} ({hint})");
+    }
     (reason, innermost)
+}
+
+/// What a person can do about a TLS failure, from rustls's message.
+fn tls_hint(message: &str) -> Option<&'static str> {
+    const HINTS: &[(&str, &str)] = &[
+        (
+            "UnknownIssuer",
+            "the server's certificate is not signed by a trusted CA: add its CA (or the self-signed certificate itself) to the target's tls.ca_file",
+        ),
+        (
+            "CaUsedAsEndEntity",
+            "the server presents a CA certificate as its own: list that exact certificate in tls.ca_file to pin it",
+        ),
+        (
+            "NotValidForName",
+            "the certificate does not name the host probed: probe the name it was issued for, or reissue it with this name",
+        ),
+        ("Expired", "the server's certificate has expired: renew it"),
+        (
+            "NotValidYet",
+            "the server's certificate is not valid yet: check the server's and this host's clocks",
+        ),
+        (
+            "Revoked",
+            "the server's certificate was revoked: replace it",
+        ),
+        (
+            "HandshakeFailure",
+            "no TLS version or cipher in common, or the server wants a client certificate",
+        ),
+        (
+            "CertificateRequired",
+            "the server wants a client certificate, which probes do not send",
+        ),
+    ];
+    HINTS
+        .iter()
+        .find(|(needle, _)| message.contains(needle))
+        .map(|(_, hint)| *hint)
 }
