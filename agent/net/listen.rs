@@ -8,8 +8,10 @@
 //!   it is accepted, counted in `vitals_connections_refused_total{listener}`, and a warning
 //!   is logged when refusing starts (not once per connection);
 //! - a TLS handshake must finish within `tls_handshake_timeout`, and the first request's
-//!   headers must arrive within `header_read_timeout` of the connection opening (HTTP/1:
-//!   every request's headers, hyper's own timer);
+//!   headers must arrive within `header_read_timeout` of the connection opening; on HTTP/1
+//!   every later request's headers within `header_read_timeout` of its first byte (timed
+//!   here, not by hyper, whose timer also runs while a keep-alive connection waits: a client
+//!   sending every 10 s found its connection closed just as it sent);
 //! - a connection with no request in flight for `idle_timeout` is closed gracefully;
 //! - a request body must arrive whole within `body_read_timeout` of its headers (the
 //!   handler's read fails with [`BodyTimeout`]);
@@ -213,10 +215,11 @@ impl Listener {
         } = self;
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         let mut builder = auto::Builder::new(TokioExecutor::new());
+        // Header reads are timed by `Activity` (hyper's timer would bound keep-alive waits).
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout);
+            .header_read_timeout(None);
         builder
             .http2()
             .timer(TokioTimer::new())
@@ -350,13 +353,17 @@ impl Shared {
             let body_timeout = self.limits.body_read_timeout;
             hyper::service::service_fn(move |req: Request<Incoming>| {
                 let router = router.clone();
-                let guard = activity.begin();
+                let guard = activity.begin(req.version() == http::Version::HTTP_2);
                 async move {
                     let _guard = guard;
                     let req = req.map(|b| axum::body::Body::new(TimedBody::new(b, body_timeout)));
                     Ok::<_, Infallible>(router.oneshot(req).await.unwrap_or_else(|e| match e {}))
                 }
             })
+        };
+        let io = Watched {
+            inner: io,
+            activity: activity.clone(),
         };
         let conn = self.builder.serve_connection(TokioIo::new(io), svc);
         tokio::pin!(conn);
@@ -376,49 +383,92 @@ impl Shared {
                 }
                 _ = tokio::time::sleep_until(deadline), if !closing => {
                     if activity.is_idle(&self.limits) {
+                        if !activity.is_http2() {
+                            // No request in flight: nothing to finish. hyper's graceful
+                            // shutdown would wait for a head that started and stalled.
+                            return;
+                        }
+                        // HTTP/2: GOAWAY tells the client not to use the connection again.
                         conn.as_mut().graceful_shutdown();
                         closing = true;
                     }
                 }
+                // A head started: its deadline is nearer than the idle one.
+                _ = activity.head_started.notified(), if !closing => {}
             }
         }
     }
 }
 
-/// Requests in flight on one connection and when the last began or ended.
+/// What a connection is doing, for its deadlines.
+#[derive(Default)]
+struct ActivityState {
+    /// Requests in flight.
+    in_flight: usize,
+    /// When the last request began or ended.
+    last: Option<Instant>,
+    /// When bytes first arrived with no request in flight (a request's head on its way).
+    head_since: Option<Instant>,
+    /// HTTP/2: bytes between requests are frames of the connection (pings), not heads.
+    http2: bool,
+}
+
+/// Requests in flight on one connection, when the last began or ended, and whether the
+/// next one's head has started to arrive.
 struct Activity {
     opened: Instant,
-    state: Mutex<(usize, Option<Instant>)>,
+    state: Mutex<ActivityState>,
+    /// Woken when a head starts to arrive, so the deadline is recomputed.
+    head_started: tokio::sync::Notify,
 }
 
 impl Activity {
     fn new() -> Self {
         Activity {
             opened: Instant::now(),
-            state: Mutex::new((0, None)),
+            state: Mutex::new(ActivityState::default()),
+            head_started: tokio::sync::Notify::new(),
         }
     }
 
-    fn begin(self: &Arc<Self>) -> InFlight {
+    fn begin(self: &Arc<Self>, http2: bool) -> InFlight {
         let mut s = self.state.lock();
-        s.0 += 1;
-        s.1 = Some(Instant::now());
+        s.in_flight += 1;
+        s.last = Some(Instant::now());
+        s.head_since = None;
+        s.http2 |= http2;
         InFlight(self.clone())
     }
 
-    /// When the connection becomes idle if nothing happens: `header_read_timeout` after
-    /// opening while no request came, `idle_timeout` after the last request otherwise.
+    /// Bytes arrived from the client.
+    fn read(&self) {
+        let mut s = self.state.lock();
+        if s.in_flight == 0 && s.head_since.is_none() && !s.http2 {
+            s.head_since = Some(Instant::now());
+            drop(s);
+            self.head_started.notify_one();
+        }
+    }
+
+    /// When the connection is to be closed if nothing happens: `header_read_timeout` after
+    /// opening while no request came, or after the first byte of a head that has not
+    /// finished; `idle_timeout` after the last request otherwise.
     fn deadline(&self, limits: &ConnectionLimits) -> Instant {
         let s = self.state.lock();
-        match *s {
-            (0, None) => self.opened + limits.header_read_timeout,
-            (0, Some(last)) => last + limits.idle_timeout,
+        match (s.in_flight, s.last, s.head_since) {
+            (0, None, _) => self.opened + limits.header_read_timeout,
+            (0, Some(_), Some(head)) => head + limits.header_read_timeout,
+            (0, Some(last), None) => last + limits.idle_timeout,
             _ => Instant::now() + limits.idle_timeout,
         }
     }
 
     fn is_idle(&self, limits: &ConnectionLimits) -> bool {
-        self.state.lock().0 == 0 && Instant::now() >= self.deadline(limits)
+        self.state.lock().in_flight == 0 && Instant::now() >= self.deadline(limits)
+    }
+
+    fn is_http2(&self) -> bool {
+        self.state.lock().http2
     }
 }
 
@@ -428,8 +478,60 @@ struct InFlight(Arc<Activity>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         let mut s = self.0.state.lock();
-        s.0 = s.0.saturating_sub(1);
-        s.1 = Some(Instant::now());
+        s.in_flight = s.in_flight.saturating_sub(1);
+        s.last = Some(Instant::now());
+    }
+}
+
+/// A connection's stream, telling its [`Activity`] when bytes arrive.
+struct Watched<I> {
+    inner: I,
+    activity: Arc<Activity>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.read();
+        }
+        r
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 }
 
@@ -701,6 +803,34 @@ mod tests {
         let mut buf = vec![0u8; 1024];
         let n = c.read(&mut buf).await.expect("read");
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        assert!(closed_within(&mut c, Duration::from_secs(2)).await);
+    }
+
+    /// Header reads are timed from a head's first byte, not from the end of the last
+    /// request: a keep-alive connection may wait longer than `header_read_timeout` (up to
+    /// `idle_timeout`) for its next request; a head that starts and stalls is still cut off.
+    #[tokio::test]
+    async fn keep_alive_waits_past_the_header_timeout_but_a_stalled_head_does_not() {
+        let s = serve(ConnectionLimits {
+            header_read_timeout: Duration::from_millis(200),
+            idle_timeout: Duration::from_secs(5),
+            ..ConnectionLimits::default()
+        })
+        .await;
+        let mut c = TcpStream::connect(s.addr).await.expect("connect");
+        let mut buf = vec![0u8; 1024];
+        for _ in 0..2 {
+            c.write_all(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
+                .await
+                .expect("write");
+            let n = c.read(&mut buf).await.expect("read");
+            assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+            // Longer than the header timeout, shorter than the idle one.
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+        c.write_all(b"GET /ok HTTP/1.1\r\nHost: t\r\nX-Sl")
+            .await
+            .expect("write");
         assert!(closed_within(&mut c, Duration::from_secs(2)).await);
     }
 
