@@ -226,3 +226,23 @@ fn check_config_fails_on_a_rule_glob_matching_nothing_which_run_only_warns_about
     assert_eq!(w.len(), 1, "{}", v.logs().join("\n"));
     assert_eq!(w[0]["field"], "rules.files[0]");
 }
+
+/// A rule whose range is a number too large for a duration made the PromQL parser panic and
+/// `check config` exit 101 (a crash loop for `run`); it is a located error now.
+#[test]
+fn a_rule_that_panics_the_parser_is_a_located_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "r.yml",
+        "groups:\n  - name: g\n    rules:\n      - record: x\n        expr: rate(up[555555555555555555555554])\n",
+    );
+    let cfg = write(dir.path(), "c.yaml", "rules: {files: [r.yml]}\n");
+    let out = run_cli(&["check", "config", &cfg], Some(dir.path()));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("r.yml:5:15: groups[0].rules[0].expr:"),
+        "{}",
+        out.stderr
+    );
+}

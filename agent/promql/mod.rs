@@ -391,12 +391,28 @@ impl<'a> Engine<'a> {
 /// ([`PromqlError::TooDeep`]) before the parser sees it. This is the one way into the parser:
 /// every query (API, rule files, rule unit tests, templates) comes through here, so the
 /// recursion of the parser, the evaluator and the syntax tree's `Drop` stays bounded.
+///
+/// The parser panics on some inputs (a bare-number duration too large for a `Duration`,
+/// `up[1e30]`, found by fuzzing): a panic is caught and answered as a parse error, so a
+/// query or a rule file cannot take the daemon or `check config` down with it.
 pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, PromqlError> {
     check_depth(query)?;
-    promql_parser::parser::parse(query).map_err(|message| PromqlError::Parse {
+    let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query));
+    let parse_error = |message: String| PromqlError::Parse {
         query: query.to_owned(),
         message,
-    })
+    };
+    match parsed {
+        Ok(r) => r.map_err(parse_error),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "the parser failed".to_string());
+            Err(parse_error(format!("cannot parse: {why}")))
+        }
+    }
 }
 
 #[cfg(test)]

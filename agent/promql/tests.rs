@@ -488,3 +488,19 @@ fn an_expired_deadline_stops_evaluation_inside_a_binary_chain() {
     let ev = Engine::new(&s).evaluator(0, 0, 0);
     assert!(matches!(ev.eval(&expr, 0), Ok(eval::Val::Scalar(v)) if v == 200.0));
 }
+
+/// The parser panics on a bare-number duration too large for a `Duration` (found by the
+/// `query_params` fuzz target): the panic becomes a parse error.
+#[test]
+fn a_parser_panic_is_a_parse_error() {
+    for q in [
+        "rate(up[555555555555555555555554])",
+        "up offset 1e300",
+        "rate(up[1e30])",
+    ] {
+        match parse(q) {
+            Err(PromqlError::Parse { message, .. }) => assert!(!message.is_empty(), "{q}"),
+            other => panic!("{q}: {other:?}"),
+        }
+    }
+}
