@@ -742,10 +742,12 @@ fn histogram(
             if stale {
                 values.resize(e.series.len(), stale_marker());
             } else {
-                let mut cumulative = 0u64;
+                // Summed as floats, as they are stored: bucket counts a sender made up
+                // can add past u64 (found by fuzzing; it overflowed).
+                let mut cumulative = 0f64;
                 for c in counts.iter().take(bounds.len()) {
-                    cumulative += c;
-                    values.push(cumulative as f64);
+                    cumulative += *c as f64;
+                    values.push(cumulative);
                 }
                 if counts.is_empty() {
                     values.resize(bounds.len(), 0.0);
@@ -846,7 +848,8 @@ pub fn exponential_buckets(p: &ExponentialHistogramDataPoint) -> (Vec<f64>, Vec<
             counts.push(*c);
         }
     }
-    let in_buckets: u64 = counts.iter().sum();
+    // Saturating: made-up counts can add past u64 (found by fuzzing).
+    let in_buckets = counts.iter().fold(0u64, |a, c| a.saturating_add(*c));
     counts.push(p.count.saturating_sub(in_buckets));
     (bounds, counts)
 }
@@ -876,6 +879,47 @@ mod tests {
         // base 2: negative bucket 1 is [-4, -2) → le -2; zero; (1,2] → le 2; (2,4] → le 4.
         assert_eq!(bounds, [-2.0, 0.0, 2.0, 4.0]);
         assert_eq!(counts, [1, 1, 2, 3, 0]);
+    }
+
+    /// Bucket counts a sender made up can add past u64; both found by the `otlp_wire` fuzz
+    /// target (debug builds panicked on the overflow), kept in fuzz/regressions/otlp_wire/.
+    #[test]
+    fn bucket_counts_that_add_past_u64_do_not_overflow() {
+        let p = ExponentialHistogramDataPoint {
+            count: 1,
+            positive: Some(Buckets {
+                offset: 0,
+                bucket_counts: vec![u64::MAX, u64::MAX],
+            }),
+            ..Default::default()
+        };
+        let (_, counts) = exponential_buckets(&p);
+        assert_eq!(counts.last(), Some(&0));
+        let store = Store::new(
+            crate::store::StoreConfig {
+                retention: std::time::Duration::from_secs(3600),
+                stale_after: std::time::Duration::from_secs(3600),
+                max_series: 1000,
+            },
+            &prometheus::Registry::new(),
+        )
+        .expect("store");
+        let cache = SeriesCache::new(super::super::series::Limits {
+            max_series: 1000,
+            max_labels: 64,
+            max_label_name_len: 256,
+            max_label_value_len: 4096,
+        });
+        for input in [
+            &include_bytes!(
+                "../../../fuzz/regressions/otlp_wire/histogram-bucket-counts-overflow-min"
+            )[..],
+            &include_bytes!(
+                "../../../fuzz/regressions/otlp_wire/exponential-histogram-bucket-sum-overflow-min"
+            )[..],
+        ] {
+            let _ = ingest(input, &cache, &store, 1_000);
+        }
     }
 
     #[test]
