@@ -378,14 +378,20 @@ impl Shared {
                     return;
                 }
                 _ = self.cancel.cancelled(), if !closing => {
+                    if !activity.is_http2() && activity.in_flight() == 0 {
+                        // Nothing to finish (a stalled head would hold graceful shutdown).
+                        return;
+                    }
                     conn.as_mut().graceful_shutdown();
                     closing = true;
                 }
-                _ = tokio::time::sleep_until(deadline), if !closing => {
+                // Armed while closing too: a client must not hold shutdown up.
+                _ = tokio::time::sleep_until(deadline) => {
                     if activity.is_idle(&self.limits) {
-                        if !activity.is_http2() {
-                            // No request in flight: nothing to finish. hyper's graceful
-                            // shutdown would wait for a head that started and stalled.
+                        if closing || !activity.is_http2() {
+                            // No request in flight and no response being written: nothing
+                            // to finish. hyper's graceful shutdown would wait for a head
+                            // that started and stalled.
                             return;
                         }
                         // HTTP/2: GOAWAY tells the client not to use the connection again.
@@ -394,7 +400,7 @@ impl Shared {
                     }
                 }
                 // A head started: its deadline is nearer than the idle one.
-                _ = activity.head_started.notified(), if !closing => {}
+                _ = activity.head_started.notified() => {}
             }
         }
     }
@@ -470,6 +476,19 @@ impl Activity {
     fn is_http2(&self) -> bool {
         self.state.lock().http2
     }
+
+    fn in_flight(&self) -> usize {
+        self.state.lock().in_flight
+    }
+
+    /// Bytes went out: a response body still being written keeps the connection busy (the
+    /// request counts as done once its handler returned).
+    fn wrote(&self) {
+        let mut s = self.state.lock();
+        if s.in_flight == 0 {
+            s.last = Some(Instant::now());
+        }
+    }
 }
 
 /// A request in flight; dropped when its response is ready.
@@ -511,7 +530,12 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.wrote();
+        }
+        r
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -527,7 +551,12 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.wrote();
+        }
+        r
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -624,6 +653,7 @@ mod tests {
     async fn serve(limits: ConnectionLimits) -> Served {
         let router = Router::new()
             .route("/ok", get(|| async { "ok" }))
+            .route("/big", get(|| async { vec![b'x'; 32 << 20] }))
             .route(
                 "/slow",
                 get(|| async {
@@ -865,6 +895,47 @@ mod tests {
             .expect("send");
         assert_eq!(r.version(), http::Version::HTTP_2);
         assert_eq!(r.text().await.expect("body"), "ok");
+    }
+
+    #[tokio::test]
+    async fn a_stalled_head_does_not_hold_shutdown_up() {
+        // Default limits: the header timeout (10 s) is far longer than the wait below.
+        let s = serve(ConnectionLimits::default()).await;
+        let mut c = TcpStream::connect(s.addr).await.expect("connect");
+        c.write_all(PARTIAL).await.expect("write");
+        wait_open(&s.registry, 1.0).await;
+        s.cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(2), s.task)
+            .await
+            .expect("serve returns though a head is stalled")
+            .expect("join");
+    }
+
+    /// A response body still being written keeps its connection (the request counts as done
+    /// once its handler returned): a slow reader gets all of it though writing it takes
+    /// longer than `idle_timeout`.
+    #[tokio::test]
+    async fn a_body_written_slowly_is_not_cut_off() {
+        let s = serve(quick(8, Duration::from_millis(300))).await;
+        let mut c = TcpStream::connect(s.addr).await.expect("connect");
+        c.write_all(b"GET /big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut total = 0usize;
+        let mut buf = vec![0u8; 256 * 1024];
+        let started = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            match c.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        assert!(
+            started.elapsed() > Duration::from_millis(300),
+            "slower than idle_timeout"
+        );
+        assert!(total > 32 << 20, "got {total} bytes");
     }
 
     #[tokio::test]
