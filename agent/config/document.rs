@@ -68,8 +68,13 @@ pub fn schema_errors_of<T: DeserializeOwned>(value: &Value, path: &str) -> Vec<F
         out.push(FieldError::new(render(path, &at), message));
         rest.remove(key);
     }
-    if let Some(e) = fails(&Value::Mapping(rest)) {
-        out.push(FieldError::new(path, e.to_string()));
+    let rest = Value::Mapping(rest);
+    if let Some(e) = fails(&rest) {
+        // A required field missing deeper down (`server.tls` without `key_file`): the key
+        // whose removal changes the error holds it.
+        let mut at = Vec::new();
+        narrow(&rest, &mut at, &|v| fails(v).is_some());
+        out.push(FieldError::new(render(path, &at), e.to_string()));
     }
     if out.is_empty() {
         out.push(FieldError::new(path, first.to_string()));
@@ -162,12 +167,18 @@ pub struct SchemaErrors {
 }
 
 impl SchemaErrors {
-    /// Whether `path` lies in a part that was left out.
-    pub fn pruned(&self, path: &str) -> bool {
+    /// Whether validation of `path` may have seen a default in place of a part left out: a
+    /// part inside a list item (`probes.targets[1].timeout`) affects that item only; any
+    /// other part (`probes.defaults.timeout`) its whole section.
+    pub fn touches(&self, path: &str) -> bool {
         self.pruned.iter().any(|p| {
-            path == p
+            let scope = match p.find(']') {
+                Some(end) => &p[..=end],
+                None => section_of(p),
+            };
+            path == scope
                 || path
-                    .strip_prefix(p.as_str())
+                    .strip_prefix(scope)
                     .is_some_and(|r| r.starts_with('.') || r.starts_with('['))
         })
     }

@@ -164,14 +164,16 @@ impl LoadedConfig {
         if let (Some(server), Some(otlp)) = (&server, &otlp) {
             errors.extend(listener_clashes(server.listen, otlp.as_ref()));
         }
-        // A part left out for a schema error fails validation as a consequence: not news.
-        errors.retain(|e| !schema.pruned(&e.path));
+        // A part left out for a schema error is validated as its default, which can make up
+        // errors about values nobody wrote (a default timeout longer than the interval
+        // written): errors it may have touched wait for the next run.
+        errors.retain(|e| !schema.touches(&e.path));
         errors.extend(schema.errors.iter().cloned());
         let mut failed = doc.locate(errors);
         // Rule files and the alerting section are loaded even when other sections failed,
         // so their errors are reported in the same pass.
         let mut rules = None;
-        if !schema.pruned("rules") && !failed.0.iter().any(|e| e.path.starts_with("rules")) {
+        if !schema.touches("rules") && !failed.0.iter().any(|e| e.path.starts_with("rules")) {
             match config.rules.load(origin == EMBEDDED_NAME) {
                 Ok(r) => rules = Some(r),
                 Err(e) => failed.0.extend(e.0),
@@ -184,7 +186,7 @@ impl LoadedConfig {
         };
         let mut alerting = None;
         if let Some(a) = &config.alerting
-            && !schema.pruned("alerting")
+            && !schema.touches("alerting")
         {
             match crate::alerting::load(a, &external_url, &env, &|es| doc.locate(es)) {
                 Ok(a) => alerting = Some(a),

@@ -292,3 +292,27 @@ rules:
         assert!(e.starts_with(w), "{e}\n  wanted {w}");
     }
 }
+
+/// A field left out for a schema error is not validated as its default: no errors about
+/// values nobody wrote (review of the one-pass change: a default `timeout` of 5s against the
+/// written `interval: 2s` was reported for every target).
+#[test]
+fn a_field_left_out_makes_up_no_errors() {
+    let errs = errors(
+        "probes:\n  defaults: {interval: 2s, timeout: 1}\n  targets:\n    - {name: a, tcp: \"a:1\"}\n    - {name: b, tcp: \"b:1\"}\n",
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(errs[0].contains("probes.defaults.timeout"), "{}", errs[0]);
+}
+
+/// A required field missing inside a nested setting is reported at that setting.
+#[test]
+fn a_missing_nested_field_is_reported_where_it_is_missing() {
+    let errs = errors("server:\n  listen: \"127.0.0.1:1\"\n  tls: {cert_file: c.pem}\n");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].contains("server.tls: missing field `key_file`"),
+        "{}",
+        errs[0]
+    );
+}
