@@ -245,4 +245,9 @@ fn a_rule_that_panics_the_parser_is_a_located_error() {
         "{}",
         out.stderr
     );
+    assert!(
+        !out.stderr.contains("panicked"),
+        "not printed: {}",
+        out.stderr
+    );
 }

@@ -474,7 +474,7 @@ impl Durable {
             .file_bytes
             .set(i64::try_from(after).unwrap_or(i64::MAX));
         match result {
-            Ok(_) => {
+            Ok(_) if after < before => {
                 inner.metrics.compactions.inc();
                 tracing::info!(
                     path = %inner.path.display(),
@@ -485,6 +485,7 @@ impl Durable {
                 );
                 Some((before, after))
             }
+            Ok(_) => None,
             Err(e) => {
                 // An I/O error here shows at the next transaction, which heals as usual.
                 tracing::warn!(path = %inner.path.display(), error = %e, "The state database file could not be compacted.");

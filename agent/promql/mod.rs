@@ -387,6 +387,25 @@ impl<'a> Engine<'a> {
     }
 }
 
+thread_local! {
+    /// Set while this thread runs the PromQL parser, whose panics [`parse`] catches.
+    static IN_PARSER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs (once) a panic hook that stays silent for panics inside [`parse`]'s parser call
+/// and passes every other panic to the hook that was there before.
+fn quiet_parser_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_PARSER.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Parses a PromQL expression, refusing one nested more than [`MAX_EXPR_DEPTH`] levels
 /// ([`PromqlError::TooDeep`]) before the parser sees it. This is the one way into the parser:
 /// every query (API, rule files, rule unit tests, templates) comes through here, so the
@@ -394,10 +413,14 @@ impl<'a> Engine<'a> {
 ///
 /// The parser panics on some inputs (a bare-number duration too large for a `Duration`,
 /// `up[1e30]`, found by fuzzing): a panic is caught and answered as a parse error, so a
-/// query or a rule file cannot take the daemon or `check config` down with it.
+/// query or a rule file cannot take the daemon or `check config` down with it. Such a panic
+/// is not printed (anyone who can reach the query API could fill stderr with them).
 pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, PromqlError> {
     check_depth(query)?;
+    quiet_parser_panics();
+    IN_PARSER.with(|p| p.set(true));
     let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query));
+    IN_PARSER.with(|p| p.set(false));
     let parse_error = |message: String| PromqlError::Parse {
         query: query.to_owned(),
         message,

@@ -130,41 +130,79 @@ pub fn classify_error(err: &(dyn std::error::Error + 'static)) -> (FailureReason
     (reason, innermost)
 }
 
-/// What a person can do about a TLS failure, from rustls's message.
+/// What a person can do about a TLS failure, from rustls's message (its `Display` text
+/// for the errors with context, the variant's name for the others).
 fn tls_hint(message: &str) -> Option<&'static str> {
-    const HINTS: &[(&str, &str)] = &[
+    const HINTS: &[(&[&str], &str)] = &[
         (
-            "UnknownIssuer",
+            &["UnknownIssuer"],
             "the server's certificate is not signed by a trusted CA: add its CA (or the self-signed certificate itself) to the target's tls.ca_file",
         ),
         (
-            "CaUsedAsEndEntity",
+            &["CaUsedAsEndEntity"],
             "the server presents a CA certificate as its own: list that exact certificate in tls.ca_file to pin it",
         ),
         (
-            "NotValidForName",
+            &["certificate not valid for name", "NotValidForName"],
             "the certificate does not name the host probed: probe the name it was issued for, or reissue it with this name",
         ),
-        ("Expired", "the server's certificate has expired: renew it"),
         (
-            "NotValidYet",
+            &["certificate expired", "Expired"],
+            "the server's certificate has expired: renew it",
+        ),
+        (
+            &["certificate not valid yet", "NotValidYet"],
             "the server's certificate is not valid yet: check the server's and this host's clocks",
         ),
         (
-            "Revoked",
+            &["Revoked"],
             "the server's certificate was revoked: replace it",
         ),
         (
-            "HandshakeFailure",
+            &["HandshakeFailure"],
             "no TLS version or cipher in common, or the server wants a client certificate",
         ),
         (
-            "CertificateRequired",
+            &["CertificateRequired"],
             "the server wants a client certificate, which probes do not send",
         ),
     ];
     HINTS
         .iter()
-        .find(|(needle, _)| message.contains(needle))
+        .find(|(needles, _)| needles.iter().any(|n| message.contains(n)))
         .map(|(_, hint)| *hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::CertificateError as C;
+    use rustls::pki_types::UnixTime;
+
+    #[test]
+    fn rustls_certificate_errors_get_a_hint() {
+        let t = |s| UnixTime::since_unix_epoch(std::time::Duration::from_secs(s));
+        for (e, want) in [
+            (C::UnknownIssuer, "tls.ca_file"),
+            (
+                C::ExpiredContext {
+                    time: t(200),
+                    not_after: t(100),
+                },
+                "expired",
+            ),
+            (
+                C::NotValidYetContext {
+                    time: t(100),
+                    not_before: t(200),
+                },
+                "clocks",
+            ),
+            (C::NotValidForName, "name"),
+        ] {
+            let message = rustls::Error::InvalidCertificate(e).to_string();
+            let hint = tls_hint(&message).unwrap_or_default();
+            assert!(hint.contains(want), "{message}: {hint:?}");
+        }
+    }
 }
