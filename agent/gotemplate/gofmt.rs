@@ -39,9 +39,19 @@ fn shortest_digits(v: f64) -> Digits {
     digits_from_exp(&format!("{:e}", v.abs()))
 }
 
+/// Most digits after the point asked of Rust's formatter: an f64's exact decimal expansion
+/// has fewer than 1,100 significant digits, so any more are zeros, which the callers pad. Go
+/// allows precisions up to 1,000,000; Rust's formatter panics past 65,535 (found by fuzzing:
+/// `{{ printf "%.97840v" $value }}`).
+const MAX_EXACT_DIGITS: usize = 1100;
+
 /// Digits rounded to `n` significant digits (n ≥ 1), trailing zeros trimmed.
 fn rounded_digits(v: f64, n: usize) -> Digits {
-    digits_from_exp(&format!("{:.*e}", n.saturating_sub(1), v.abs()))
+    digits_from_exp(&format!(
+        "{:.*e}",
+        n.saturating_sub(1).min(MAX_EXACT_DIGITS),
+        v.abs()
+    ))
 }
 
 fn fmt_e(out: &mut String, neg: bool, digs: &Digits, prec: usize, upper: bool) {
@@ -150,7 +160,7 @@ pub(crate) fn format_e(v: f64, prec: usize, upper: bool) -> String {
     if let Some(s) = special(v) {
         return s.to_string();
     }
-    let digs = digits_from_exp(&format!("{:.*e}", prec, v.abs()));
+    let digs = digits_from_exp(&format!("{:.*e}", prec.min(MAX_EXACT_DIGITS), v.abs()));
     let mut out = String::new();
     fmt_e(&mut out, v.is_sign_negative(), &digs, prec, upper);
     out
@@ -161,7 +171,12 @@ pub(crate) fn format_f(v: f64, prec: usize) -> String {
     if let Some(s) = special(v) {
         return s.to_string();
     }
-    let s = format!("{:.*}", prec, v.abs());
+    let mut s = format!("{:.*}", prec.min(MAX_EXACT_DIGITS), v.abs());
+    // Past the exact expansion every digit is a zero.
+    s.extend(std::iter::repeat_n(
+        '0',
+        prec.saturating_sub(MAX_EXACT_DIGITS),
+    ));
     if v.is_sign_negative() {
         format!("-{s}")
     } else {

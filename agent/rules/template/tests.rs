@@ -974,3 +974,21 @@ fn real_world_annotations() {
         format!("{URL}/graph?g0.expr=rate%28errors_total%5B5m%5D%29+%3E+0.1&g0.tab=0")
     );
 }
+
+/// Go allows precisions up to 1,000,000; Rust's formatter panicked past 65,535 (found by the
+/// `gotemplate` fuzz target with `{{ printf "%.97840v" $value }}`). Digits past an f64's exact
+/// expansion are zeros.
+#[test]
+fn printf_with_a_huge_precision_pads_with_zeros() {
+    // %g and %v trim trailing zeros, as Go does.
+    assert_eq!(run("{{ printf \"%.97840v\" 1.5 }}"), "1.5");
+    assert_eq!(run("{{ printf \"%.97840g\" 1.5 }}"), "1.5");
+    let e = run("{{ printf \"%.97840e\" 1.5 }}");
+    assert!(
+        e.starts_with("1.5000") && e.ends_with("e+00"),
+        "{}",
+        &e[..20]
+    );
+    assert_eq!(e.len(), 2 + 97_840 + 4);
+    assert_eq!(run("{{ printf \"%.70000f\" 0.25 }}").len(), 2 + 70_000);
+}
