@@ -167,6 +167,15 @@ impl Daemon {
             // Set when the stages start (`spawn`).
             started_ms: 0,
             inputs: Some(prober.first_round()),
+            inputs_within: config
+                .probes
+                .targets
+                .iter()
+                .map(|t| t.interval + t.timeout)
+                .max()
+                .unwrap_or_default()
+                // A target probed hourly must not hold the rules up for an hour.
+                .min(Duration::from_secs(120)),
             restored_until_ms: loaded.and_then(|l| l.written_at_ms),
             restart_grace: config.rules.restart_grace,
         };

@@ -45,7 +45,8 @@ pub struct EngineSettings {
 
 /// How the first evaluations after a start treat inputs that have not arrived yet (see the
 /// README's "Restarts"): a group's first evaluation waits until the probe targets have each
-/// run once (at most one evaluation interval after the start), and an alert restored as
+/// run once (at most the longer of one evaluation interval and `inputs_within` after the
+/// start), and an alert restored as
 /// pending or firing keeps its state while its rule does not return it, for the shorter of
 /// `restart_grace` and the outage plus one interval.
 #[derive(Clone, Debug)]
@@ -54,6 +55,11 @@ pub struct StartGate {
     pub started_ms: i64,
     /// Turns true once every probe target has run once.
     pub inputs: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The longest the probes' first round can take (the longest probe interval plus the
+    /// longest timeout). A group evaluated more often than its probes run must still wait
+    /// for them: the 1-hour soak found a 5 s group re-firing on a probe result the store
+    /// checkpoint had from before the target recovered.
+    pub inputs_within: Duration,
     /// The time of the store checkpoint the store was loaded from; `None` when it started
     /// empty (the whole `restart_grace` applies then).
     pub restored_until_ms: Option<i64>,
@@ -351,12 +357,14 @@ async fn run_group(
     if let Some(StartGate {
         started_ms,
         inputs: Some(mut inputs),
+        inputs_within: gate_within,
         ..
     }) = gate
     {
         // The first evaluation after a start waits for the probes' first round, at most one
-        // interval.
-        let left = started_ms.saturating_add(interval_ms) - now_ms();
+        // interval or the round's longest time, whichever is longer.
+        let within = i64::try_from(gate_within.as_millis()).unwrap_or(i64::MAX);
+        let left = started_ms.saturating_add(interval_ms.max(within)) - now_ms();
         if left > 0 {
             let wait = Duration::from_millis(left as u64);
             tokio::select! {
@@ -477,6 +485,7 @@ mod tests {
         let gate = |restored: Option<i64>, grace: u64| StartGate {
             started_ms: 1_000_000,
             inputs: None,
+            inputs_within: Duration::ZERO,
             restored_until_ms: restored,
             restart_grace: Duration::from_secs(grace),
         };
