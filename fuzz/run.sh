@@ -68,6 +68,16 @@ for t in "${targets[@]}"; do
     before=$scratch/$t.before
     find "$artifacts" -type f | sort >"$before"
     log=$scratch/$t.log
+    # Every input that ever crashed this target runs first: a regression fails the run.
+    if compgen -G "$fuzz_dir/regressions/$t/*" >/dev/null; then
+        if ! "$bin_dir/$t" -runs=1 "$fuzz_dir/regressions/$t"/* >"$log" 2>&1; then
+            echo "== $t: a kept regression input crashes again (log: $artifacts/last-run.log)"
+            cp "$log" "$artifacts/last-run.log"
+            failed+=("$t")
+            summary+=("$(printf '%-14s REGRESSION' "$t")")
+            continue
+        fi
+    fi
     echo "== $t: ${seconds}s"
     set +e
     # shellcheck disable=SC2086 # FUZZ_ARGS is a list of flags
