@@ -1,7 +1,7 @@
 //! The gRPC check: `grpc.health.v1.Health/Check` on a channel kept per target (tonic
 //! reconnects it as needed); success needs `SERVING` and the conditions.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
@@ -20,10 +20,7 @@ pub fn channel(spec: &ProbeSpec) -> Result<Channel, String> {
     if https && !tls.extra_roots.is_empty() && !tls.insecure_skip_verify {
         return pinned_channel(endpoint, &tls.extra_roots, spec.timeout);
     }
-    let mut ep = Endpoint::from_shared(endpoint.clone())
-        .map_err(|e| format!("bad endpoint {endpoint}: {e}"))?
-        .connect_timeout(spec.timeout)
-        .timeout(spec.timeout);
+    let mut ep = endpoint_of(endpoint.clone(), endpoint, spec.timeout)?;
     if https {
         let mut cfg = ClientTlsConfig::new().with_native_roots();
         if let Some(pem) = &tls.ca_pem {
@@ -36,6 +33,15 @@ pub fn channel(spec: &ProbeSpec) -> Result<Channel, String> {
     Ok(ep.connect_lazy())
 }
 
+/// A tonic endpoint for `url` with the probe timeout on connecting and on each call;
+/// errors name `endpoint`, the target as configured.
+fn endpoint_of(url: String, endpoint: &str, timeout: Duration) -> Result<Endpoint, String> {
+    Ok(Endpoint::from_shared(url)
+        .map_err(|e| format!("bad endpoint {endpoint}: {e}"))?
+        .connect_timeout(timeout)
+        .timeout(timeout))
+}
+
 /// The channel of an `https://` target with `tls.ca_file`: the TLS handshake is made here with
 /// [`crate::net::tls::pinning_client_config`], as HTTP targets do, so a self-signed
 /// certificate given as its own CA is accepted (tonic's TLS settings refuse it as
@@ -44,7 +50,7 @@ pub fn channel(spec: &ProbeSpec) -> Result<Channel, String> {
 fn pinned_channel(
     endpoint: &str,
     extra_roots: &[rustls_pki_types::CertificateDer<'static>],
-    timeout: std::time::Duration,
+    timeout: Duration,
 ) -> Result<Channel, String> {
     let mut config = crate::net::tls::pinning_client_config(extra_roots)
         .map_err(|e| format!("TLS settings for {endpoint}: {e}"))?;
@@ -54,11 +60,7 @@ fn pinned_channel(
         .parse()
         .map_err(|e| format!("bad endpoint {endpoint}: {e}"))?;
     let plain = endpoint.replacen("https://", "http://", 1);
-    let ep = Endpoint::from_shared(plain)
-        .map_err(|e| format!("bad endpoint {endpoint}: {e}"))?
-        .origin(origin)
-        .connect_timeout(timeout)
-        .timeout(timeout);
+    let ep = endpoint_of(plain, endpoint, timeout)?.origin(origin);
     let connect = tower::service_fn(move |uri: tonic::codegen::http::Uri| {
         let connector = connector.clone();
         async move {
