@@ -304,11 +304,7 @@ async fn sdk_spans_become_red_metrics_and_logs_become_counts() {
 const JSON_METRICS: &str = r#"{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"json-svc"}}]},"scopeMetrics":[{"metrics":[{"name":"big.counter","sum":{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[{"asInt":"9007199254740993","timeUnixNano":"TS"}]}}]}]}]}"#;
 
 fn json_metrics() -> String {
-    let ts = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos())
-    .to_string();
+    let ts = common::now_ns().to_string();
     JSON_METRICS.replace("TS", &ts)
 }
 
@@ -460,11 +456,7 @@ async fn series_cap_gives_partial_success() {
     let vitals = Vitals::start(&config("  max_series: 3\n"));
     let (_, http) = vitals.otlp_addrs();
     let url = format!("http://{}/v1/metrics", http.expect("http addr"));
-    let ts = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos())
-    .to_string();
+    let ts = common::now_ns().to_string();
     let points: Vec<String> = (0..5)
         .map(|i| format!(r#"{{"asDouble":{i},"timeUnixNano":"{ts}","attributes":[{{"key":"n","value":{{"intValue":"{i}"}}}}]}}"#))
         .collect();
@@ -512,10 +504,7 @@ async fn concurrent_senders_all_land() {
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
             // Each export 1 ms after the last: samples are kept at millisecond resolution.
-            let start = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("clock")
-                .as_nanos();
+            let start = common::now_ns();
             for i in 1..=20u64 {
                 let ts = start + u128::from(i) * 1_000_000;
                 let body = format!(
@@ -664,10 +653,7 @@ async fn exponential_histograms_summaries_and_delta_histograms_are_translated() 
     let vitals = Vitals::start(&config(""));
     let (_, http) = vitals.otlp_addrs();
     let url = format!("http://{}/v1/metrics", http.expect("http addr"));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
+    let now = common::now_ns();
     let body = |i: u128| {
         let ts = now + i * 1_000_000_000;
         let start = now + (i - 1) * 1_000_000_000;
@@ -779,10 +765,7 @@ async fn a_resource_attribute_too_long_for_target_info_is_reported() {
     let vitals = Vitals::start(&config(""));
     let (_, http) = vitals.otlp_addrs();
     let url = format!("http://{}/v1/metrics", http.expect("http addr"));
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
+    let ts = common::now_ns();
     let big = "x".repeat(10_000);
     let body = format!(
         r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"wide"}}}},{{"key":"big","value":{{"stringValue":"{big}"}}}}]}},"scopeMetrics":[{{"metrics":[{{"name":"g","gauge":{{"dataPoints":[{{"asDouble":1,"timeUnixNano":"{ts}"}}]}}}}]}}]}}]}}"#
@@ -840,10 +823,7 @@ async fn attributes_nested_too_deep_refuse_their_point() {
         }
         v
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos() as u64;
+    let now = common::now_ns() as u64;
     let point = |levels: usize| NumberDataPoint {
         attributes: vec![PbKeyValue {
             key: "deep".into(),
