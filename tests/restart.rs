@@ -2,8 +2,10 @@
 //! with a firing `ProbeDown`, a firing error-rate alert and a pending one; after `kill -9` or
 //! SIGTERM and a restart no alert changes state (same `activeAt`, never resolved in the API,
 //! the logs or at the webhook receiver), every sample the store had checkpointed is back and
-//! `rate()` over the gap is unchanged. A damaged checkpoint is skipped with one log line; a
-//! read-only `storage.path` is a clear start error.
+//! `rate()` over the gap is unchanged. A target that recovered after the last checkpoint does
+//! not re-fire its resolved alert when the first probe round after the restart is slower than
+//! the rule interval. A damaged checkpoint is skipped with one log line; a read-only
+//! `storage.path` is a clear start error.
 
 mod common;
 
@@ -427,6 +429,124 @@ rules: {{files: ["rules.yml"], restart_grace: 6s}}
         "resolved {resolved:?} after the restart, inside the 6s grace"
     );
     assert_eq!(v.wait_log_events("Alert resolved.", 1).len(), 1);
+}
+
+/// Scheduled evaluations of the (one) rule group so far, from `/metrics`.
+async fn group_iterations(v: &Vitals) -> f64 {
+    find_sample(
+        &v.metrics().await,
+        "vitals_rule_group_iterations_total",
+        &[],
+    )
+    .unwrap_or(0.0)
+}
+
+/// Alerts with `status` (firing or resolved) in every notification `hook` received.
+fn deliveries(hook: &Receiver, status: &str) -> usize {
+    hook.received()
+        .iter()
+        .flat_map(|r| r.json()["alerts"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["status"] == status)
+        .count()
+}
+
+/// A target that recovered after the last store checkpoint, then a `kill -9`, then a start
+/// where the first probe round is slower than the rule interval: the group's first
+/// evaluation waits for that round, so the checkpoint's stale `probe_success 0` never
+/// re-fires the resolved alert (the 1-hour soak found a 5 s group re-firing and losing the
+/// resolution when it waited one rule interval only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_evaluation_after_a_start_waits_for_a_probe_round_slower_than_the_rule_interval()
+{
+    let target = Receiver::start(Answer::Fail {
+        status: 503,
+        times: u32::MAX,
+    })
+    .await;
+    let hook = Receiver::start(Answer::Ok).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: fast\n    interval: 1s\n    rules:\n      - alert: ProbeDown\n        expr: probe_success == 0\n",
+    )
+    .expect("rules");
+    // Checkpoints only at shutdown (SIGTERM): the store keeps what it had at the first stop.
+    let cfg = format!(
+        r#"server: {{listen: "127.0.0.1:0"}}
+storage: {{checkpoint_interval: 1h}}
+probes:
+  targets:
+    - {{name: web, url: "{}", interval: 5s, timeout: 4s}}
+rules: {{files: ["rules.yml"]}}
+alerting:
+  route: {{receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 1s, repeat_interval: 1h}}
+  receivers:
+    - name: hook
+      webhook_configs: [{{url: "{}"}}]
+"#,
+        target.url("/health"),
+        hook.url("/hook")
+    );
+    let firing = |a: &BTreeMap<String, (String, String)>| {
+        a.get("ProbeDown").filter(|s| s.0 == "firing").cloned()
+    };
+
+    // Life 1: the target is down, ProbeDown fires; SIGTERM checkpoints probe_success 0.
+    let v = Vitals::start_in(dir, &cfg, &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while firing(&alerts(&v).await).is_none() {
+        assert!(std::time::Instant::now() < deadline, "never fired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, dir) = v.stop();
+    assert!(status.success(), "{status}");
+
+    // Life 2: the target is back, ProbeDown resolves (its state is saved), and vitals is
+    // killed before any checkpoint holds the recovery.
+    target.set_answer(Answer::Ok);
+    let v = Vitals::start_in(dir, &cfg, &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !alerts(&v).await.is_empty() || deliveries(&hook, "resolved") == 0 {
+        assert!(std::time::Instant::now() < deadline, "never resolved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Two more evaluations: the one after the resolution has saved the alert state.
+    let seen = group_iterations(&v).await;
+    v.wait_for_sample("vitals_rule_group_iterations_total", &[], |n| {
+        n >= seen + 2.0
+    })
+    .await;
+    let fired = deliveries(&hook, "firing");
+    let dir = v.kill();
+
+    // Life 3: the target answers after 3 s, longer than the 1 s rule interval (the probe
+    // interval is 5 s). Until the
+    // probe's first answer (and after it) ProbeDown stays resolved.
+    target.set_answer(Answer::Slow(Duration::from_secs(3)));
+    let v = Vitals::start_in(dir, &cfg, &[]);
+    let until = std::time::Instant::now() + Duration::from_secs(6);
+    while std::time::Instant::now() < until {
+        let a = alerts(&v).await;
+        assert!(
+            a.is_empty(),
+            "re-fired from the checkpoint's stale probe_success 0: {a:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The probe did answer (up), and the group did evaluate.
+    v.wait_for_sample("probe_success", &[("probe", "web")], |x| x == 1.0)
+        .await;
+    assert!(group_iterations(&v).await >= 1.0);
+    assert_eq!(
+        deliveries(&hook, "firing"),
+        fired,
+        "a new firing notification"
+    );
+    assert!(
+        v.log_events("Alert is firing.").is_empty(),
+        "{}",
+        v.logs().join("\n")
+    );
 }
 
 const SIMPLE: &str = r#"server: {listen: "127.0.0.1:0"}
