@@ -4,5 +4,6 @@
 //! a [`crate::stage::Stage`] with its own config section, schedule and connections, and
 //! talks to the rest of the pipeline only through the store's append methods.
 
+pub mod cloudwatch;
 pub mod otlp;
 pub mod probe;
