@@ -3,6 +3,14 @@
 //! CloudWatch source writes: `aws_<namespace>_<metric>_<statistic>` (YACE's `BuildMetricName`)
 //! and `dimension_<Name>` labels (YACE's `sanitize`, case kept).
 
+/// The characters YACE replaces with `_` in names and labels.
+fn is_replaced(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | ',' | '\t' | '/' | '\\' | '.' | '-' | ':' | '=' | '@' | '<' | '>' | '(' | ')' | '“'
+    )
+}
+
 /// YACE's `PromStringToBuilder`: punctuation becomes `_`, `%` becomes `_percent`, `_` goes
 /// where a lower-case letter or digit meets an upper-case one, and all is lower-cased
 /// (`HTTPCode_Target_5XX_Count` → `httpcode_target_5_xx_count`).
@@ -11,8 +19,7 @@ pub fn prom_string(text: &str, out: &mut String) {
     let mut prev = '\0';
     for c in text.chars() {
         match c {
-            ' ' | ',' | '\t' | '/' | '\\' | '.' | '-' | ':' | '=' | '@' | '<' | '>' | '(' | ')'
-            | '“' => out.push('_'),
+            c if is_replaced(c) => out.push('_'),
             '%' => out.push_str("_percent"),
             _ => {
                 if c.is_uppercase() && (prev.is_lowercase() || prev.is_numeric()) {
@@ -69,8 +76,7 @@ pub fn dimension_label(name: &str) -> Option<String> {
     out.push_str("dimension_");
     for c in name.chars() {
         match c {
-            ' ' | ',' | '\t' | '/' | '\\' | '.' | '-' | ':' | '=' | '@' | '<' | '>' | '(' | ')'
-            | '“' => out.push('_'),
+            c if is_replaced(c) => out.push('_'),
             '%' => out.push_str("_percent"),
             c => out.push(c),
         }
