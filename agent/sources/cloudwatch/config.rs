@@ -1,0 +1,498 @@
+//! `cloudwatch:`, the CloudWatch source's section of the configuration, and its validation
+//! into [`CloudWatchSpec`]: jobs (namespace, dimensions, metrics and statistics, period,
+//! length, delay), each either static (dimension values given) or discovered (ListMetrics).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::config::{FieldError, PromDuration, Section};
+
+/// `cloudwatch:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudWatchConfig {
+    /// AWS region of every job that names none, e.g. `us-east-1`.
+    #[serde(default)]
+    pub region: String,
+    /// CloudWatch endpoint to call instead of AWS's (a VPC endpoint, or a test server).
+    #[serde(default)]
+    pub endpoint_url: String,
+    /// Role every job assumes (STS AssumeRole) unless it names its own; empty: the
+    /// credentials of the standard chain (environment, profile, web identity, ECS, IMDS).
+    #[serde(default)]
+    pub role_arn: String,
+    /// How long a discovery (ListMetrics) result is reused before the namespace is listed again.
+    #[serde(default = "defaults::discovery_ttl")]
+    pub discovery_ttl: PromDuration,
+    /// GetMetricData calls in flight at once, over all jobs.
+    #[serde(default = "defaults::concurrency")]
+    pub concurrency: usize,
+    /// What to collect.
+    #[serde(default)]
+    pub jobs: Vec<JobConfig>,
+}
+
+/// One entry of `cloudwatch.jobs`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    /// Name in logs and in `vitals_cloudwatch_last_success_timestamp_seconds{job}`;
+    /// default the namespace (and region when two jobs share a namespace, give names).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// CloudWatch namespace, e.g. `AWS/ECS`, `AWS/ApplicationELB`, `AWS/RDS`.
+    pub namespace: String,
+    /// This job's region; default `cloudwatch.region`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// This job's role to assume; default `cloudwatch.role_arn`.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// Dimension names a metric must have, exactly (discovery jobs): `[ClusterName,
+    /// ServiceName]` takes the per-service series and leaves the per-cluster ones out.
+    #[serde(default)]
+    pub dimensions: Vec<String>,
+    /// Discovery jobs: keep only dimension values matching these (anchored) regular
+    /// expressions, by dimension name; `{ClusterName: "prod-.*"}`.
+    #[serde(default)]
+    pub dimension_filters: BTreeMap<String, String>,
+    /// Static jobs: the dimension sets to query, with no ListMetrics call; each names a
+    /// value for every entry of `dimensions` (or gives the dimensions itself when
+    /// `dimensions` is empty).
+    #[serde(default, rename = "static")]
+    pub static_dimensions: Vec<BTreeMap<String, String>>,
+    /// The metrics and their statistics.
+    pub metrics: Vec<MetricConfig>,
+    /// CloudWatch period of each datapoint: 1s, 5s, 10s, 30s or a multiple of 60s.
+    #[serde(default = "defaults::period")]
+    pub period: PromDuration,
+    /// How far back each query looks; default the period. A longer window re-reads
+    /// datapoints that landed late.
+    #[serde(default)]
+    pub length: Option<PromDuration>,
+    /// How far behind now the window ends (CloudWatch publishes late); default 2× period.
+    #[serde(default)]
+    pub delay: Option<PromDuration>,
+    /// Write 0 when a queried metric has no datapoint in the window (YACE's `nilToZero`);
+    /// otherwise nothing is written for it.
+    #[serde(default)]
+    pub nil_to_zero: bool,
+}
+
+/// One entry of a job's `metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricConfig {
+    /// CloudWatch metric name, e.g. `CPUUtilization`.
+    pub name: String,
+    /// Statistics to fetch: `Average`, `Sum`, `Maximum`, `Minimum`, `SampleCount`, or a
+    /// percentile `p50` … `p99.99`. Each is one metric requested (what AWS bills).
+    pub statistics: Vec<String>,
+}
+
+impl Section for CloudWatchConfig {}
+
+mod defaults {
+    use crate::config::PromDuration;
+    use std::time::Duration;
+
+    pub fn discovery_ttl() -> PromDuration {
+        Duration::from_secs(600).into()
+    }
+    pub fn concurrency() -> usize {
+        5
+    }
+    pub fn period() -> PromDuration {
+        Duration::from_secs(300).into()
+    }
+}
+
+/// The source's settings, validated.
+#[derive(Debug, Clone)]
+pub struct CloudWatchSpec {
+    pub endpoint_url: Option<reqwest::Url>,
+    pub discovery_ttl: Duration,
+    pub concurrency: usize,
+    pub jobs: Vec<JobSpec>,
+}
+
+/// One job, validated.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub name: String,
+    pub namespace: String,
+    pub region: String,
+    pub role_arn: Option<String>,
+    pub dimensions: Vec<String>,
+    pub filters: Vec<(String, Regex)>,
+    /// Static dimension sets (name, value), sorted by name; empty for a discovery job.
+    pub static_sets: Vec<Vec<(String, String)>>,
+    pub metrics: Vec<MetricSpec>,
+    pub period: Duration,
+    pub length: Duration,
+    pub delay: Duration,
+    pub nil_to_zero: bool,
+}
+
+impl JobSpec {
+    /// True when the job lists its dimension sets with ListMetrics.
+    pub fn discovers(&self) -> bool {
+        self.static_sets.is_empty()
+    }
+
+    /// Metric/statistic pairs requested per dimension set and run.
+    pub fn queries_per_set(&self) -> usize {
+        self.metrics.iter().map(|m| m.statistics.len()).sum()
+    }
+}
+
+/// One metric of a job, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSpec {
+    pub name: String,
+    pub statistics: Vec<String>,
+}
+
+/// Whether `s` is a statistic GetMetricData takes in `MetricStat.Stat` that vitals supports.
+fn valid_statistic(s: &str) -> bool {
+    if matches!(s, "Average" | "Sum" | "Maximum" | "Minimum" | "SampleCount") {
+        return true;
+    }
+    // Percentiles as YACE accepts them: p0 … p100 with up to two decimals.
+    let Some(p) = s.strip_prefix('p') else {
+        return false;
+    };
+    let (int, frac) = p.split_once('.').unwrap_or((p, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    !int.is_empty()
+        && int.len() <= 3
+        && digits(int)
+        && frac.len() <= 2
+        && digits(frac)
+        && (p.contains('.') <= !frac.is_empty())
+        && int
+            .parse::<u32>()
+            .is_ok_and(|n| n < 100 || (n == 100 && frac.is_empty()))
+}
+
+/// CloudWatch periods: 1, 5, 10, 30 s (high resolution) or a multiple of 60 s.
+fn valid_period(d: Duration) -> bool {
+    let s = d.as_secs();
+    d.subsec_nanos() == 0 && (matches!(s, 1 | 5 | 10 | 30) || (s > 0 && s.is_multiple_of(60)))
+}
+
+impl CloudWatchConfig {
+    /// Validates the section; every problem, with paths relative to the section.
+    pub fn build(&self) -> Result<CloudWatchSpec, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let endpoint_url = match self.endpoint_url.as_str() {
+            "" => None,
+            u => match reqwest::Url::parse(u) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+                _ => {
+                    errors.push(FieldError::new(
+                        "endpoint_url",
+                        format!("{u:?} is not an http(s) URL"),
+                    ));
+                    None
+                }
+            },
+        };
+        if self.concurrency == 0 {
+            errors.push(FieldError::new("concurrency", "must be at least 1"));
+        }
+        if self.discovery_ttl.get().is_zero() {
+            errors.push(FieldError::new("discovery_ttl", "must be longer than 0s"));
+        }
+        let mut jobs = Vec::new();
+        let mut names = BTreeSet::new();
+        for (i, job) in self.jobs.iter().enumerate() {
+            let at = format!("jobs[{i}]");
+            match job.build(self) {
+                Ok(spec) => {
+                    if !names.insert(spec.name.clone()) {
+                        errors.push(FieldError::new(
+                            format!("{at}.name"),
+                            format!(
+                                "another job is named {:?}; give each job of a namespace a name",
+                                spec.name
+                            ),
+                        ));
+                    }
+                    jobs.push(spec);
+                }
+                Err(e) => errors.extend(e.into_iter().map(|e| e.under(&at))),
+            }
+        }
+        if errors.is_empty() {
+            Ok(CloudWatchSpec {
+                endpoint_url,
+                discovery_ttl: self.discovery_ttl.get(),
+                concurrency: self.concurrency,
+                jobs,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl JobConfig {
+    fn build(&self, section: &CloudWatchConfig) -> Result<JobSpec, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.namespace.trim().is_empty() {
+            errors.push(FieldError::new(
+                "namespace",
+                "must not be empty, e.g. AWS/ECS",
+            ));
+        }
+        let region = self
+            .region
+            .clone()
+            .unwrap_or_else(|| section.region.clone());
+        if region.is_empty() {
+            errors.push(FieldError::new(
+                "region",
+                "no region: set it here or in cloudwatch.region, e.g. us-east-1",
+            ));
+        } else if !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            errors.push(FieldError::new(
+                "region",
+                format!("{region:?} is not an AWS region name, e.g. us-east-1"),
+            ));
+        }
+        let role_arn = self
+            .role_arn
+            .clone()
+            .unwrap_or_else(|| section.role_arn.clone());
+        if !role_arn.is_empty() && !role_arn.starts_with("arn:") {
+            errors.push(FieldError::new(
+                "role_arn",
+                format!("{role_arn:?} is not a role ARN (arn:aws:iam::<account>:role/<name>)"),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for (i, d) in self.dimensions.iter().enumerate() {
+            if d.is_empty() {
+                errors.push(FieldError::new(format!("dimensions[{i}]"), "is empty"));
+            } else if !seen.insert(d.as_str()) {
+                errors.push(FieldError::new(
+                    format!("dimensions[{i}]"),
+                    format!("{d:?} is listed twice"),
+                ));
+            }
+        }
+        let mut filters = Vec::new();
+        for (name, pattern) in &self.dimension_filters {
+            let at = format!("dimension_filters.{name}");
+            if !self.dimensions.is_empty() && !seen.contains(name.as_str()) {
+                errors.push(FieldError::new(
+                    &at,
+                    format!("{name:?} is not one of the job's dimensions"),
+                ));
+            }
+            match Regex::new(&format!("^(?:{pattern})$")) {
+                Ok(re) => filters.push((name.clone(), re)),
+                Err(e) => errors.push(FieldError::new(&at, format!("bad regular expression: {e}"))),
+            }
+        }
+        let mut static_sets = Vec::new();
+        for (i, set) in self.static_dimensions.iter().enumerate() {
+            let at = format!("static[{i}]");
+            if set.is_empty() {
+                errors.push(FieldError::new(&at, "names no dimension"));
+            }
+            if !self.dimensions.is_empty() {
+                let given: BTreeSet<&str> = set.keys().map(String::as_str).collect();
+                if given != seen {
+                    errors.push(FieldError::new(
+                        &at,
+                        format!(
+                            "must name exactly the job's dimensions {:?}, not {:?}",
+                            self.dimensions,
+                            given.into_iter().collect::<Vec<_>>()
+                        ),
+                    ));
+                }
+            }
+            static_sets.push(set.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        }
+        if !static_sets.is_empty() && !self.dimension_filters.is_empty() {
+            errors.push(FieldError::new(
+                "dimension_filters",
+                "filters apply to discovered dimensions; a static job names its values",
+            ));
+        }
+        if self.metrics.is_empty() {
+            errors.push(FieldError::new("metrics", "must name at least one metric"));
+        }
+        let mut metrics = Vec::new();
+        for (i, m) in self.metrics.iter().enumerate() {
+            let at = format!("metrics[{i}]");
+            if m.name.is_empty() {
+                errors.push(FieldError::new(format!("{at}.name"), "is empty"));
+            }
+            if m.statistics.is_empty() {
+                errors.push(FieldError::new(
+                    format!("{at}.statistics"),
+                    "must name at least one statistic, e.g. [Average]",
+                ));
+            }
+            for (j, s) in m.statistics.iter().enumerate() {
+                if !valid_statistic(s) {
+                    errors.push(FieldError::new(
+                        format!("{at}.statistics[{j}]"),
+                        format!(
+                            "{s:?} is not a statistic: Average, Sum, Maximum, Minimum, SampleCount or a percentile such as p95 or p99.9"
+                        ),
+                    ));
+                }
+            }
+            metrics.push(MetricSpec {
+                name: m.name.clone(),
+                statistics: m.statistics.clone(),
+            });
+        }
+        let period = self.period.get();
+        if !valid_period(period) {
+            errors.push(FieldError::new(
+                "period",
+                format!(
+                    "{} is not a CloudWatch period: 1s, 5s, 10s, 30s or a multiple of 60s",
+                    self.period
+                ),
+            ));
+        }
+        let length = self.length.map_or(period, PromDuration::get);
+        if length < period {
+            errors.push(FieldError::new(
+                "length",
+                format!("must be at least the period ({})", self.period),
+            ));
+        }
+        let delay = self.delay.map_or(period * 2, PromDuration::get);
+        let name = self.name.clone().unwrap_or_else(|| self.namespace.clone());
+        if errors.is_empty() {
+            Ok(JobSpec {
+                name,
+                namespace: self.namespace.clone(),
+                region,
+                role_arn: Some(role_arn).filter(|r| !r.is_empty()),
+                dimensions: self.dimensions.clone(),
+                filters,
+                static_sets,
+                metrics,
+                period,
+                length,
+                delay,
+                nil_to_zero: self.nil_to_zero,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(yaml: &str) -> Result<CloudWatchSpec, Vec<FieldError>> {
+        let c: CloudWatchConfig = serde_yaml_ng::from_str(yaml).expect("yaml");
+        c.build()
+    }
+
+    #[test]
+    fn the_design_example_builds_with_its_defaults() {
+        let spec = build(
+            "region: us-east-1\njobs:\n  - namespace: AWS/ECS\n    dimensions: [ClusterName, ServiceName]\n    metrics: [{name: CPUUtilization, statistics: [Average, Maximum]}]\n    period: 60s\n    delay: 120s\n",
+        )
+        .expect("valid");
+        let j = &spec.jobs[0];
+        assert_eq!(j.name, "AWS/ECS");
+        assert_eq!(j.region, "us-east-1");
+        assert!(j.discovers());
+        assert_eq!(j.queries_per_set(), 2);
+        assert_eq!(
+            (j.period, j.length, j.delay),
+            (
+                Duration::from_secs(60),
+                Duration::from_secs(60),
+                Duration::from_secs(120)
+            )
+        );
+        let d = build("region: eu-west-1\njobs: [{namespace: AWS/RDS, metrics: [{name: CPUUtilization, statistics: [p99.9]}]}]\n")
+            .expect("valid");
+        assert_eq!(d.jobs[0].period, Duration::from_secs(300));
+        assert_eq!(d.jobs[0].delay, Duration::from_secs(600));
+        assert_eq!(d.concurrency, 5);
+    }
+
+    #[test]
+    fn every_error_is_reported_at_its_field() {
+        let errors = build(
+            "endpoint_url: 'ftp://x'\nconcurrency: 0\njobs:\n  - namespace: ''\n    dimensions: [A, A]\n    dimension_filters: {B: '('}\n    metrics: [{name: X, statistics: [Mean, p101, p9.]}]\n    period: 45s\n    length: 30s\n  - namespace: AWS/ECS\n    region: US_EAST\n    role_arn: admin\n    dimensions: [ClusterName]\n    static: [{ServiceName: api}]\n    metrics: []\n",
+        )
+        .expect_err("invalid");
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "endpoint_url",
+                "concurrency",
+                "jobs[0].namespace",
+                "jobs[0].region",
+                "jobs[0].dimensions[1]",
+                "jobs[0].dimension_filters.B",
+                "jobs[0].dimension_filters.B",
+                "jobs[0].metrics[0].statistics[0]",
+                "jobs[0].metrics[0].statistics[1]",
+                "jobs[0].metrics[0].statistics[2]",
+                "jobs[0].period",
+                "jobs[0].length",
+                "jobs[1].region",
+                "jobs[1].role_arn",
+                "jobs[1].static[0]",
+                "jobs[1].metrics",
+            ],
+            "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn two_unnamed_jobs_of_one_namespace_need_names() {
+        let errors = build("region: us-east-1\njobs:\n  - {namespace: AWS/ECS, metrics: [{name: A, statistics: [Sum]}]}\n  - {namespace: AWS/ECS, region: eu-west-1, metrics: [{name: A, statistics: [Sum]}]}\n")
+            .expect_err("clash");
+        assert_eq!(errors[0].path, "jobs[1].name");
+    }
+
+    #[test]
+    fn statistics_as_cloudwatch_takes_them() {
+        for s in [
+            "Average",
+            "Sum",
+            "Maximum",
+            "Minimum",
+            "SampleCount",
+            "p0",
+            "p50",
+            "p95",
+            "p99.9",
+            "p99.99",
+            "p100",
+        ] {
+            assert!(valid_statistic(s), "{s}");
+        }
+        for s in [
+            "average", "Mean", "p", "p100.5", "p101", "p9.", "p99.999", "p-1", "tm99", "P95", "",
+        ] {
+            assert!(!valid_statistic(s), "{s}");
+        }
+    }
+}
