@@ -10,12 +10,14 @@
 //! - [`listen`]: [`Listener`], the one way HTTP/1, HTTP/2 and gRPC listeners are served: a
 //!   connection cap, header-read, idle and body-read timeouts, HTTP/2 limits
 //!   ([`ConnectionLimits`]), connection metrics and graceful shutdown.
+//! - [`aws`]: [`aws::AwsSetup`], the HTTPS client and credentials of every AWS SDK client.
 //! - [`retry`]: [`Backoff`], capped exponential backoff with jitter that honours a server's
 //!   `Retry-After`.
 //!
 //! This module is a leaf: it imports nothing of the crate but [`crate::config::Secret`].
 
 pub mod auth;
+pub mod aws;
 pub mod connections;
 pub mod listen;
 pub mod retry;

@@ -23,19 +23,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_credential_types::provider::error::CredentialsError;
+use aws_config::BehaviorVersion;
 use aws_sdk_sns::Client;
-use aws_sdk_sns::config::{
-    Credentials, ProvideCredentials, Region, SharedCredentialsProvider, SharedHttpClient,
-};
+use aws_sdk_sns::config::{Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
-use aws_smithy_http_client::tls;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
@@ -44,6 +40,7 @@ use super::{
     FieldTemplates, GlobalDefaults, Notification, SendError, default_true, truncate, twilio,
 };
 use crate::config::{FieldError, Secret};
+use crate::net::aws::{self, AwsSetup};
 
 /// How long one Publish may take, connection and signing included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -55,8 +52,6 @@ pub const MAX_SMS_CHARS: usize = 1600;
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// SNS subjects must be shorter than 100 characters.
 const MAX_SUBJECT: usize = 99;
-/// The STS session name of an assumed role.
-const SESSION_NAME: &str = "vitals";
 
 /// One `sns_configs` entry.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -116,7 +111,7 @@ pub struct Sns {
     pub(crate) send_resolved: bool,
     /// Built at `build` when the region is known there, else on the first send.
     client: OnceCell<Client>,
-    setup: Arc<Setup>,
+    setup: Arc<AwsSetup>,
     destination: Destination,
     templates: FieldTemplates,
     custom_subject: bool,
@@ -136,119 +131,37 @@ impl fmt::Debug for Sns {
     }
 }
 
-/// What is needed to make the SDK client and its credentials.
-struct Setup {
-    http: SharedHttpClient,
-    region: Option<Region>,
-    endpoint: Option<String>,
-    static_keys: Option<Credentials>,
-    profile: Option<String>,
-    role_arn: Option<String>,
+/// The SNS client: no SDK retries (the alerting stage retries), bounded time.
+fn sns_client(setup: &AwsSetup, region: Region, credentials: SharedCredentialsProvider) -> Client {
+    let mut b = aws_sdk_sns::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region)
+        .credentials_provider(credentials)
+        .http_client(setup.http.clone())
+        .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_sdk_sns::config::timeout::TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_timeout(DEFAULT_TIMEOUT)
+                .build(),
+        );
+    if let Some(e) = &setup.endpoint {
+        b = b.endpoint_url(e);
+    }
+    Client::from_conf(b.build())
 }
 
-/// One HTTPS client (rustls with ring, the platform's roots) for every SNS integration:
-/// connections are pooled across them.
-static HTTP: LazyLock<SharedHttpClient> = LazyLock::new(|| {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https()
-});
-
-impl Setup {
-    /// The shared config: the given region, profile and static keys, the rest from the
-    /// standard chains.
-    async fn sdk_config(&self) -> SdkConfig {
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).http_client(self.http.clone());
-        if let Some(r) = &self.region {
-            loader = loader.region(r.clone());
-        }
-        if let Some(p) = &self.profile {
-            loader = loader.profile_name(p);
-        }
-        if let Some(c) = &self.static_keys {
-            loader = loader.credentials_provider(c.clone());
-        }
-        loader.load().await
-    }
-
-    /// The credentials to sign with: the config's, or the role assumed with them.
-    async fn credentials(&self, sdk: &SdkConfig) -> Option<SharedCredentialsProvider> {
-        match &self.role_arn {
-            Some(role) => Some(SharedCredentialsProvider::new(
-                aws_config::sts::AssumeRoleProvider::builder(role)
-                    .session_name(SESSION_NAME)
-                    .configure(sdk)
-                    .build()
-                    .await,
-            )),
-            None => sdk.credentials_provider(),
-        }
-    }
-
-    /// The credentials provider for a client built now: the static keys as they are, else
-    /// one that resolves the chain (and the role) on first use and keeps it.
-    fn provider(self: &Arc<Self>) -> SharedCredentialsProvider {
-        if let (Some(keys), None) = (&self.static_keys, &self.role_arn) {
-            return SharedCredentialsProvider::new(keys.clone());
-        }
-        let setup = self.clone();
-        let resolved: Arc<OnceCell<Option<SharedCredentialsProvider>>> = Arc::default();
-        SharedCredentialsProvider::new(aws_credential_types::credential_fn::provide_credentials_fn(
-            move || {
-                let (setup, resolved) = (setup.clone(), resolved.clone());
-                async move {
-                    let provider = resolved
-                        .get_or_init(|| async {
-                            let sdk = setup.sdk_config().await;
-                            setup.credentials(&sdk).await
-                        })
-                        .await;
-                    match provider {
-                        Some(p) => p.provide_credentials().await,
-                        None => Err(CredentialsError::not_loaded(
-                            "no AWS credentials: set sigv4.access_key/secret_key or configure the environment, a profile or an instance role",
-                        )),
-                    }
-                }
-            },
-        ))
-    }
-
-    /// The SNS client: no SDK retries (the alerting stage retries), bounded time.
-    fn client(&self, region: Region, credentials: SharedCredentialsProvider) -> Client {
-        let mut b = aws_sdk_sns::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(region)
-            .credentials_provider(credentials)
-            .http_client(self.http.clone())
-            .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())
-            .timeout_config(
-                aws_sdk_sns::config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_timeout(DEFAULT_TIMEOUT)
-                    .build(),
-            );
-        if let Some(e) = &self.endpoint {
-            b = b.endpoint_url(e);
-        }
-        Client::from_conf(b.build())
-    }
-
-    /// The client made on the first send when the region was not known at build.
-    async fn late_client(&self) -> Result<Client, SendError> {
-        let sdk = self.sdk_config().await;
-        let region = sdk.region().cloned().ok_or_else(|| {
-            SendError::retryable("sns: no AWS region (set sigv4.region or AWS_REGION)", None)
-        })?;
-        let credentials = self
-            .credentials(&sdk)
-            .await
-            .ok_or_else(|| SendError::retryable("sns: no AWS credentials found", None))?;
-        Ok(self.client(region, credentials))
-    }
+/// The client made on the first send when the region was not known at build.
+async fn late_client(setup: &AwsSetup) -> Result<Client, SendError> {
+    let sdk = setup.sdk_config().await;
+    let region = sdk.region().cloned().ok_or_else(|| {
+        SendError::retryable("sns: no AWS region (set sigv4.region or AWS_REGION)", None)
+    })?;
+    let credentials = setup
+        .credentials(&sdk)
+        .await
+        .ok_or_else(|| SendError::retryable("sns: no AWS credentials found", None))?;
+    Ok(sns_client(setup, region, credentials))
 }
 
 /// `+` and 7 to 15 digits, as [`twilio`] checks its numbers.
@@ -408,8 +321,8 @@ impl SnsConfig {
         let Some(destination) = destination.filter(|_| errors.is_empty()) else {
             return Err(errors);
         };
-        let setup = Arc::new(Setup {
-            http: HTTP.clone(),
+        let setup = Arc::new(AwsSetup {
+            http: aws::https_client(),
             region: region.map(Region::new),
             endpoint: self.api_url.clone(),
             static_keys,
@@ -417,7 +330,7 @@ impl SnsConfig {
             role_arn: sigv4.role_arn.clone(),
         });
         let client = match &setup.region {
-            Some(r) => OnceCell::new_with(Some(setup.client(r.clone(), setup.provider()))),
+            Some(r) => OnceCell::new_with(Some(sns_client(&setup, r.clone(), setup.provider()))),
             None => OnceCell::new(),
         };
         Ok(Sns {
@@ -539,7 +452,7 @@ impl Sns {
     pub async fn send(&self, n: &Notification) -> Result<(), SendError> {
         let client = self
             .client
-            .get_or_try_init(|| self.setup.late_client())
+            .get_or_try_init(|| late_client(&self.setup))
             .await?;
         let data = n.template_data();
         let (message, truncated) = self.message(n)?;
