@@ -2,6 +2,7 @@
 //! wait for it, read `/metrics`, and run real local targets (HTTP, TLS, gRPC).
 #![allow(dead_code)]
 
+pub mod cloudwatch;
 pub mod receiver;
 pub mod targets;
 

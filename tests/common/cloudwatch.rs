@@ -1,0 +1,402 @@
+//! A fake CloudWatch on 127.0.0.1 that speaks what the current AWS SDK sends: Smithy RPC v2
+//! CBOR (`POST /service/GraniteServiceVersion20100801/operation/<Op>`, `smithy-protocol:
+//! rpc-v2-cbor`), for ListMetrics and GetMetricData, paginated. moto does not serve this
+//! protocol. It records every call, can throttle the next N calls, refuses any access key but
+//! the one it was given, and answers datapoints from what the test put in.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use ciborium::Value;
+use tokio::net::TcpListener;
+
+/// The access key the fake accepts.
+pub const ACCESS_KEY: &str = "AKIDVITALSTEST";
+/// Metrics per ListMetrics page (AWS: 500).
+pub const LIST_PAGE: usize = 500;
+
+/// One metric CloudWatch knows: namespace, name, dimensions (sorted by name).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FakeMetric {
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: Vec<(String, String)>,
+}
+
+/// One GetMetricData query as received.
+#[derive(Clone, Debug)]
+pub struct ReceivedQuery {
+    pub id: String,
+    pub namespace: String,
+    pub metric: String,
+    pub dimensions: Vec<(String, String)>,
+    pub stat: String,
+    pub period: i64,
+}
+
+/// One call as received.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub op: String,
+    pub access_key: Option<String>,
+    pub queries: Vec<ReceivedQuery>,
+    pub start_s: Option<f64>,
+    pub end_s: Option<f64>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    metrics: Vec<FakeMetric>,
+    /// (metric, statistic) → datapoints (epoch seconds, value) for every dimension set.
+    points: BTreeMap<(FakeMetric, String), Vec<(f64, f64)>>,
+    calls: Vec<Call>,
+    throttle: u32,
+    /// Results per GetMetricData page (AWS pages by datapoints; this pages by queries).
+    results_page: usize,
+}
+
+/// The fake; cheap to clone.
+#[derive(Clone)]
+pub struct FakeCloudWatch {
+    pub addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl FakeCloudWatch {
+    pub async fn start() -> FakeCloudWatch {
+        let inner = Arc::new(Mutex::new(Inner {
+            results_page: 500,
+            ..Inner::default()
+        }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = Router::new()
+            .route(
+                "/service/GraniteServiceVersion20100801/operation/{op}",
+                post(handle),
+            )
+            .with_state(inner.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeCloudWatch { addr, inner }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Adds a metric ListMetrics lists.
+    pub fn add_metric(&self, namespace: &str, name: &str, dims: &[(&str, &str)]) -> FakeMetric {
+        let mut dimensions: Vec<(String, String)> = dims
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        dimensions.sort();
+        let m = FakeMetric {
+            namespace: namespace.into(),
+            name: name.into(),
+            dimensions,
+        };
+        let mut g = self.inner.lock().expect("fake");
+        if !g.metrics.contains(&m) {
+            g.metrics.push(m.clone());
+        }
+        m
+    }
+
+    /// Removes a metric from ListMetrics (its resource went away).
+    pub fn remove_metric(&self, m: &FakeMetric) {
+        self.inner.lock().expect("fake").metrics.retain(|x| x != m);
+    }
+
+    /// Sets the datapoints of `m` for `stat` (epoch seconds, value); GetMetricData returns
+    /// those inside the asked window, newest first.
+    pub fn set_points(&self, m: &FakeMetric, stat: &str, points: &[(f64, f64)]) {
+        self.inner
+            .lock()
+            .expect("fake")
+            .points
+            .insert((m.clone(), stat.into()), points.to_vec());
+    }
+
+    /// Answers the next `n` calls with `Throttling` (HTTP 400, as CloudWatch does).
+    pub fn throttle(&self, n: u32) {
+        self.inner.lock().expect("fake").throttle = n;
+    }
+
+    /// Results per GetMetricData page.
+    pub fn set_results_page(&self, n: usize) {
+        self.inner.lock().expect("fake").results_page = n.max(1);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.inner.lock().expect("fake").calls.clone()
+    }
+
+    pub fn clear_calls(&self) {
+        self.inner.lock().expect("fake").calls.clear();
+    }
+}
+
+fn text(v: &str) -> Value {
+    Value::Text(v.to_string())
+}
+
+fn get<'a>(map: &'a Value, key: &str) -> Option<&'a Value> {
+    match map {
+        Value::Map(m) => m
+            .iter()
+            .find(|(k, _)| matches!(k, Value::Text(t) if t == key))
+            .map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+fn get_text(map: &Value, key: &str) -> Option<String> {
+    match get(map, key) {
+        Some(Value::Text(t)) => Some(t.clone()),
+        _ => None,
+    }
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Tag(_, inner) => number(inner),
+        Value::Float(f) => Some(*f),
+        Value::Integer(i) => i128::from(*i).to_string().parse().ok(),
+        _ => None,
+    }
+}
+
+fn dims_of(v: Option<&Value>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = match v {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    get_text(d, "Name")?,
+                    get_text(d, "Value").unwrap_or_default(),
+                ))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    out.sort();
+    out
+}
+
+fn cbor(status: StatusCode, body: Value, extra: &[(&str, &str)]) -> Response {
+    let mut buf = Vec::new();
+    let _ = ciborium::into_writer(&body, &mut buf);
+    let mut r = (status, buf).into_response();
+    let h = r.headers_mut();
+    h.insert("smithy-protocol", "rpc-v2-cbor".parse().expect("header"));
+    h.insert("content-type", "application/cbor".parse().expect("header"));
+    for (k, v) in extra {
+        let name = axum::http::HeaderName::from_bytes(k.as_bytes()).expect("header name");
+        h.insert(name, v.parse().expect("header"));
+    }
+    r
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    let query_error = format!("{code};Sender");
+    cbor(
+        status,
+        Value::Map(vec![
+            (text("__type"), text(code)),
+            (text("message"), text(message)),
+        ]),
+        &[("x-amzn-query-error", query_error.as_str())],
+    )
+}
+
+/// The access key of a SigV4 `Authorization` header.
+fn access_key(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let cred = auth.split("Credential=").nth(1)?;
+    Some(cred.split('/').next()?.to_string())
+}
+
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(op): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if headers.get("smithy-protocol").and_then(|v| v.to_str().ok()) != Some("rpc-v2-cbor") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "UnknownProtocol",
+            "expected rpc-v2-cbor",
+        );
+    }
+    let Ok(req) = ciborium::from_reader::<Value, _>(&body[..]) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "SerializationException",
+            "bad CBOR",
+        );
+    };
+    let key = access_key(&headers);
+    let next_token = get_text(&req, "NextToken");
+    let mut g = inner.lock().expect("fake");
+    let mut call = Call {
+        op: op.clone(),
+        access_key: key.clone(),
+        queries: Vec::new(),
+        start_s: get(&req, "StartTime").and_then(number),
+        end_s: get(&req, "EndTime").and_then(number),
+        next_token: next_token.clone(),
+    };
+    if let Some(Value::Array(qs)) = get(&req, "MetricDataQueries") {
+        for q in qs {
+            let stat = get(q, "MetricStat");
+            let metric = stat.and_then(|s| get(s, "Metric"));
+            call.queries.push(ReceivedQuery {
+                id: get_text(q, "Id").unwrap_or_default(),
+                namespace: metric
+                    .and_then(|m| get_text(m, "Namespace"))
+                    .unwrap_or_default(),
+                metric: metric
+                    .and_then(|m| get_text(m, "MetricName"))
+                    .unwrap_or_default(),
+                dimensions: dims_of(metric.and_then(|m| get(m, "Dimensions"))),
+                stat: stat.and_then(|s| get_text(s, "Stat")).unwrap_or_default(),
+                period: stat
+                    .and_then(|s| get(s, "Period"))
+                    .and_then(number)
+                    .unwrap_or(0.0) as i64,
+            });
+        }
+    }
+    g.calls.push(call.clone());
+    if key.as_deref() != Some(ACCESS_KEY) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        );
+    }
+    if g.throttle > 0 {
+        g.throttle -= 1;
+        return error(StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded");
+    }
+    let skip: usize = next_token.and_then(|t| t.parse().ok()).unwrap_or(0);
+    match op.as_str() {
+        "ListMetrics" => {
+            let ns = get_text(&req, "Namespace");
+            let name = get_text(&req, "MetricName");
+            let wanted: Vec<String> = match get(&req, "Dimensions") {
+                Some(Value::Array(a)) => a.iter().filter_map(|d| get_text(d, "Name")).collect(),
+                _ => Vec::new(),
+            };
+            let matching: Vec<&FakeMetric> = g
+                .metrics
+                .iter()
+                .filter(|m| ns.as_ref().is_none_or(|n| &m.namespace == n))
+                .filter(|m| name.as_ref().is_none_or(|n| &m.name == n))
+                .filter(|m| {
+                    wanted
+                        .iter()
+                        .all(|w| m.dimensions.iter().any(|(k, _)| k == w))
+                })
+                .collect();
+            let page: Vec<Value> = matching
+                .iter()
+                .skip(skip)
+                .take(LIST_PAGE)
+                .map(|m| {
+                    Value::Map(vec![
+                        (text("Namespace"), text(&m.namespace)),
+                        (text("MetricName"), text(&m.name)),
+                        (
+                            text("Dimensions"),
+                            Value::Array(
+                                m.dimensions
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        Value::Map(vec![
+                                            (text("Name"), text(k)),
+                                            (text("Value"), text(v)),
+                                        ])
+                                    })
+                                    .collect(),
+                            ),
+                        ),
+                    ])
+                })
+                .collect();
+            let mut out = vec![(text("Metrics"), Value::Array(page))];
+            if skip + LIST_PAGE < matching.len() {
+                out.push((text("NextToken"), text(&(skip + LIST_PAGE).to_string())));
+            }
+            cbor(StatusCode::OK, Value::Map(out), &[])
+        }
+        "GetMetricData" => {
+            let (start, end) = (call.start_s.unwrap_or(0.0), call.end_s.unwrap_or(0.0));
+            let page = g.results_page;
+            let results: Vec<Value> = call
+                .queries
+                .iter()
+                .skip(skip)
+                .take(page)
+                .map(|q| {
+                    let key = (
+                        FakeMetric {
+                            namespace: q.namespace.clone(),
+                            name: q.metric.clone(),
+                            dimensions: q.dimensions.clone(),
+                        },
+                        q.stat.clone(),
+                    );
+                    let mut pts: Vec<(f64, f64)> = g
+                        .points
+                        .get(&key)
+                        .map(|p| {
+                            p.iter()
+                                .copied()
+                                .filter(|(t, _)| *t >= start && *t < end)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    pts.sort_by(|a, b| b.0.total_cmp(&a.0));
+                    Value::Map(vec![
+                        (text("Id"), text(&q.id)),
+                        (text("Label"), text(&q.metric)),
+                        (
+                            text("Timestamps"),
+                            Value::Array(
+                                pts.iter()
+                                    .map(|(t, _)| Value::Tag(1, Box::new(Value::Float(*t))))
+                                    .collect(),
+                            ),
+                        ),
+                        (
+                            text("Values"),
+                            Value::Array(pts.iter().map(|(_, v)| Value::Float(*v)).collect()),
+                        ),
+                        (text("StatusCode"), text("Complete")),
+                    ])
+                })
+                .collect();
+            let mut out = vec![(text("MetricDataResults"), Value::Array(results))];
+            if skip + page < call.queries.len() {
+                out.push((text("NextToken"), text(&(skip + page).to_string())));
+            }
+            cbor(StatusCode::OK, Value::Map(out), &[])
+        }
+        _ => error(StatusCode::BAD_REQUEST, "UnknownOperationException", &op),
+    }
+}
