@@ -205,3 +205,118 @@ async fn refused_credentials_are_one_clear_error() {
     assert!(!text.contains("secret"), "{text}");
     assert_eq!(fake.calls().len(), 1, "not retried");
 }
+
+fn store() -> vitals::store::Store {
+    vitals::store::Store::new(
+        vitals::store::StoreConfig {
+            retention: Duration::from_secs(24 * 3600),
+            stale_after: Duration::from_secs(24 * 3600),
+            max_series: 10_000,
+        },
+        &prometheus::Registry::new(),
+    )
+    .expect("store")
+}
+
+/// (timestamp ms, value) of every sample of the series named `name` with `dim`.
+fn samples(store: &vitals::store::Store, name: &str, dim: &str) -> Vec<(i64, f64)> {
+    use vitals::store::{LabelMatcher, MatchOp};
+    let m = [
+        LabelMatcher::new("__name__", MatchOp::Equal, name).expect("matcher"),
+        LabelMatcher::new("dimension_ServiceName", MatchOp::Equal, dim).expect("matcher"),
+    ];
+    store
+        .select(&m, 0, i64::MAX)
+        .into_iter()
+        .flat_map(|s| s.samples)
+        .map(|s| (s.t, s.v))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_discovery_job_writes_cloudwatch_timestamps_reuses_its_listing_and_ends_lost_series() {
+    use vitals::sources::cloudwatch::job::JobRunner;
+    let fake = FakeCloudWatch::start().await;
+    let cfg: CloudWatchConfig = serde_yaml_ng::from_str(
+        "region: us-east-1\njobs: [{namespace: AWS/ECS, dimensions: [ClusterName, ServiceName], dimension_filters: {ClusterName: prod}, metrics: [{name: CPUUtilization, statistics: [Average]}], period: 60s, length: 180s, delay: 60s, nil_to_zero: true}]\n",
+    )
+    .expect("yaml");
+    let job = cfg.build().expect("valid").jobs.remove(0);
+    let now_ms = vitals::store::now_ms() / 60_000 * 60_000 + 30_000;
+    let now_s = (now_ms / 1000) as f64;
+    let api = fake.add_metric(
+        "AWS/ECS",
+        "CPUUtilization",
+        &[("ClusterName", "prod"), ("ServiceName", "api")],
+    );
+    let web = fake.add_metric(
+        "AWS/ECS",
+        "CPUUtilization",
+        &[("ClusterName", "prod"), ("ServiceName", "web")],
+    );
+    fake.add_metric(
+        "AWS/ECS",
+        "CPUUtilization",
+        &[("ClusterName", "dev"), ("ServiceName", "api")],
+    );
+    fake.add_metric("AWS/ECS", "CPUUtilization", &[("ClusterName", "prod")]);
+    // The window is [now-30s-240s, now-30s-60s): three periods. api has two of them; the
+    // third lands late. web has none (nil_to_zero writes 0 at the last period).
+    let (t1, t2, t3) = (now_s - 270.0, now_s - 210.0, now_s - 150.0);
+    fake.set_points(&api, "Average", &[(t1, 10.0), (t2, 20.0)]);
+    let runner = JobRunner::new(job, client(&fake, ACCESS_KEY), Duration::from_secs(600));
+    let permits = tokio::sync::Semaphore::new(2);
+    let s = store();
+    let r = runner.run(&s, now_ms, &permits).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!((r.list_calls, r.data_calls, r.metrics_requested), (1, 1, 2));
+    let ms = |t: f64| (t * 1000.0) as i64;
+    let name = "aws_ecs_cpuutilization_average";
+    assert_eq!(samples(&s, name, "api"), [(ms(t1), 10.0), (ms(t2), 20.0)]);
+    assert_eq!(samples(&s, name, "web"), [(ms(t3), 0.0)]);
+    let wire = fake.calls();
+    assert_eq!(wire[1].start_s, Some(now_s - 30.0 - 240.0));
+    assert_eq!(wire[1].end_s, Some(now_s - 30.0 - 60.0));
+
+    // The late datapoint arrives; the next run (within the TTL: no ListMetrics) writes only it.
+    fake.set_points(&api, "Average", &[(t1, 10.0), (t2, 20.0), (t3, 30.0)]);
+    fake.clear_calls();
+    let r = runner.run(&s, now_ms, &permits).await;
+    assert!(r.discovery_cached);
+    assert_eq!((r.list_calls, r.data_calls, r.points_written), (0, 1, 1));
+    assert!(fake.calls().iter().all(|c| c.op == "GetMetricData"));
+    assert_eq!(
+        samples(&s, name, "api"),
+        [(ms(t1), 10.0), (ms(t2), 20.0), (ms(t3), 30.0)]
+    );
+
+    // web goes away; once the listing expires its series ends with a stale marker.
+    fake.remove_metric(&web);
+    let runner_ttl = {
+        let cfg: CloudWatchConfig = serde_yaml_ng::from_str(
+            "region: us-east-1\njobs: [{namespace: AWS/ECS, dimensions: [ClusterName, ServiceName], metrics: [{name: CPUUtilization, statistics: [Average]}], period: 60s, nil_to_zero: true}]\n",
+        )
+        .expect("yaml");
+        JobRunner::new(
+            cfg.build().expect("valid").jobs.remove(0),
+            client(&fake, ACCESS_KEY),
+            Duration::from_millis(1),
+        )
+    };
+    fake.add_metric(
+        "AWS/ECS",
+        "CPUUtilization",
+        &[("ClusterName", "prod"), ("ServiceName", "web")],
+    );
+    let s2 = store();
+    let r = runner_ttl.run(&s2, now_ms, &permits).await;
+    assert_eq!(r.series, 3, "prod/api, prod/web, dev/api");
+    fake.remove_metric(&web);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let r = runner_ttl.run(&s2, now_ms + 60_000, &permits).await;
+    assert_eq!((r.list_calls, r.series, r.series_ended), (1, 2, 1));
+    let web_samples = samples(&s2, name, "web");
+    let last = web_samples.last().expect("web samples");
+    assert_eq!(last.0, now_ms + 60_000);
+    assert!(vitals::store::is_stale_marker(last.1), "{web_samples:?}");
+}
