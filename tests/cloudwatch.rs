@@ -320,3 +320,121 @@ async fn a_discovery_job_writes_cloudwatch_timestamps_reuses_its_listing_and_end
     assert_eq!(last.0, now_ms + 60_000);
     assert!(vitals::store::is_stale_marker(last.1), "{web_samples:?}");
 }
+
+/// The binary with two CloudWatch jobs against the fake: the ECS job's datapoints land in the
+/// store at CloudWatch's timestamps, a rule fires on them, the self metrics count the calls;
+/// the job that assumes a role STS refuses fails with one error line and the other goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_pulls_cloudwatch_metrics_and_alerts_on_them() {
+    let fake = FakeCloudWatch::start().await;
+    let now_s = (vitals::store::now_ms() / 1000) as f64;
+    let api = fake.add_metric(
+        "AWS/ECS",
+        "CPUUtilization",
+        &[("ClusterName", "prod"), ("ServiceName", "api")],
+    );
+    // Datapoints every minute for the last 10 minutes: whatever minute the window lands on.
+    let minute = (now_s / 60.0).floor() * 60.0;
+    let points: Vec<(f64, f64)> = (1..=10).map(|i| (minute - 60.0 * i as f64, 93.5)).collect();
+    fake.set_points(&api, "Average", &points);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: aws\n    interval: 1s\n    rules:\n      - alert: EcsCpuHot\n        expr: aws_ecs_cpuutilization_average > 80\n",
+    )
+    .expect("rules");
+    let cfg = format!(
+        r#"server: {{listen: "127.0.0.1:0"}}
+probes: {{targets: []}}
+cloudwatch:
+  region: us-east-1
+  endpoint_url: "{}"
+  jobs:
+    - namespace: AWS/ECS
+      dimensions: [ClusterName, ServiceName]
+      metrics: [{{name: CPUUtilization, statistics: [Average]}}]
+      period: 60s
+    - name: elsewhere
+      namespace: AWS/RDS
+      role_arn: "arn:aws:iam::123456789012:role/nobody"
+      metrics: [{{name: DatabaseConnections, statistics: [Sum]}}]
+      period: 60s
+rules: {{files: ["rules.yml"]}}
+"#,
+        fake.url()
+    );
+    let v = common::Vitals::start_in(
+        dir,
+        &cfg,
+        &[
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", "not-logged-secret"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1"),
+        ],
+    );
+    v.wait_for_sample(
+        "vitals_cloudwatch_last_success_timestamp_seconds",
+        &[("job", "AWS/ECS")],
+        |t| t > 0.0,
+    )
+    .await;
+    let calls = common::find_sample(
+        &v.metrics().await,
+        "vitals_cloudwatch_api_calls_total",
+        &[("api", "GetMetricData"), ("namespace", "AWS/ECS")],
+    );
+    assert_eq!(calls, Some(1.0));
+    let requested = common::find_sample(
+        &v.metrics().await,
+        "vitals_cloudwatch_metrics_requested_total",
+        &[("namespace", "AWS/ECS")],
+    );
+    assert_eq!(requested, Some(1.0));
+    // The alert fires on what the source wrote.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let a = v.get_json("/api/v1/alerts").await;
+        let firing = a["data"]["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| {
+                a["labels"]["alertname"] == "EcsCpuHot"
+                    && a["labels"]["dimension_ServiceName"] == "api"
+                    && a["labels"]["region"] == "us-east-1"
+                    && a["state"] == "firing"
+            });
+        if firing {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never fired: {a}\n{}",
+            v.logs().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // At CloudWatch's timestamps: the newest sample is the window's last minute, 2-3
+    // minutes old (delay 2 x period), not "now".
+    let q = v
+        .get_json("/api/v1/query?query=timestamp(aws_ecs_cpuutilization_average)")
+        .await;
+    let ts: f64 = q["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{q}"));
+    let age = vitals::store::now_ms() as f64 / 1000.0 - ts;
+    assert!((120.0..=240.0).contains(&age), "sample {age} s old");
+    // The RDS job cannot get credentials: one error line naming the job, no secret.
+    let errors = v.wait_log_events("A CloudWatch job failed; it is retried every period.", 1);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["job"], "elsewhere", "{}", errors[0]);
+    let logs = v.logs().join("\n");
+    assert!(!logs.contains("not-logged-secret"));
+    assert!(
+        v.log_events("A CloudWatch job failed; it is retried every period.")
+            .iter()
+            .all(|e| e["job"] == "elsewhere")
+    );
+}

@@ -13,6 +13,7 @@ use crate::alerting::config::AlertingConfig;
 use crate::api::config::{ServerConfig, ServerSpec};
 use crate::config::{ConfigError, ConfigErrors, Document, FieldError, Section, SectionCheck};
 use crate::rules::config::{RulesConfig, RulesSpec};
+use crate::sources::cloudwatch::{CloudWatchConfig, CloudWatchSpec};
 use crate::sources::otlp::{OtlpConfig, OtlpSpec};
 use crate::sources::probe::{ProbesConfig, ProbesSpec};
 use crate::store::StoreConfig;
@@ -52,6 +53,9 @@ sections! {
     probes: ProbesConfig,
     /// The OTLP receiver (metrics, traces, logs over gRPC and HTTP). Absent: not started.
     otlp: Option<OtlpConfig>,
+    /// AWS CloudWatch metrics pulled with GetMetricData, under YACE's names. Absent: not
+    /// started.
+    cloudwatch: Option<CloudWatchConfig>,
     /// Alerting and recording rules (Prometheus rule-file format).
     rules: RulesConfig,
     /// Alertmanager's configuration (routes, receivers, inhibition, time intervals,
@@ -75,6 +79,8 @@ pub struct LoadedConfig {
     pub probes: ProbesSpec,
     /// `otlp:`, validated, when configured.
     pub otlp: Option<OtlpSpec>,
+    /// `cloudwatch:`, validated, when configured.
+    pub cloudwatch: Option<CloudWatchSpec>,
     /// `rules:` and the groups of every rule file it names.
     pub rules: RulesSpec,
     /// The alerting stage's spec, when `alerting:` is set.
@@ -114,8 +120,31 @@ impl LoadedConfig {
                 s
             }
         };
+        let cloudwatch = match &self.cloudwatch {
+            None => String::new(),
+            Some(c) => {
+                let cost = c.cost();
+                let discovering = c.jobs.iter().filter(|j| j.discovers()).count();
+                let mut s = format!(
+                    ", {} CloudWatch job{} (GetMetricData about US${:.2} a month for the static jobs",
+                    c.jobs.len(),
+                    if c.jobs.len() == 1 { "" } else { "s" },
+                    cost.static_usd()
+                );
+                if discovering > 0 {
+                    s.push_str(&format!(
+                        ", plus US${:.4} a month per dimension set the {discovering} discovery job{} find{}",
+                        cost.per_set_usd(),
+                        if discovering == 1 { "" } else { "s" },
+                        if discovering == 1 { "s" } else { "" },
+                    ));
+                }
+                s.push(')');
+                s
+            }
+        };
         format!(
-            "{} probe targets, {} rule groups ({rules} rules), {otlp}, {alerting}",
+            "{} probe targets, {} rule groups ({rules} rules), {otlp}{cloudwatch}, {alerting}",
             self.probes.targets.len(),
             self.rules.groups.len(),
         )
@@ -159,6 +188,14 @@ impl LoadedConfig {
         let otlp = match config.otlp.as_mut() {
             None => Some(None),
             Some(o) => o.build().map(Some).map_err(|e| section("otlp", e)).ok(),
+        };
+        let cloudwatch = match config.cloudwatch.as_ref() {
+            None => Some(None),
+            Some(c) => c
+                .build()
+                .map(Some)
+                .map_err(|e| section("cloudwatch", e))
+                .ok(),
         };
         section("rules", config.rules.validate());
         if let (Some(server), Some(otlp)) = (&server, &otlp) {
@@ -207,18 +244,21 @@ impl LoadedConfig {
                 .map(|e| e.clone().under("rules"))
                 .collect(),
         );
-        match (server, store, probes, otlp) {
-            (Some(server), Some(store), Some(probes), Some(otlp)) => Ok(LoadedConfig {
-                origin: origin.to_string(),
-                config,
-                server,
-                store,
-                probes,
-                otlp,
-                rules,
-                alerting,
-                warnings,
-            }),
+        match (server, store, probes, otlp, cloudwatch) {
+            (Some(server), Some(store), Some(probes), Some(otlp), Some(cloudwatch)) => {
+                Ok(LoadedConfig {
+                    origin: origin.to_string(),
+                    config,
+                    server,
+                    store,
+                    probes,
+                    otlp,
+                    cloudwatch,
+                    rules,
+                    alerting,
+                    warnings,
+                })
+            }
             // Every section that failed reported at least one error above.
             _ => Err(doc.locate(vec![FieldError::new("", "invalid configuration")])),
         }

@@ -33,6 +33,7 @@ use crate::alerting::stage::AlertingError;
 use crate::api::{ApiError, ApiServer, ApiSpec};
 use crate::durable::DurableError;
 use crate::rules::manager::{EngineSettings, ManagerError, RuleEngineSpec, RuleManager, StartGate};
+use crate::sources::cloudwatch::{CloudWatchError, CloudWatchSource};
 use crate::sources::otlp::{OtlpError, OtlpStage};
 use crate::sources::probe::{Prober, ProberError};
 use crate::stage::{Context, Stage};
@@ -62,6 +63,8 @@ pub enum DaemonError {
     Prober(#[from] ProberError),
     #[error("starting the OTLP receiver: {0}")]
     Otlp(#[from] OtlpError),
+    #[error("starting the CloudWatch source: {0}")]
+    CloudWatch(#[from] CloudWatchError),
     #[error("starting the rule engine: {0}")]
     Rules(#[from] ManagerError),
     #[error("starting alerting: {0}")]
@@ -84,6 +87,7 @@ pub struct Addrs {
 struct Stages {
     prober: Arc<Prober>,
     otlp: Option<Arc<OtlpStage>>,
+    cloudwatch: Option<Arc<CloudWatchSource>>,
     rules: Arc<RuleManager>,
     alerting: Option<Arc<AlertingStage>>,
     api: Arc<ApiServer>,
@@ -163,6 +167,10 @@ impl Daemon {
             Some(spec) => Some(Arc::new(OtlpStage::build(spec.clone(), &ctx).await?)),
             None => None,
         };
+        let cloudwatch = match &config.cloudwatch {
+            Some(spec) => Some(Arc::new(CloudWatchSource::build(spec.clone(), &ctx).await?)),
+            None => None,
+        };
         let gate = StartGate {
             // Set when the stages start (`spawn`).
             started_ms: 0,
@@ -186,6 +194,7 @@ impl Daemon {
             stages: Stages {
                 prober: Arc::new(prober),
                 otlp,
+                cloudwatch,
                 rules,
                 alerting,
                 api: Arc::new(api),
@@ -241,6 +250,9 @@ impl Daemon {
         stages.prober.start();
         if let Some(o) = &stages.otlp {
             o.start();
+        }
+        if let Some(c) = &stages.cloudwatch {
+            c.start();
         }
         stages.api.start();
         let grace = Arc::new(Mutex::new(config.server.shutdown_grace));
@@ -305,6 +317,7 @@ impl DaemonHandle {
         let Stages {
             prober,
             otlp,
+            cloudwatch,
             rules,
             alerting,
             api,
@@ -319,6 +332,9 @@ impl DaemonHandle {
         steps.push(("probes", Box::pin(async move { prober.stop().await })));
         if let Some(o) = otlp {
             steps.push(("otlp", Box::pin(async move { o.stop().await })));
+        }
+        if let Some(c) = cloudwatch {
+            steps.push(("cloudwatch", Box::pin(async move { c.stop().await })));
         }
         steps.push(("rules", Box::pin(async move { rules.stop().await })));
         if let Some(a) = alerting {

@@ -109,6 +109,15 @@ impl Reloader {
             },
         };
         outcome.stages.push(("otlp", otlp));
+        let cloudwatch = match (&s.cloudwatch, &new.cloudwatch) {
+            (Some(stage), Some(spec)) => stage.apply(spec.clone()),
+            (None, None) => Applied::default(),
+            _ => Applied {
+                needs_restart: vec!["cloudwatch".into()],
+                ..Applied::default()
+            },
+        };
+        outcome.stages.push(("cloudwatch jobs", cloudwatch));
         outcome
             .stages
             .push(("rule groups", s.rules.apply(rule_engine_spec(&new))));

@@ -50,6 +50,19 @@ pub fn https_client() -> SharedHttpClient {
 }
 
 impl AwsSetup {
+    /// The standard credential chain (and `role_arn` assumed with it) in `region`, calling
+    /// `endpoint` when given.
+    pub fn chain(region: &str, endpoint: Option<String>, role_arn: Option<String>) -> Self {
+        AwsSetup {
+            http: https_client(),
+            region: Some(Region::new(region.to_string())),
+            endpoint,
+            static_keys: None,
+            profile: None,
+            role_arn,
+        }
+    }
+
     /// The shared config: the given region, profile and static keys, the rest from the
     /// standard chains.
     pub async fn sdk_config(&self) -> SdkConfig {

@@ -12,7 +12,7 @@ use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::config::retry::RetryConfig;
 use aws_sdk_cloudwatch::config::timeout::TimeoutConfig;
 use aws_sdk_cloudwatch::config::{BehaviorVersion, Region};
-use aws_sdk_cloudwatch::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
     Dimension, DimensionFilter, Metric, MetricDataQuery, MetricStat, RecentlyActive, ScanBy,
@@ -42,6 +42,9 @@ pub enum CallError {
         code: String,
         message: String,
     },
+    /// No credentials could be loaded (the chain found none, or assuming the role failed).
+    #[error("{op}: cannot load AWS credentials: {message}")]
+    Credentials { op: &'static str, message: String },
     /// No answer: connection, timeout or TLS failure.
     #[error("{op}: cannot reach CloudWatch: {message}")]
     Network { op: &'static str, message: String },
@@ -59,7 +62,7 @@ impl CallError {
     pub fn reason(&self) -> &'static str {
         match self {
             CallError::Throttled { .. } => "throttled",
-            CallError::Auth { .. } => "auth",
+            CallError::Auth { .. } | CallError::Credentials { .. } => "auth",
             CallError::Network { .. } => "network",
             CallError::Service { .. } => "service",
         }
@@ -68,7 +71,7 @@ impl CallError {
     fn of<E, R>(op: &'static str, e: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         match &e {
             SdkError::ServiceError(s) => {
@@ -95,28 +98,34 @@ impl CallError {
             SdkError::ResponseError(_) => CallError::Service {
                 op,
                 code: "unreadable".into(),
-                message: DisplayErrorContext(&e).to_string(),
-            },
-            // Credentials missing or unresolvable fail while signing, before any request.
-            SdkError::ConstructionFailure(_) => CallError::Auth {
-                op,
-                code: "no credentials".into(),
-                message: DisplayErrorContext(&e).to_string(),
+                message: chain(&e),
             },
             _ => {
-                let message = DisplayErrorContext(&e).to_string();
+                let message = chain(&e);
+                // Credentials that cannot be loaded fail before the request is sent.
                 if message.contains("credentials") {
-                    CallError::Auth {
-                        op,
-                        code: "no credentials".into(),
-                        message,
-                    }
+                    CallError::Credentials { op, message }
                 } else {
                     CallError::Network { op, message }
                 }
             }
         }
     }
+}
+
+/// An error and its sources, each once, as one line (`a: b: c`), without the SDK's debug
+/// dump.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
 }
 
 /// What one GetMetricData run returned for one query: `(timestamp ms, value)`, newest first.

@@ -66,7 +66,11 @@ pub struct JobConfig {
     pub static_dimensions: Vec<BTreeMap<String, String>>,
     /// The metrics and their statistics.
     pub metrics: Vec<MetricConfig>,
-    /// CloudWatch period of each datapoint: 1s, 5s, 10s, 30s or a multiple of 60s.
+    /// CloudWatch period of each datapoint: 1s, 5s, 10s, 30s or a multiple of 60s. Default
+    /// 60s, the period ALB, ECS and RDS publish at (YACE's default is 300s). Samples are
+    /// written at CloudWatch's timestamps, `delay` (or more) in the past: with a period of
+    /// 300s the newest is 10–15 minutes old, past the 5-minute lookback of a plain
+    /// selector, so rules over such metrics need `last_over_time(m[20m])`.
     #[serde(default = "defaults::period")]
     pub period: PromDuration,
     /// How far back each query looks; default the period. A longer window re-reads
@@ -106,7 +110,7 @@ mod defaults {
         5
     }
     pub fn period() -> PromDuration {
-        Duration::from_secs(300).into()
+        Duration::from_secs(60).into()
     }
 }
 
@@ -117,6 +121,54 @@ pub struct CloudWatchSpec {
     pub discovery_ttl: Duration,
     pub concurrency: usize,
     pub jobs: Vec<JobSpec>,
+}
+
+/// AWS's GetMetricData price: US$0.01 per 1,000 metrics requested (us-east-1; other regions
+/// differ), from aws.amazon.com/cloudwatch/pricing.
+pub const USD_PER_1000_METRICS: f64 = 0.01;
+
+/// What a configuration costs in GetMetricData calls over a 30-day month.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CostEstimate {
+    /// Metric/statistic pairs the static jobs request per month.
+    pub static_metrics: f64,
+    /// Metric/statistic pairs the discovery jobs request per month for each dimension set
+    /// they find (one resource, e.g. one ECS service).
+    pub per_discovered_set: f64,
+}
+
+impl CostEstimate {
+    /// US$ per month of the static jobs.
+    pub fn static_usd(&self) -> f64 {
+        self.static_metrics / 1000.0 * USD_PER_1000_METRICS
+    }
+    /// US$ per month per dimension set the discovery jobs find.
+    pub fn per_set_usd(&self) -> f64 {
+        self.per_discovered_set / 1000.0 * USD_PER_1000_METRICS
+    }
+}
+
+impl CloudWatchSpec {
+    /// The month's GetMetricData bill: each job runs every period and requests one metric
+    /// per statistic and dimension set (ListMetrics is billed as an ordinary API request,
+    /// within the free million for any sane discovery TTL).
+    pub fn cost(&self) -> CostEstimate {
+        let month = 30.0 * 24.0 * 3600.0;
+        let mut c = CostEstimate {
+            static_metrics: 0.0,
+            per_discovered_set: 0.0,
+        };
+        for j in &self.jobs {
+            let runs = month / j.period.as_secs_f64().max(1.0);
+            let per_set = runs * j.queries_per_set() as f64;
+            if j.discovers() {
+                c.per_discovered_set += per_set;
+            } else {
+                c.static_metrics += per_set * j.static_sets.len() as f64;
+            }
+        }
+        c
+    }
 }
 
 /// One job, validated.
@@ -429,8 +481,8 @@ mod tests {
         );
         let d = build("region: eu-west-1\njobs: [{namespace: AWS/RDS, metrics: [{name: CPUUtilization, statistics: [p99.9]}]}]\n")
             .expect("valid");
-        assert_eq!(d.jobs[0].period, Duration::from_secs(300));
-        assert_eq!(d.jobs[0].delay, Duration::from_secs(600));
+        assert_eq!(d.jobs[0].period, Duration::from_secs(60));
+        assert_eq!(d.jobs[0].delay, Duration::from_secs(120));
         assert_eq!(d.concurrency, 5);
     }
 
@@ -463,6 +515,20 @@ mod tests {
             ],
             "{errors:#?}"
         );
+    }
+
+    #[test]
+    fn the_cost_counts_runs_statistics_and_sets() {
+        let spec = build(
+            "region: us-east-1\njobs:\n  - {name: s, namespace: AWS/RDS, static: [{DBInstanceIdentifier: a}, {DBInstanceIdentifier: b}], metrics: [{name: CPUUtilization, statistics: [Average, Maximum]}], period: 60s}\n  - {name: d, namespace: AWS/ECS, metrics: [{name: CPUUtilization, statistics: [Average]}], period: 300s}\n",
+        )
+        .expect("valid");
+        let c = spec.cost();
+        // 43,200 runs a month x 2 statistics x 2 sets; 8,640 runs x 1 statistic per set.
+        assert_eq!(c.static_metrics, 172_800.0);
+        assert_eq!(c.per_discovered_set, 8_640.0);
+        assert!((c.static_usd() - 1.728).abs() < 1e-9);
+        assert!((c.per_set_usd() - 0.0864).abs() < 1e-9);
     }
 
     #[test]
