@@ -97,7 +97,7 @@ async fn get_metric_data_batches_of_500_and_result_pages_come_back_whole() {
         );
         sets.push(vec![("ServiceName".to_string(), svc)]);
     }
-    let calls = plan::calls(&job, &|_| sets.clone(), None);
+    let calls = plan::calls(&job, &|_| sets.clone(), None, &|_| true);
     assert_eq!(
         calls.iter().map(Vec::len).collect::<Vec<_>>(),
         [500, 500, 200]
@@ -437,4 +437,49 @@ rules: {{files: ["rules.yml"]}}
             .iter()
             .all(|e| e["job"] == "elsewhere")
     );
+}
+
+#[tokio::test]
+async fn a_query_empty_for_ten_runs_is_asked_every_tenth_run_until_it_has_data() {
+    use vitals::sources::cloudwatch::job::JobRunner;
+    let fake = FakeCloudWatch::start().await;
+    let cfg: CloudWatchConfig = serde_yaml_ng::from_str(
+        "region: us-east-1\njobs: [{namespace: AWS/RDS, static: [{DBInstanceIdentifier: busy}, {DBInstanceIdentifier: idle}], metrics: [{name: DatabaseConnections, statistics: [Sum]}]}]\n",
+    )
+    .expect("yaml");
+    let job = cfg.build().expect("valid").jobs.remove(0);
+    let runner = JobRunner::new(job, client(&fake, ACCESS_KEY), Duration::from_secs(600));
+    let permits = tokio::sync::Semaphore::new(1);
+    let s = store();
+    let busy = fake.add_metric(
+        "AWS/RDS",
+        "DatabaseConnections",
+        &[("DBInstanceIdentifier", "busy")],
+    );
+    let idle = fake.add_metric(
+        "AWS/RDS",
+        "DatabaseConnections",
+        &[("DBInstanceIdentifier", "idle")],
+    );
+    let minute = vitals::store::now_ms() / 60_000 * 60_000;
+    let mut asked = Vec::new();
+    for run in 0..22i64 {
+        // Each run a minute later, busy with a datapoint in its window; idle has one from
+        // run 15 on (each window covers one minute, so idle's query finds it at run 15 or
+        // later, whenever it is asked).
+        let now = minute + run * 60_000;
+        let t = ((now - 150_000) / 1000) as f64;
+        fake.set_points(&busy, "Sum", &[(t, 5.0)]);
+        if run >= 15 {
+            fake.set_points(&idle, "Sum", &[(t, 1.0)]);
+        }
+        let r = runner.run(&s, now, &permits).await;
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        asked.push(r.metrics_requested);
+    }
+    // Runs 0-9 ask both; idle has then been empty 10 times: runs 11-19 skip it (10 is a
+    // tenth run). Run 20 asks it, finds data, and from 21 on it is asked every run again.
+    assert_eq!(&asked[..11], &[2; 11]);
+    assert_eq!(&asked[11..20], &[1; 9]);
+    assert_eq!(&asked[20..], &[2, 2]);
 }

@@ -15,6 +15,11 @@ use super::config::JobSpec;
 use super::plan::{self, DimensionSet};
 use crate::store::{AppendError, Labels, Store, stale_marker};
 
+/// Runs in a row a query may come back empty before it is asked less often.
+pub const SPARSE_AFTER: u32 = 10;
+/// A sparse query is asked every this many runs (and at once again when it has data).
+pub const SPARSE_EVERY: u64 = 10;
+
 /// What one run did, for the source's metrics and logs.
 #[derive(Debug, Default)]
 pub struct RunReport {
@@ -30,6 +35,9 @@ pub struct RunReport {
     pub series_ended: u64,
     /// Series queried.
     pub series: usize,
+    /// Series not queried this run: empty for [`SPARSE_AFTER`] runs in a row, they are asked
+    /// every [`SPARSE_EVERY`] runs.
+    pub sparse_skipped: usize,
     /// Whether discovery reused an unexpired listing.
     pub discovery_cached: bool,
     /// Calls that failed (the run goes on with the others).
@@ -53,6 +61,10 @@ pub struct JobRunner {
     /// Newest timestamp written per series (so a window that overlaps the last one writes
     /// only what is new, and late datapoints of a period not yet written still land).
     written: Mutex<HashMap<Labels, i64>>,
+    /// Runs in a row each series' query came back with no datapoint.
+    empty: Mutex<HashMap<Labels, u32>>,
+    /// Runs so far.
+    runs: std::sync::atomic::AtomicU64,
 }
 
 impl JobRunner {
@@ -63,6 +75,8 @@ impl JobRunner {
             discovery_ttl,
             listing: Mutex::new(None),
             written: Mutex::new(HashMap::new()),
+            empty: Mutex::new(HashMap::new()),
+            runs: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -120,18 +134,28 @@ impl JobRunner {
         let job = &self.spec;
         let sets = self.sets(&mut report).await;
         let window = plan::window(now_ms, job.period, job.length, job.delay);
-        let calls = plan::calls(
-            job,
-            &|metric| sets.get(metric).cloned().unwrap_or_default(),
-            None,
-        );
+        let run = self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let sets_of = |metric: &str| sets.get(metric).cloned().unwrap_or_default();
+        // Every series the job covers stays alive, asked this run or not.
+        let queried: HashSet<Labels> = plan::calls(job, &sets_of, None, &|_| true)
+            .into_iter()
+            .flatten()
+            .map(|q| q.series)
+            .collect();
+        let calls = {
+            let empty = self.empty.lock();
+            let ask = |l: &Labels| {
+                run.is_multiple_of(SPARSE_EVERY) || empty.get(l).is_none_or(|&n| n < SPARSE_AFTER)
+            };
+            plan::calls(job, &sets_of, None, &ask)
+        };
+        let asked: usize = calls.iter().map(Vec::len).sum();
+        report.sparse_skipped = queried.len().saturating_sub(asked);
         let period_ms = i64::try_from(job.period.as_millis()).unwrap_or(i64::MAX);
-        let mut queried: HashSet<Labels> = HashSet::new();
         let mut complete = true;
         for batch in &calls {
             report.metrics_requested += batch.len() as u64;
             report.series += batch.len();
-            queried.extend(batch.iter().map(|q| q.series.clone()));
             let answer = {
                 let Ok(_permit) = permits.acquire().await else {
                     // The source is stopping.
@@ -158,10 +182,17 @@ impl JobRunner {
             let by_id: HashMap<&str, &plan::Query> =
                 batch.iter().map(|q| (q.id.as_str(), q)).collect();
             let mut written = self.written.lock();
+            let mut empty = self.empty.lock();
+            for q in batch {
+                *empty.entry(q.series.clone()).or_default() += 1;
+            }
             for (id, points) in results {
                 let Some(q) = by_id.get(id.as_str()) else {
                     continue;
                 };
+                if !points.is_empty() {
+                    empty.remove(&q.series);
+                }
                 let last = written.get(&q.series).copied().unwrap_or(i64::MIN);
                 let mut newest = last;
                 let zero = [(window.end_ms.saturating_sub(period_ms), 0.0)];
@@ -196,6 +227,7 @@ impl JobRunner {
             .filter(|l| !queried.contains(*l))
             .cloned()
             .collect();
+        self.empty.lock().retain(|l, _| queried.contains(l));
         for labels in gone {
             written.remove(&labels);
             if store.append(&labels, now_ms, stale_marker()).is_ok() {

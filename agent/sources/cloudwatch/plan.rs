@@ -49,23 +49,27 @@ pub struct Query {
 }
 
 /// The queries of one run of `job` over `sets` (per metric name, the dimension sets to ask
-/// for), cut into calls of at most [`MAX_QUERIES_PER_CALL`]. `account_id` labels the series
-/// when known.
+/// for) whose series `ask` accepts, cut into calls of at most [`MAX_QUERIES_PER_CALL`].
+/// `account_id` labels the series when known.
 pub fn calls(
     job: &JobSpec,
     sets: &dyn Fn(&str) -> Vec<DimensionSet>,
     account_id: Option<&str>,
+    ask: &dyn Fn(&Labels) -> bool,
 ) -> Vec<Vec<Query>> {
     let mut out: Vec<Vec<Query>> = Vec::new();
     let mut current = Vec::new();
     for m in &job.metrics {
         for set in sets(&m.name) {
             for stat in &m.statistics {
+                let series = series_labels(job, &m.name, stat, &set, account_id);
+                if !ask(&series) {
+                    continue;
+                }
                 if current.len() == MAX_QUERIES_PER_CALL {
                     out.push(std::mem::take(&mut current));
                 }
                 let id = format!("q{}", current.len());
-                let series = series_labels(job, &m.name, stat, &set, account_id);
                 current.push(Query {
                     id,
                     metric: m.name.clone(),
@@ -179,7 +183,7 @@ mod tests {
                 .map(|i| set(&[("ServiceName", &format!("s{i}"))]))
                 .collect()
         };
-        let calls = calls(&j, &sets, Some("123456789012"));
+        let calls = calls(&j, &sets, Some("123456789012"), &|_| true);
         assert_eq!(
             calls.iter().map(Vec::len).collect::<Vec<_>>(),
             [500, 500, 200]
@@ -188,6 +192,12 @@ mod tests {
             let ids: std::collections::BTreeSet<&str> = c.iter().map(|q| q.id.as_str()).collect();
             assert_eq!(ids.len(), c.len());
         }
+        // Queries `ask` declines leave no gap: the calls stay full.
+        let fewer = super::calls(&j, &sets, None, &|l| !l.to_string().contains("s1\""));
+        assert_eq!(
+            fewer.iter().map(Vec::len).collect::<Vec<_>>(),
+            [500, 500, 197]
+        );
         let q = &calls[0][1];
         assert_eq!(
             (q.metric.as_str(), q.statistic.as_str()),
