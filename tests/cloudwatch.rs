@@ -437,6 +437,25 @@ rules: {{files: ["rules.yml"]}}
             .iter()
             .all(|e| e["job"] == "elsewhere")
     );
+
+    // Reload without the failing job: the ECS job keeps running untouched.
+    let ecs_only = cfg.replace(
+        "    - name: elsewhere\n      namespace: AWS/RDS\n      role_arn: \"arn:aws:iam::123456789012:role/nobody\"\n      metrics: [{name: DatabaseConnections, statistics: [Sum]}]\n      period: 60s\n",
+        "",
+    );
+    assert_ne!(ecs_only, cfg);
+    std::fs::write(v.config_path(), &ecs_only).expect("config");
+    let answer = reqwest::Client::new()
+        .post(v.url("/-/reload"))
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(answer.status(), 200);
+    let text = answer.text().await.expect("body");
+    assert!(
+        text.contains("cloudwatch jobs: 0 added, 1 removed, 0 changed, 1 unchanged"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::ApiState;
 use crate::config::ConfigErrors;
-use crate::stage::Applied;
+use crate::stage::{Applied, ApplyStats};
 
 /// Capacity of the reload channel: one request may wait while another runs; past that,
 /// `/-/reload` answers 503 at once instead of queueing.
@@ -49,13 +49,17 @@ impl ReloadOutcome {
 }
 
 impl fmt::Display for ReloadOutcome {
-    /// `probe targets: 1 added, …; rule groups: …; applied now: otlp.auth_token; changes to
+    /// `probe targets: 1 added, …; rule groups: …; cloudwatch jobs: … (when configured); applied now: otlp.auth_token; changes to
     /// otlp.grpc_listen take effect at the next restart`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let counted: Vec<String> = self
             .stages
             .iter()
-            .filter(|(name, _)| matches!(*name, "probe targets" | "rule groups"))
+            .filter(|(name, a)| {
+                matches!(*name, "probe targets" | "rule groups")
+                    // Only when configured (before or after).
+                    || (*name == "cloudwatch jobs" && a.stats != ApplyStats::default())
+            })
             .map(|(name, a)| format!("{name}: {}", a.stats))
             .collect();
         f.write_str(&counted.join("; "))?;
