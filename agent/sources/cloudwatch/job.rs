@@ -208,6 +208,10 @@ impl JobRunner {
                             report.points_written += 1;
                             newest = newest.max(t);
                         }
+                        // After a restart the first window overlaps what the checkpoint
+                        // holds: repeats are accepted, a datapoint CloudWatch revised since
+                        // is older than the series' newest sample and is left as written.
+                        Err(AppendError::OutOfOrder) => {}
                         Err(e) => report.refused.push(e),
                     }
                 }
