@@ -191,6 +191,42 @@ async fn throttling_is_retried_then_reported() {
 }
 
 #[tokio::test]
+async fn unavailable_and_too_many_requests_are_retried() {
+    let fake = FakeCloudWatch::start().await;
+    fake.add_metric("AWS/ECS", "CPUUtilization", &[("ServiceName", "api")]);
+    let c = client(&fake, ACCESS_KEY);
+    let mut calls = 0;
+    for (status, code) in [
+        (503, "ServiceUnavailable"),
+        (429, "TooManyRequestsException"),
+        (500, "InternalServiceError"),
+    ] {
+        fake.clear_calls();
+        fake.fail(2, status, code);
+        let sets = c
+            .list_metrics("AWS/ECS", "CPUUtilization", &[], &mut calls)
+            .await
+            .unwrap_or_else(|e| panic!("{status} {code}: {e}"));
+        assert_eq!(sets.len(), 1);
+        assert_eq!(
+            fake.calls().len(),
+            3,
+            "{status} {code}: two failures, then the answer"
+        );
+    }
+    // A client error is not retried, and names CloudWatch's code.
+    fake.clear_calls();
+    fake.fail(1, 400, "InvalidParameterValue");
+    let e = c
+        .list_metrics("AWS/ECS", "CPUUtilization", &[], &mut calls)
+        .await
+        .expect_err("refused");
+    assert_eq!(e.reason(), "service");
+    assert!(e.to_string().contains("InvalidParameterValue"), "{e}");
+    assert_eq!(fake.calls().len(), 1);
+}
+
+#[tokio::test]
 async fn refused_credentials_are_one_clear_error() {
     let fake = FakeCloudWatch::start().await;
     let c = client(&fake, "AKIDWRONG");

@@ -60,7 +60,8 @@ struct Inner {
     /// (metric, statistic) → datapoints (epoch seconds, value) for every dimension set.
     points: BTreeMap<(FakeMetric, String), Vec<(f64, f64)>>,
     calls: Vec<Call>,
-    throttle: u32,
+    /// The next N calls fail with (status, code).
+    failing: Option<(u32, u16, String)>,
     /// Results per GetMetricData page (AWS pages by datapoints; this pages by queries).
     results_page: usize,
 }
@@ -132,7 +133,12 @@ impl FakeCloudWatch {
 
     /// Answers the next `n` calls with `Throttling` (HTTP 400, as CloudWatch does).
     pub fn throttle(&self, n: u32) {
-        self.inner.lock().expect("fake").throttle = n;
+        self.fail(n, 400, "Throttling");
+    }
+
+    /// Answers the next `n` calls with HTTP `status` and error code `code`.
+    pub fn fail(&self, n: u32, status: u16, code: &str) {
+        self.inner.lock().expect("fake").failing = Some((n, status, code.to_string()));
     }
 
     /// Results per GetMetricData page.
@@ -289,9 +295,12 @@ async fn handle(
             "The security token included in the request is invalid.",
         );
     }
-    if g.throttle > 0 {
-        g.throttle -= 1;
-        return error(StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded");
+    if let Some((n, status, code)) = g.failing.take() {
+        if n > 1 {
+            g.failing = Some((n - 1, status, code.clone()));
+        }
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        return error(status, &code, "injected by the test");
     }
     let skip: usize = next_token.and_then(|t| t.parse().ok()).unwrap_or(0);
     match op.as_str() {
