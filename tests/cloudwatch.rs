@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
-use common::cloudwatch::{ACCESS_KEY, FakeCloudWatch};
+use common::cloudwatch::{ACCESS_KEY, FakeCloudWatch, ROLE_ARN, ROLE_KEY};
 use vitals::net::aws::{AwsSetup, https_client};
 use vitals::sources::cloudwatch::client::{CallError, CloudWatchClient};
 use vitals::sources::cloudwatch::config::CloudWatchConfig;
@@ -357,9 +357,10 @@ async fn a_discovery_job_writes_cloudwatch_timestamps_reuses_its_listing_and_end
     assert!(vitals::store::is_stale_marker(last.1), "{web_samples:?}");
 }
 
-/// The binary with two CloudWatch jobs against the fake: the ECS job's datapoints land in the
-/// store at CloudWatch's timestamps, a rule fires on them, the self metrics count the calls;
-/// the job that assumes a role STS refuses fails with one error line and the other goes on.
+/// The binary with three CloudWatch jobs against the fake: the ECS job's datapoints land in
+/// the store at CloudWatch's timestamps, a rule fires on them, the self metrics count the
+/// calls; a static RDS job assumes a role through STS and labels its series with the role's
+/// account; the job whose role STS refuses fails with one error line and the others go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_pulls_cloudwatch_metrics_and_alerts_on_them() {
     let fake = FakeCloudWatch::start().await;
@@ -373,6 +374,12 @@ async fn the_daemon_pulls_cloudwatch_metrics_and_alerts_on_them() {
     let minute = (now_s / 60.0).floor() * 60.0;
     let points: Vec<(f64, f64)> = (1..=10).map(|i| (minute - 60.0 * i as f64, 93.5)).collect();
     fake.set_points(&api, "Average", &points);
+    let orders = fake.add_metric(
+        "AWS/RDS",
+        "DatabaseConnections",
+        &[("DBInstanceIdentifier", "orders")],
+    );
+    fake.set_points(&orders, "Average", &points);
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         dir.path().join("rules.yml"),
@@ -395,10 +402,16 @@ cloudwatch:
       role_arn: "arn:aws:iam::123456789012:role/nobody"
       metrics: [{{name: DatabaseConnections, statistics: [Sum]}}]
       period: 60s
+    - name: rds
+      namespace: AWS/RDS
+      role_arn: "{ROLE_ARN}"
+      static: [{{DBInstanceIdentifier: orders}}]
+      metrics: [{{name: DatabaseConnections, statistics: [Average]}}]
 rules: {{files: ["rules.yml"]}}
 "#,
         fake.url()
     );
+    let sts = fake.url();
     let v = common::Vitals::start_in(
         dir,
         &cfg,
@@ -406,7 +419,7 @@ rules: {{files: ["rules.yml"]}}
             ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
             ("AWS_SECRET_ACCESS_KEY", "not-logged-secret"),
             ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1"),
+            ("AWS_ENDPOINT_URL_STS", &sts),
         ],
     );
     v.wait_for_sample(
@@ -462,7 +475,34 @@ rules: {{files: ["rules.yml"]}}
         .unwrap_or_else(|| panic!("{q}"));
     let age = vitals::store::now_ms() as f64 / 1000.0 - ts;
     assert!((120.0..=240.0).contains(&age), "sample {age} s old");
-    // The RDS job cannot get credentials: one error line naming the job, no secret.
+    // The rds job assumed its role and asked with the temporary key; its series carry the
+    // role's account.
+    v.wait_for_sample(
+        "vitals_cloudwatch_last_success_timestamp_seconds",
+        &[("job", "rds")],
+        |t| t > 0.0,
+    )
+    .await;
+    let wire = fake.calls();
+    assert!(
+        wire.iter()
+            .any(|c| c.op == "AssumeRole" && c.access_key.as_deref() == Some(ACCESS_KEY))
+    );
+    assert!(wire.iter().any(|c| c.op == "GetMetricData"
+        && c.access_key.as_deref() == Some(ROLE_KEY)
+        && c.queries.iter().any(|q| q.metric == "DatabaseConnections")));
+    let q = v
+        .get_json("/api/v1/query?query=aws_rds_database_connections_average")
+        .await;
+    assert_eq!(
+        q["data"]["result"][0]["metric"]["account_id"], "123456789012",
+        "{q}"
+    );
+    assert_eq!(
+        q["data"]["result"][0]["metric"]["dimension_DBInstanceIdentifier"], "orders",
+        "{q}"
+    );
+    // The elsewhere job's role is refused: one error line naming the job, no secret.
     let errors = v.wait_log_events("A CloudWatch job failed; it is retried every period.", 1);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0]["job"], "elsewhere", "{}", errors[0]);
@@ -489,7 +529,7 @@ rules: {{files: ["rules.yml"]}}
     assert_eq!(answer.status(), 200);
     let text = answer.text().await.expect("body");
     assert!(
-        text.contains("cloudwatch jobs: 0 added, 1 removed, 0 changed, 1 unchanged"),
+        text.contains("cloudwatch jobs: 0 added, 1 removed, 0 changed, 2 unchanged"),
         "{text}"
     );
 }

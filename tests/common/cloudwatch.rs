@@ -21,6 +21,10 @@ use tokio::net::TcpListener;
 
 /// The access key the fake accepts.
 pub const ACCESS_KEY: &str = "AKIDVITALSTEST";
+/// The role STS (`POST /`, AssumeRole) lets [`ACCESS_KEY`] assume; any other is denied.
+pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/vitals-read";
+/// The temporary key AssumeRole hands out, which CloudWatch accepts too.
+pub const ROLE_KEY: &str = "ASIAVITALSROLE";
 /// Metrics per ListMetrics page (AWS: 500).
 pub const LIST_PAGE: usize = 500;
 
@@ -86,6 +90,7 @@ impl FakeCloudWatch {
                 "/service/GraniteServiceVersion20100801/operation/{op}",
                 post(handle),
             )
+            .route("/", post(sts))
             .with_state(inner.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -288,7 +293,7 @@ async fn handle(
         }
     }
     g.calls.push(call.clone());
-    if key.as_deref() != Some(ACCESS_KEY) {
+    if key.as_deref() != Some(ACCESS_KEY) && key.as_deref() != Some(ROLE_KEY) {
         return error(
             StatusCode::FORBIDDEN,
             "InvalidClientTokenId",
@@ -408,4 +413,39 @@ async fn handle(
         }
         _ => error(StatusCode::BAD_REQUEST, "UnknownOperationException", &op),
     }
+}
+
+/// STS's AssumeRole (awsQuery: a form body, an XML answer): [`ACCESS_KEY`] may assume
+/// [`ROLE_ARN`] and gets [`ROLE_KEY`]; anything else is AccessDenied. Recorded as a call.
+async fn sts(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = String::from_utf8_lossy(&body).to_string();
+    let field = |name: &str| {
+        form.split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .map(|v| v.replace("%3A", ":").replace("%2F", "/"))
+    };
+    let key = access_key(&headers);
+    inner.lock().expect("fake").calls.push(Call {
+        op: field("Action").unwrap_or_default(),
+        access_key: key.clone(),
+        queries: Vec::new(),
+        start_s: None,
+        end_s: None,
+        next_token: None,
+    });
+    let xml = |status: StatusCode, body: String| {
+        (status, [("content-type", "text/xml")], body).into_response()
+    };
+    if key.as_deref() != Some(ACCESS_KEY) || field("RoleArn").as_deref() != Some(ROLE_ARN) {
+        return xml(
+            StatusCode::FORBIDDEN,
+            "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to assume this role</Message></Error><RequestId>1</RequestId></ErrorResponse>".into(),
+        );
+    }
+    xml(
+        StatusCode::OK,
+        format!(
+            "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult><Credentials><AccessKeyId>{ROLE_KEY}</AccessKeyId><SecretAccessKey>role-secret</SecretAccessKey><SessionToken>role-token</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROAVITALS:vitals</AssumedRoleId><Arn>arn:aws:sts::123456789012:assumed-role/vitals-read/vitals</Arn></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>"
+        ),
+    )
 }

@@ -135,9 +135,11 @@ impl JobRunner {
         let sets = self.sets(&mut report).await;
         let window = plan::window(now_ms, job.period, job.length, job.delay);
         let run = self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The account is known when the job assumes a role: it is in the role's ARN.
+        let account = job.role_arn.as_deref().and_then(plan::arn_account);
         let sets_of = |metric: &str| sets.get(metric).cloned().unwrap_or_default();
         // Every series the job covers stays alive, asked this run or not.
-        let queried: HashSet<Labels> = plan::calls(job, &sets_of, None, &|_| true)
+        let queried: HashSet<Labels> = plan::calls(job, &sets_of, account, &|_| true)
             .into_iter()
             .flatten()
             .map(|q| q.series)
@@ -147,7 +149,7 @@ impl JobRunner {
             let ask = |l: &Labels| {
                 run.is_multiple_of(SPARSE_EVERY) || empty.get(l).is_none_or(|&n| n < SPARSE_AFTER)
             };
-            plan::calls(job, &sets_of, None, &ask)
+            plan::calls(job, &sets_of, account, &ask)
         };
         let asked: usize = calls.iter().map(Vec::len).sum();
         report.sparse_skipped = queried.len().saturating_sub(asked);

@@ -111,6 +111,12 @@ pub fn series_labels(
     Labels::new(pairs)
 }
 
+/// The account of an ARN (`arn:aws:iam::123456789012:role/x` → `123456789012`).
+pub fn arn_account(arn: &str) -> Option<&str> {
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
+}
+
 /// Whether a discovered dimension set belongs to `job`: exactly the job's dimension names
 /// (any set when it names none), every filter matching.
 pub fn wanted(job: &JobSpec, set: &DimensionSet) -> bool {
@@ -207,6 +213,16 @@ mod tests {
             q.series.to_string(),
             r#"aws_ecs_cpuutilization_maximum{account_id="123456789012", dimension_ServiceName="s0", region="us-east-1"}"#
         );
+    }
+
+    #[test]
+    fn the_account_comes_from_a_role_arn() {
+        assert_eq!(
+            arn_account("arn:aws:iam::123456789012:role/read"),
+            Some("123456789012")
+        );
+        assert_eq!(arn_account("arn:aws:iam::12345:role/read"), None);
+        assert_eq!(arn_account("nonsense"), None);
     }
 
     #[test]
