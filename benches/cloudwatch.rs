@@ -5,8 +5,8 @@
 //!
 //!   cargo bench --bench cloudwatch
 //!
-//! Bars (issue 11): ≤ 10 GetMetricData calls per cycle, under 2 s, < 30 MiB extra RSS, and
-//! no ListMetrics call in the second cycle (inside the discovery TTL).
+//! Bars (issue 11), asserted: ≤ 10 GetMetricData calls per cycle, under 2 s, < 30 MiB extra
+//! RSS, and no ListMetrics call in the second cycle (inside the discovery TTL).
 
 #[path = "../tests/common/cloudwatch.rs"]
 mod fake;
@@ -99,6 +99,14 @@ fn main() {
                 r.errors.len(),
                 rss_mib() - before
             );
+            // The issue's bars: a bench that misses one fails.
+            assert!(r.errors.is_empty(), "{:?}", r.errors);
+            assert!(data <= 10, "{data} GetMetricData calls");
+            assert!(took < Duration::from_secs(2), "cycle took {took:?}");
+            assert!(rss_mib() - before < 30.0, "RSS grew {} MiB", rss_mib() - before);
+            if cycle == 2 {
+                assert_eq!(list, 0, "ListMetrics inside the discovery TTL");
+            }
         }
     });
 }

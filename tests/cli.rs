@@ -251,3 +251,39 @@ fn a_rule_that_panics_the_parser_is_a_located_error() {
         out.stderr
     );
 }
+
+/// `check config` on a CloudWatch section prints what its GetMetricData calls cost a month,
+/// and refuses a bad job with every error at its field.
+#[test]
+fn check_config_prints_the_cloudwatch_cost_and_refuses_a_bad_job() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = write(
+        dir.path(),
+        "cw.yaml",
+        "cloudwatch:\n  region: us-east-1\n  jobs:\n    - namespace: AWS/ECS\n      dimensions: [ClusterName, ServiceName]\n      metrics: [{name: CPUUtilization, statistics: [Average, Maximum]}]\n    - name: rds\n      namespace: AWS/RDS\n      static: [{DBInstanceIdentifier: a}, {DBInstanceIdentifier: b}]\n      metrics: [{name: CPUUtilization, statistics: [Average]}]\n      period: 300s\n",
+    );
+    let out = run_cli(&["check", "config", &good], None);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    // rds: 8,640 runs x 1 statistic x 2 sets = 17,280 metrics (US$0.17); the ECS job:
+    // 43,200 runs x 2 statistics = 86,400 per service (US$0.864).
+    assert!(
+        out.stdout.contains("2 CloudWatch jobs (GetMetricData about US$0.17 a month for the static jobs, plus US$0.8640 a month per dimension set the 1 discovery job finds)"),
+        "{}",
+        out.stdout
+    );
+    let bad = write(
+        dir.path(),
+        "cwbad.yaml",
+        "cloudwatch:\n  concurrency: 500\n  jobs:\n    - namespace: AWS/ECS\n      metrics: [{name: CPUUtilization, statistics: [Mean]}]\n      period: 45s\n",
+    );
+    let out = run_cli(&["check", "config", &bad], None);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    for want in [
+        ":2:16: cloudwatch.concurrency: must be 1 to 50",
+        "cloudwatch.jobs[0].region: no region",
+        ":5:53: cloudwatch.jobs[0].metrics[0].statistics[0]: \"Mean\" is not a statistic",
+        ":6:15: cloudwatch.jobs[0].period: 45s is not a CloudWatch period",
+    ] {
+        assert!(out.stderr.contains(want), "{want} in:\n{}", out.stderr);
+    }
+}

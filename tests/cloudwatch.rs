@@ -123,7 +123,7 @@ async fn get_metric_data_batches_of_500_and_result_pages_come_back_whole() {
         assert_eq!(r.len(), batch.len());
         answered.extend(r.into_iter().map(|(id, p)| {
             let q = batch.iter().find(|q| q.id == id).expect("known id");
-            (q.series.to_string(), q.statistic.clone(), p)
+            (q.series.to_string(), q.statistic.clone(), p.points)
         }));
     }
     // 500 → 5 pages of 120 (4 full + 20), twice; 200 → 2 pages.
@@ -297,7 +297,7 @@ async fn a_discovery_job_writes_cloudwatch_timestamps_reuses_its_listing_and_end
     );
     fake.add_metric("AWS/ECS", "CPUUtilization", &[("ClusterName", "prod")]);
     // The window is [now-30s-240s, now-30s-60s): three periods. api has two of them; the
-    // third lands late. web has none (nil_to_zero writes 0 at the last period).
+    // third lands late. web has none: nil_to_zero writes 0 at the window's oldest period (a later run never asks it again, so a late datapoint of a newer one still lands).
     let (t1, t2, t3) = (now_s - 270.0, now_s - 210.0, now_s - 150.0);
     fake.set_points(&api, "Average", &[(t1, 10.0), (t2, 20.0)]);
     let runner = JobRunner::new(job, client(&fake, ACCESS_KEY), Duration::from_secs(600));
@@ -309,7 +309,7 @@ async fn a_discovery_job_writes_cloudwatch_timestamps_reuses_its_listing_and_end
     let ms = |t: f64| (t * 1000.0) as i64;
     let name = "aws_ecs_cpuutilization_average";
     assert_eq!(samples(&s, name, "api"), [(ms(t1), 10.0), (ms(t2), 20.0)]);
-    assert_eq!(samples(&s, name, "web"), [(ms(t3), 0.0)]);
+    assert_eq!(samples(&s, name, "web"), [(ms(t1), 0.0)]);
     let wire = fake.calls();
     assert_eq!(wire[1].start_s, Some(now_s - 30.0 - 240.0));
     assert_eq!(wire[1].end_s, Some(now_s - 30.0 - 60.0));
@@ -407,9 +407,10 @@ cloudwatch:
       role_arn: "{ROLE_ARN}"
       static: [{{DBInstanceIdentifier: orders}}]
       metrics: [{{name: DatabaseConnections, statistics: [Average]}}]
-rules: {{files: ["rules.yml"]}}
+rules: {{files: ["rules.yml", "{}/rules/cloudwatch.yml"]}}
 "#,
-        fake.url()
+        fake.url(),
+        env!("CARGO_MANIFEST_DIR")
     );
     let sts = fake.url();
     let v = common::Vitals::start_in(
@@ -454,6 +455,18 @@ rules: {{files: ["rules.yml"]}}
                     && a["labels"]["region"] == "us-east-1"
                     && a["state"] == "firing"
             });
+        // The shipped rule (for: 15m) sees the same series: pending.
+        let shipped = a["data"]["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| {
+                a["labels"]["alertname"] == "EcsServiceCpuHigh"
+                    && a["labels"]["dimension_ClusterName"] == "prod"
+                    && a["labels"]["dimension_ServiceName"] == "api"
+                    && a["state"] == "pending"
+            });
+        let firing = firing && shipped;
         if firing {
             break;
         }
@@ -464,8 +477,8 @@ rules: {{files: ["rules.yml"]}}
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // At CloudWatch's timestamps: the newest sample is the window's last minute, 2-3
-    // minutes old (delay 2 x period), not "now".
+    // At CloudWatch's timestamps: the newest sample is the start of the window's last
+    // minute, 3-4 minutes old (delay 2 x period, then the period itself), not "now".
     let q = v
         .get_json("/api/v1/query?query=timestamp(aws_ecs_cpuutilization_average)")
         .await;
@@ -474,7 +487,7 @@ rules: {{files: ["rules.yml"]}}
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("{q}"));
     let age = vitals::store::now_ms() as f64 / 1000.0 - ts;
-    assert!((120.0..=240.0).contains(&age), "sample {age} s old");
+    assert!((180.0..=250.0).contains(&age), "sample {age} s old");
     // The rds job assumed its role and asked with the temporary key; its series carry the
     // role's account.
     v.wait_for_sample(
@@ -506,6 +519,15 @@ rules: {{files: ["rules.yml"]}}
     let errors = v.wait_log_events("A CloudWatch job failed; it is retried every period.", 1);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0]["job"], "elsewhere", "{}", errors[0]);
+    assert_eq!(errors[0]["reason"], "auth", "{}", errors[0]);
+    assert!(
+        errors[0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("AccessDenied"),
+        "{}",
+        errors[0]
+    );
     let logs = v.logs().join("\n");
     assert!(!logs.contains("not-logged-secret"));
     assert!(
@@ -514,13 +536,21 @@ rules: {{files: ["rules.yml"]}}
             .all(|e| e["job"] == "elsewhere")
     );
 
-    // Reload without the failing job: the ECS job keeps running untouched.
-    let ecs_only = cfg.replace(
+    // Reload without the failing job and without rds: the ECS job keeps running untouched,
+    // rds's series end at once and its per-job metrics go.
+    let mut fewer = cfg.replace(
         "    - name: elsewhere\n      namespace: AWS/RDS\n      role_arn: \"arn:aws:iam::123456789012:role/nobody\"\n      metrics: [{name: DatabaseConnections, statistics: [Sum]}]\n      period: 60s\n",
         "",
     );
-    assert_ne!(ecs_only, cfg);
-    std::fs::write(v.config_path(), &ecs_only).expect("config");
+    fewer = fewer.replace(
+        &format!("    - name: rds\n      namespace: AWS/RDS\n      role_arn: \"{ROLE_ARN}\"\n      static: [{{DBInstanceIdentifier: orders}}]\n      metrics: [{{name: DatabaseConnections, statistics: [Average]}}]\n"),
+        "",
+    );
+    assert!(
+        !fewer.contains("elsewhere") && !fewer.contains("name: rds"),
+        "{fewer}"
+    );
+    std::fs::write(v.config_path(), &fewer).expect("config");
     let answer = reqwest::Client::new()
         .post(v.url("/-/reload"))
         .send()
@@ -529,8 +559,20 @@ rules: {{files: ["rules.yml"]}}
     assert_eq!(answer.status(), 200);
     let text = answer.text().await.expect("body");
     assert!(
-        text.contains("cloudwatch jobs: 0 added, 1 removed, 0 changed, 2 unchanged"),
+        text.contains("cloudwatch jobs: 0 added, 2 removed, 0 changed, 1 unchanged"),
         "{text}"
+    );
+    let q = v
+        .get_json("/api/v1/query?query=aws_rds_database_connections_average")
+        .await;
+    assert_eq!(q["data"]["result"].as_array().map(Vec::len), Some(0), "{q}");
+    let m = v.metrics().await;
+    assert!(!m.contains("vitals_cloudwatch_last_success_timestamp_seconds{job=\"rds\"}"));
+    assert!(m.contains("vitals_cloudwatch_last_success_timestamp_seconds{job=\"AWS/ECS\"}"));
+    assert_eq!(
+        v.wait_log_events("A CloudWatch job was removed; its series end.", 2)
+            .len(),
+        2
     );
 }
 
@@ -577,4 +619,76 @@ async fn a_query_empty_for_ten_runs_is_asked_every_tenth_run_until_it_has_data()
     assert_eq!(&asked[..11], &[2; 11]);
     assert_eq!(&asked[11..20], &[1; 9]);
     assert_eq!(&asked[20..], &[2, 2]);
+}
+
+/// A job's calls go out together up to the permits; a run that fails is caught up by the
+/// next one (its window starts where the last complete run ended); a query CloudWatch
+/// answers `Forbidden` is an error, writes nothing, and holds the window back.
+#[tokio::test]
+async fn calls_overlap_up_to_the_permits_and_a_failed_run_is_caught_up() {
+    use vitals::sources::cloudwatch::job::JobRunner;
+    let fake = FakeCloudWatch::start().await;
+    fake.set_delay(Duration::from_millis(200));
+    let statics: Vec<String> = (0..1_200)
+        .map(|i| format!("{{DBInstanceIdentifier: db{i:04}}}"))
+        .collect();
+    let cfg: CloudWatchConfig = serde_yaml_ng::from_str(&format!(
+        "region: us-east-1\njobs: [{{namespace: AWS/RDS, static: [{}], metrics: [{{name: CPUUtilization, statistics: [Average]}}]}}]\n",
+        statics.join(", ")
+    ))
+    .expect("yaml");
+    let job = cfg.build().expect("valid").jobs.remove(0);
+    let runner = JobRunner::new(job, client(&fake, ACCESS_KEY), Duration::from_secs(600));
+    let s = store();
+    let minute = vitals::store::now_ms() / 60_000 * 60_000;
+    // Three calls of 500, 500 and 200 queries, two permits: two at once, never three.
+    let permits = tokio::sync::Semaphore::new(2);
+    let r = runner.run(&s, minute + 1_000, &permits).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!((r.data_calls, r.metrics_requested), (3, 1_200));
+    assert_eq!(fake.max_in_flight(), 2);
+    let first_end = fake.calls().last().and_then(|c| c.end_s).expect("end");
+
+    // The next minute's run is throttled past its retries; the one after asks from where the
+    // first ended: two periods.
+    fake.set_delay(Duration::ZERO);
+    fake.throttle(1_000);
+    let r = runner.run(&s, minute + 61_000, &permits).await;
+    assert_eq!(r.errors.len(), 3, "{:?}", r.errors);
+    fake.throttle(0);
+    fake.clear_calls();
+    let r = runner.run(&s, minute + 121_000, &permits).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let wire = fake.calls();
+    assert!(
+        wire.iter().all(|c| c.start_s == Some(first_end)),
+        "{:?}",
+        wire.first()
+    );
+    assert_eq!(wire[0].end_s, Some(first_end + 120.0));
+
+    // db0007 is Forbidden: one error for its call, nothing written, the window held back.
+    let db7 = fake.add_metric(
+        "AWS/RDS",
+        "CPUUtilization",
+        &[("DBInstanceIdentifier", "db0007")],
+    );
+    fake.set_points(&db7, "Average", &[(first_end + 130.0, 5.0)]);
+    fake.forbid(&db7);
+    fake.clear_calls();
+    let r = runner.run(&s, minute + 181_000, &permits).await;
+    assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+    assert!(
+        r.errors[0].to_string().contains("Forbidden"),
+        "{}",
+        r.errors[0]
+    );
+    assert_eq!(r.points_written, 0);
+    fake.clear_calls();
+    runner.run(&s, minute + 241_000, &permits).await;
+    assert_eq!(
+        fake.calls()[0].start_s,
+        Some(first_end + 120.0),
+        "held back"
+    );
 }

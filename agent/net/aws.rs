@@ -115,7 +115,7 @@ impl AwsSetup {
                     match provider {
                         Some(p) => p.provide_credentials().await,
                         None => Err(CredentialsError::not_loaded(
-                            "no AWS credentials: set sigv4.access_key/secret_key or configure the environment, a profile or an instance role",
+                            "no AWS credentials found: set keys in the configuration (SNS: sigv4.access_key/secret_key) or the environment (AWS_ACCESS_KEY_ID), a profile, a web identity token or an instance or task role",
                         )),
                     }
                 }

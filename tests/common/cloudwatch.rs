@@ -68,6 +68,13 @@ struct Inner {
     failing: Option<(u32, u16, String)>,
     /// Results per GetMetricData page (AWS pages by datapoints; this pages by queries).
     results_page: usize,
+    /// How long each GetMetricData call takes.
+    delay: std::time::Duration,
+    /// GetMetricData calls being answered now, and the most at once.
+    in_flight: usize,
+    max_in_flight: usize,
+    /// Metrics answered with `StatusCode: Forbidden` and no datapoints.
+    forbidden: Vec<FakeMetric>,
 }
 
 /// The fake; cheap to clone.
@@ -149,6 +156,22 @@ impl FakeCloudWatch {
     /// Results per GetMetricData page.
     pub fn set_results_page(&self, n: usize) {
         self.inner.lock().expect("fake").results_page = n.max(1);
+    }
+
+    /// Makes every GetMetricData call take `d` (to see calls overlap).
+    pub fn set_delay(&self, d: std::time::Duration) {
+        self.inner.lock().expect("fake").delay = d;
+    }
+
+    /// The most GetMetricData calls that were being answered at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.lock().expect("fake").max_in_flight
+    }
+
+    /// Answers `m`'s queries with `StatusCode: Forbidden` (as CloudWatch does for a metric
+    /// of an account the caller may not read).
+    pub fn forbid(&self, m: &FakeMetric) {
+        self.inner.lock().expect("fake").forbidden.push(m.clone());
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -252,6 +275,16 @@ async fn handle(
             "UnknownProtocol",
             "expected rpc-v2-cbor",
         );
+    }
+    if op == "GetMetricData" {
+        let delay = {
+            let mut g = inner.lock().expect("fake");
+            g.in_flight += 1;
+            g.max_in_flight = g.max_in_flight.max(g.in_flight);
+            g.delay
+        };
+        tokio::time::sleep(delay).await;
+        inner.lock().expect("fake").in_flight -= 1;
     }
     let Ok(req) = ciborium::from_reader::<Value, _>(&body[..]) else {
         return error(
@@ -386,6 +419,10 @@ async fn handle(
                         })
                         .unwrap_or_default();
                     pts.sort_by(|a, b| b.0.total_cmp(&a.0));
+                    let forbidden = g.forbidden.contains(&key.0);
+                    if forbidden {
+                        pts.clear();
+                    }
                     Value::Map(vec![
                         (text("Id"), text(&q.id)),
                         (text("Label"), text(&q.metric)),
@@ -401,7 +438,21 @@ async fn handle(
                             text("Values"),
                             Value::Array(pts.iter().map(|(_, v)| Value::Float(*v)).collect()),
                         ),
-                        (text("StatusCode"), text("Complete")),
+                        (
+                            text("StatusCode"),
+                            text(if forbidden { "Forbidden" } else { "Complete" }),
+                        ),
+                        (
+                            text("Messages"),
+                            Value::Array(if forbidden {
+                                vec![Value::Map(vec![
+                                    (text("Code"), text("Forbidden")),
+                                    (text("Value"), text("not authorized for this account")),
+                                ])]
+                            } else {
+                                Vec::new()
+                            }),
+                        ),
                     ])
                 })
                 .collect();

@@ -103,7 +103,7 @@ impl CallError {
             _ => {
                 let message = chain(&e);
                 // Credentials that cannot be loaded fail before the request is sent.
-                if message.contains("credentials") {
+                if is_credentials_error(&e) {
                     CallError::Credentials { op, message }
                 } else {
                     CallError::Network { op, message }
@@ -111,6 +111,21 @@ impl CallError {
             }
         }
     }
+}
+
+/// Whether a credentials provider's error is in `e`'s source chain.
+fn is_credentials_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err
+            .downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some()
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// An error and its sources, each once, as one line (`a: b: c`), without the SDK's debug
@@ -128,8 +143,15 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// What one GetMetricData run returned for one query: `(timestamp ms, value)`, newest first.
-pub type Datapoints = Vec<(i64, f64)>;
+/// What GetMetricData returned for one query.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueryResult {
+    /// `(timestamp ms, value)`, newest first.
+    pub points: Vec<(i64, f64)>,
+    /// `StatusCode` when it is neither `Complete` nor `PartialData` (`InternalError`,
+    /// `Forbidden`), with CloudWatch's messages: the points are not to be trusted.
+    pub failed: Option<String>,
+}
 
 /// A CloudWatch client for one region and identity.
 #[derive(Clone, Debug)]
@@ -204,7 +226,7 @@ impl CloudWatchClient {
 
     /// The datapoints of `queries` (at most 500, ids unique) over `window`, newest first,
     /// every page; `calls` counts the pages requested. Queries CloudWatch returned nothing
-    /// for are absent from the answer.
+    /// for are absent from the answer; a query CloudWatch could not answer carries `failed`.
     pub async fn get_metric_data(
         &self,
         namespace: &str,
@@ -212,7 +234,7 @@ impl CloudWatchClient {
         window: Window,
         queries: &[Query],
         calls: &mut u64,
-    ) -> Result<Vec<(String, Datapoints)>, CallError> {
+    ) -> Result<Vec<(String, QueryResult)>, CallError> {
         let period = i32::try_from(period.as_secs()).unwrap_or(i32::MAX);
         let queries: Vec<MetricDataQuery> = queries
             .iter()
@@ -249,7 +271,7 @@ impl CloudWatchClient {
             .scan_by(ScanBy::TimestampDescending)
             .into_paginator()
             .send();
-        let mut out: Vec<(String, Datapoints)> = Vec::new();
+        let mut out: Vec<(String, QueryResult)> = Vec::new();
         let mut at: HashMap<String, usize> = HashMap::new();
         while let Some(page) = pages.next().await {
             *calls += 1;
@@ -261,12 +283,24 @@ impl CloudWatchClient {
                     .iter()
                     .zip(r.values())
                     .filter_map(|(t, v)| Some((t.to_millis().ok()?, *v)));
+                let failed = r
+                    .status_code()
+                    .map(|c| c.as_str())
+                    .filter(|c| !matches!(*c, "Complete" | "PartialData"))
+                    .map(|c| {
+                        let why: Vec<&str> =
+                            r.messages().iter().filter_map(|m| m.value()).collect();
+                        format!("{c}: {}", why.join("; "))
+                    });
                 // A query's datapoints may continue on the next page.
-                match at.get(id) {
-                    Some(&i) => out[i].1.extend(points),
-                    None => {
-                        at.insert(id.to_string(), out.len());
-                        out.push((id.to_string(), points.collect()));
+                let i = *at.entry(id.to_string()).or_insert_with(|| {
+                    out.push((id.to_string(), QueryResult::default()));
+                    out.len() - 1
+                });
+                if let Some((_, q)) = out.get_mut(i) {
+                    q.points.extend(points);
+                    if failed.is_some() {
+                        q.failed = failed;
                     }
                 }
             }

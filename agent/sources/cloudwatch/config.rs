@@ -27,7 +27,7 @@ pub struct CloudWatchConfig {
     /// How long a discovery (ListMetrics) result is reused before the namespace is listed again.
     #[serde(default = "defaults::discovery_ttl")]
     pub discovery_ttl: PromDuration,
-    /// GetMetricData calls in flight at once, over all jobs.
+    /// GetMetricData calls in flight at once, over all jobs (1 to 50).
     #[serde(default = "defaults::concurrency")]
     pub concurrency: usize,
     /// What to collect.
@@ -59,6 +59,14 @@ pub struct JobConfig {
     /// expressions, by dimension name; `{ClusterName: "prod-.*"}`.
     #[serde(default)]
     pub dimension_filters: BTreeMap<String, String>,
+    /// Discovery jobs: keep only these exact dimension values, by dimension name;
+    /// `{ServiceName: [api, web]}`.
+    #[serde(default)]
+    pub dimension_values: BTreeMap<String, Vec<String>>,
+    /// This job's CloudWatch endpoint (a VPC endpoint of its region); default
+    /// `cloudwatch.endpoint_url`.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
     /// Static jobs: the dimension sets to query, with no ListMetrics call; each names a
     /// value for every entry of `dimensions` (or gives the dimensions itself when
     /// `dimensions` is empty).
@@ -68,20 +76,23 @@ pub struct JobConfig {
     pub metrics: Vec<MetricConfig>,
     /// CloudWatch period of each datapoint: 1s, 5s, 10s, 30s or a multiple of 60s. Default
     /// 60s, the period ALB, ECS and RDS publish at (YACE's default is 300s). Samples are
-    /// written at CloudWatch's timestamps, `delay` (or more) in the past: with a period of
-    /// 300s the newest is 10–15 minutes old, past the 5-minute lookback of a plain
-    /// selector, so rules over such metrics need `last_over_time(m[20m])`.
+    /// written at CloudWatch's timestamps (the period's start), `delay` plus a period or
+    /// more in the past: with a period of 300s the newest is 15–20 minutes old, past the
+    /// 5-minute lookback of a plain selector, so rules over such metrics need
+    /// `last_over_time(m[25m])`.
     #[serde(default = "defaults::period")]
     pub period: PromDuration,
-    /// How far back each query looks; default the period. A longer window re-reads
-    /// datapoints that landed late.
+    /// How much each run asks for; default the period. A run also reaches back to where
+    /// the last complete run ended (at most 10 periods), so a slow or failed run loses
+    /// nothing.
     #[serde(default)]
     pub length: Option<PromDuration>,
     /// How far behind now the window ends (CloudWatch publishes late); default 2× period.
     #[serde(default)]
     pub delay: Option<PromDuration>,
-    /// Write 0 when a queried metric has no datapoint in the window (YACE's `nilToZero`);
-    /// otherwise nothing is written for it.
+    /// Write 0 when a queried metric has no datapoint in the window (YACE's `nilToZero`),
+    /// at the window's oldest period (never asked again, so a datapoint that lands late in
+    /// a newer period still lands); otherwise nothing is written for it.
     #[serde(default)]
     pub nil_to_zero: bool,
 }
@@ -122,6 +133,9 @@ pub struct CloudWatchSpec {
     pub concurrency: usize,
     pub jobs: Vec<JobSpec>,
 }
+
+/// Most GetMetricData calls in flight: AWS allows 50 a second per account and region.
+pub const MAX_CONCURRENCY: usize = 50;
 
 /// AWS's GetMetricData price: US$0.01 per 1,000 metrics requested (us-east-1; other regions
 /// differ), from aws.amazon.com/cloudwatch/pricing.
@@ -180,6 +194,10 @@ pub struct JobSpec {
     pub role_arn: Option<String>,
     pub dimensions: Vec<String>,
     pub filters: Vec<(String, Regex)>,
+    /// Exact values kept, by dimension name.
+    pub values: Vec<(String, BTreeSet<String>)>,
+    /// The endpoint to call, when not AWS's.
+    pub endpoint_url: Option<reqwest::Url>,
     /// Static dimension sets (name, value), sorted by name; empty for a discovery job.
     pub static_sets: Vec<Vec<(String, String)>>,
     pub metrics: Vec<MetricSpec>,
@@ -236,25 +254,33 @@ fn valid_period(d: Duration) -> bool {
     d.subsec_nanos() == 0 && (matches!(s, 1 | 5 | 10 | 30) || (s > 0 && s.is_multiple_of(60)))
 }
 
+/// An `endpoint_url` field: `None` when empty, an error when not an http(s) URL.
+fn endpoint(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<reqwest::Url> {
+    if value.is_empty() {
+        return None;
+    }
+    match reqwest::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+        _ => {
+            errors.push(FieldError::new(
+                field,
+                format!("{value:?} is not an http(s) URL"),
+            ));
+            None
+        }
+    }
+}
+
 impl CloudWatchConfig {
     /// Validates the section; every problem, with paths relative to the section.
     pub fn build(&self) -> Result<CloudWatchSpec, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let endpoint_url = match self.endpoint_url.as_str() {
-            "" => None,
-            u => match reqwest::Url::parse(u) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
-                _ => {
-                    errors.push(FieldError::new(
-                        "endpoint_url",
-                        format!("{u:?} is not an http(s) URL"),
-                    ));
-                    None
-                }
-            },
-        };
-        if self.concurrency == 0 {
-            errors.push(FieldError::new("concurrency", "must be at least 1"));
+        let endpoint_url = endpoint("endpoint_url", &self.endpoint_url, &mut errors);
+        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            errors.push(FieldError::new(
+                "concurrency",
+                format!("must be 1 to {MAX_CONCURRENCY} (GetMetricData allows 50 calls a second)"),
+            ));
         }
         if self.discovery_ttl.get().is_zero() {
             errors.push(FieldError::new("discovery_ttl", "must be longer than 0s"));
@@ -263,7 +289,7 @@ impl CloudWatchConfig {
         let mut names = BTreeSet::new();
         for (i, job) in self.jobs.iter().enumerate() {
             let at = format!("jobs[{i}]");
-            match job.build(self) {
+            match job.build(self, endpoint_url.as_ref()) {
                 Ok(spec) => {
                     if !names.insert(spec.name.clone()) {
                         errors.push(FieldError::new(
@@ -293,8 +319,16 @@ impl CloudWatchConfig {
 }
 
 impl JobConfig {
-    fn build(&self, section: &CloudWatchConfig) -> Result<JobSpec, Vec<FieldError>> {
+    fn build(
+        &self,
+        section: &CloudWatchConfig,
+        section_endpoint: Option<&reqwest::Url>,
+    ) -> Result<JobSpec, Vec<FieldError>> {
         let mut errors = Vec::new();
+        let endpoint_url = match &self.endpoint_url {
+            Some(u) => endpoint("endpoint_url", u, &mut errors),
+            None => section_endpoint.cloned(),
+        };
         if self.namespace.trim().is_empty() {
             errors.push(FieldError::new(
                 "namespace",
@@ -354,6 +388,20 @@ impl JobConfig {
                 Err(e) => errors.push(FieldError::new(&at, format!("bad regular expression: {e}"))),
             }
         }
+        let mut values = Vec::new();
+        for (name, list) in &self.dimension_values {
+            let at = format!("dimension_values.{name}");
+            if !self.dimensions.is_empty() && !seen.contains(name.as_str()) {
+                errors.push(FieldError::new(
+                    &at,
+                    format!("{name:?} is not one of the job's dimensions"),
+                ));
+            }
+            if list.is_empty() {
+                errors.push(FieldError::new(&at, "lists no value"));
+            }
+            values.push((name.clone(), list.iter().cloned().collect()));
+        }
         let mut static_sets = Vec::new();
         for (i, set) in self.static_dimensions.iter().enumerate() {
             let at = format!("static[{i}]");
@@ -375,11 +423,16 @@ impl JobConfig {
             }
             static_sets.push(set.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
         }
-        if !static_sets.is_empty() && !self.dimension_filters.is_empty() {
-            errors.push(FieldError::new(
-                "dimension_filters",
-                "filters apply to discovered dimensions; a static job names its values",
-            ));
+        for (field, set) in [
+            ("dimension_filters", !self.dimension_filters.is_empty()),
+            ("dimension_values", !self.dimension_values.is_empty()),
+        ] {
+            if !static_sets.is_empty() && set {
+                errors.push(FieldError::new(
+                    field,
+                    "filters apply to discovered dimensions; a static job names its values",
+                ));
+            }
         }
         if self.metrics.is_empty() {
             errors.push(FieldError::new("metrics", "must name at least one metric"));
@@ -438,6 +491,8 @@ impl JobConfig {
                 role_arn: Some(role_arn).filter(|r| !r.is_empty()),
                 dimensions: self.dimensions.clone(),
                 filters,
+                values,
+                endpoint_url,
                 static_sets,
                 metrics,
                 period,
@@ -529,6 +584,39 @@ mod tests {
         assert_eq!(c.per_discovered_set, 8_640.0);
         assert!((c.static_usd() - 1.728).abs() < 1e-9);
         assert!((c.per_set_usd() - 0.0864).abs() < 1e-9);
+    }
+
+    #[test]
+    fn exact_values_and_a_job_endpoint() {
+        let spec = build(
+            "region: us-east-1\nendpoint_url: http://vpce.example:443\njobs:\n  - {name: a, namespace: AWS/ECS, dimensions: [ServiceName], dimension_values: {ServiceName: [my.svc]}, metrics: [{name: A, statistics: [Sum]}], endpoint_url: 'https://vpce-eu.example'}\n  - {name: b, namespace: AWS/ECS, metrics: [{name: A, statistics: [Sum]}]}\n",
+        )
+        .expect("valid");
+        let (a, b) = (&spec.jobs[0], &spec.jobs[1]);
+        assert_eq!(a.values[0].1.iter().collect::<Vec<_>>(), ["my.svc"]);
+        assert_eq!(
+            a.endpoint_url.as_ref().map(|u| u.as_str()),
+            Some("https://vpce-eu.example/")
+        );
+        assert_eq!(
+            b.endpoint_url.as_ref().map(|u| u.as_str()),
+            Some("http://vpce.example:443/")
+        );
+        let errors = build(
+            "region: us-east-1\njobs:\n  - {namespace: AWS/ECS, dimensions: [ServiceName], dimension_values: {Cluster: []}, endpoint_url: 'ftp://x', metrics: [{name: A, statistics: [Sum]}]}\n  - {name: s, namespace: AWS/RDS, static: [{DBInstanceIdentifier: a}], dimension_values: {DBInstanceIdentifier: [a]}, metrics: [{name: A, statistics: [Sum]}]}\n",
+        )
+        .expect_err("invalid");
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "jobs[0].endpoint_url",
+                "jobs[0].dimension_values.Cluster",
+                "jobs[0].dimension_values.Cluster",
+                "jobs[1].dimension_values",
+            ],
+            "{errors:#?}"
+        );
     }
 
     #[test]

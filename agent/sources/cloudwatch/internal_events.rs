@@ -80,6 +80,12 @@ impl CloudWatchMetrics {
         })
     }
 
+    /// A removed job's series of the per-job metrics go.
+    pub fn forget(&self, job: &str) {
+        let _ = self.last_success.remove_label_values(&[job]);
+        let _ = self.points.remove_label_values(&[job]);
+    }
+
     /// A run of `job` over `namespace` ended at `now_s`; `failing` says whether the previous
     /// run failed, and the result whether this one did (for the log on a change).
     pub fn ran(

@@ -118,7 +118,8 @@ pub fn arn_account(arn: &str) -> Option<&str> {
 }
 
 /// Whether a discovered dimension set belongs to `job`: exactly the job's dimension names
-/// (any set when it names none), every filter matching.
+/// (any set when it names none), every regex filter matching and every exact value list
+/// holding its value.
 pub fn wanted(job: &JobSpec, set: &DimensionSet) -> bool {
     if !job.dimensions.is_empty()
         && (set.len() != job.dimensions.len()
@@ -129,11 +130,14 @@ pub fn wanted(job: &JobSpec, set: &DimensionSet) -> bool {
     {
         return false;
     }
-    job.filters.iter().all(|(name, re)| {
-        set.iter()
-            .find(|(k, _)| k == name)
-            .is_some_and(|(_, v)| re.is_match(v))
-    })
+    let value = |name: &str| set.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    job.filters
+        .iter()
+        .all(|(name, re)| value(name).is_some_and(|v| re.is_match(v)))
+        && job
+            .values
+            .iter()
+            .all(|(name, keep)| value(name).is_some_and(|v| keep.contains(v)))
 }
 
 #[cfg(test)]
@@ -247,6 +251,12 @@ mod tests {
                 ("X", "y")
             ])
         ));
+        // Exact values: a dot is a dot.
+        let exact = job(
+            "region: us-east-1\njobs: [{namespace: AWS/ECS, dimensions: [ServiceName], dimension_values: {ServiceName: [my.svc]}, metrics: [{name: A, statistics: [Sum]}]}]\n",
+        );
+        assert!(wanted(&exact, &set(&[("ServiceName", "my.svc")])));
+        assert!(!wanted(&exact, &set(&[("ServiceName", "myXsvc")])));
         // Anchored: a value that only contains a match is not one.
         assert!(!wanted(
             &j,

@@ -3,8 +3,10 @@
 //! the jobs replaced on reload (added, removed and changed ones restart; unchanged ones keep
 //! their discovery cache and their written-up-to marks), and stopped on shutdown.
 //!
-//! GetMetricData calls of all jobs share `cloudwatch.concurrency` permits (a semaphore:
-//! a call waits for a permit; nothing is queued beyond the calls of running jobs).
+//! GetMetricData calls of all jobs share `cloudwatch.concurrency` permits (one semaphore,
+//! resized on reload: a call waits for a permit; nothing is queued beyond the calls of the
+//! runs in progress). A removed job's series end with a stale marker and its per-job
+//! metrics are deleted; a changed job's runner hands what it wrote and asked to its successor.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +36,7 @@ pub enum CloudWatchError {
 struct Running {
     /// The job's spec as text, to tell a changed job on reload.
     fingerprint: String,
+    runner: Arc<JobRunner>,
     cancel: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -44,7 +47,7 @@ pub struct CloudWatchSource {
     metrics: CloudWatchMetrics,
     cancel: CancellationToken,
     spec: Mutex<CloudWatchSpec>,
-    permits: Mutex<Arc<Semaphore>>,
+    permits: Arc<Semaphore>,
     running: Mutex<BTreeMap<String, Running>>,
 }
 
@@ -53,23 +56,28 @@ fn fingerprint(job: &JobSpec, spec: &CloudWatchSpec) -> String {
 }
 
 impl CloudWatchSource {
-    fn spawn(&self, job: JobSpec, spec: &CloudWatchSpec) -> Running {
+    fn spawn(&self, job: JobSpec, spec: &CloudWatchSpec, previous: Option<&JobRunner>) -> Running {
         let fingerprint = fingerprint(&job, spec);
         let setup = Arc::new(AwsSetup::chain(
             &job.region,
-            spec.endpoint_url.as_ref().map(|u| u.to_string()),
+            job.endpoint_url.as_ref().map(|u| u.to_string()),
             job.role_arn.clone(),
         ));
         let client = CloudWatchClient::new(&setup, &job.region);
-        let runner = JobRunner::new(job, client, spec.discovery_ttl);
+        let runner = Arc::new(JobRunner::new(job, client, spec.discovery_ttl));
+        if let Some(p) = previous {
+            runner.inherit(p);
+        }
         let cancel = self.cancel.child_token();
-        let (store, metrics, permits) = (
+        let (store, metrics, permits, me) = (
             self.store.clone(),
             self.metrics.clone(),
-            self.permits.lock().clone(),
+            self.permits.clone(),
+            runner.clone(),
         );
         let stop = cancel.clone();
         let task = tokio::spawn(async move {
+            let runner = me;
             let period = runner.spec.period;
             let name = runner.spec.name.clone();
             let namespace = runner.spec.namespace.clone();
@@ -94,18 +102,20 @@ impl CloudWatchSource {
         });
         Running {
             fingerprint,
+            runner,
             cancel,
             task,
         }
     }
 }
 
-/// Time until the next period boundary (plus a second, so CloudWatch's period has closed).
+/// Time until just after the next period boundary (a tenth of the period, at most a second,
+/// so the period has closed).
 fn until_next(now_ms: i64, period: Duration) -> Duration {
     let p = i64::try_from(period.as_millis())
         .unwrap_or(i64::MAX)
         .max(1000);
-    let next = now_ms.div_euclid(p).saturating_add(1).saturating_mul(p) + 1000;
+    let next = now_ms.div_euclid(p).saturating_add(1).saturating_mul(p) + (p / 10).min(1000);
     Duration::from_millis(u64::try_from(next - now_ms).unwrap_or(1000))
 }
 
@@ -118,7 +128,7 @@ impl Stage for CloudWatchSource {
             store: ctx.store.clone(),
             metrics: CloudWatchMetrics::new(&ctx.registry)?,
             cancel: ctx.cancel.child_token(),
-            permits: Mutex::new(Arc::new(Semaphore::new(spec.concurrency))),
+            permits: Arc::new(Semaphore::new(spec.concurrency)),
             spec: Mutex::new(spec),
             running: Mutex::new(BTreeMap::new()),
         })
@@ -128,16 +138,30 @@ impl Stage for CloudWatchSource {
         let spec = self.spec.lock().clone();
         let mut running = self.running.lock();
         for job in &spec.jobs {
-            running.insert(job.name.clone(), self.spawn(job.clone(), &spec));
+            running.insert(job.name.clone(), self.spawn(job.clone(), &spec, None));
         }
     }
 
     fn apply(&self, spec: CloudWatchSpec) -> Applied {
         let mut stats = ApplyStats::default();
         let mut running = self.running.lock();
-        if spec.concurrency != self.spec.lock().concurrency {
-            // New permits for the jobs started below; running ones keep theirs.
-            *self.permits.lock() = Arc::new(Semaphore::new(spec.concurrency));
+        let before = self.spec.lock().concurrency;
+        if spec.concurrency > before {
+            self.permits.add_permits(spec.concurrency - before);
+        } else if spec.concurrency < before {
+            // Free permits go now; those held by calls in flight as they come back.
+            let mut left = before - spec.concurrency;
+            left -= self.permits.forget_permits(left);
+            if let Ok(n) = u32::try_from(left)
+                && n > 0
+            {
+                let permits = self.permits.clone();
+                tokio::spawn(async move {
+                    if let Ok(p) = permits.acquire_many(n).await {
+                        p.forget();
+                    }
+                });
+            }
         }
         let mut next = BTreeMap::new();
         for job in &spec.jobs {
@@ -150,17 +174,21 @@ impl Stage for CloudWatchSource {
                 Some(r) => {
                     stats.changed += 1;
                     r.cancel.cancel();
-                    next.insert(job.name.clone(), self.spawn(job.clone(), &spec));
+                    let new = self.spawn(job.clone(), &spec, Some(&r.runner));
+                    next.insert(job.name.clone(), new);
                 }
                 None => {
                     stats.added += 1;
-                    next.insert(job.name.clone(), self.spawn(job.clone(), &spec));
+                    next.insert(job.name.clone(), self.spawn(job.clone(), &spec, None));
                 }
             }
         }
-        for (_, r) in std::mem::take(&mut *running) {
+        for (name, r) in std::mem::take(&mut *running) {
             stats.removed += 1;
             r.cancel.cancel();
+            let ended = r.runner.end_all(&self.store, now_ms());
+            self.metrics.forget(&name);
+            tracing::info!(job = %name, series_ended = ended, "A CloudWatch job was removed; its series end.");
         }
         *running = next;
         *self.spec.lock() = spec;
@@ -184,10 +212,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn runs_wait_for_the_next_period_boundary_plus_a_second() {
+    fn runs_wait_for_just_after_the_next_period_boundary() {
         let m = Duration::from_secs(60);
         assert_eq!(until_next(120_000, m), Duration::from_secs(61));
         assert_eq!(until_next(150_000, m), Duration::from_secs(31));
         assert_eq!(until_next(179_999, m), Duration::from_millis(1001));
+        // A 1 s period runs every second, a tenth of a second past each.
+        let s = Duration::from_secs(1);
+        assert_eq!(until_next(5_100, s), Duration::from_millis(1000));
+        assert_eq!(until_next(5_000, s), Duration::from_millis(1100));
     }
 }
