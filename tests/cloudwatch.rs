@@ -296,8 +296,10 @@ async fn a_discovery_job_writes_cloudwatch_timestamps_reuses_its_listing_and_end
         &[("ClusterName", "dev"), ("ServiceName", "api")],
     );
     fake.add_metric("AWS/ECS", "CPUUtilization", &[("ClusterName", "prod")]);
-    // The window is [now-30s-240s, now-30s-60s): three periods. api has two of them; the
-    // third lands late. web has none: nil_to_zero writes 0 at the window's oldest period (a later run never asks it again, so a late datapoint of a newer one still lands).
+    // The job's window is [now-30s-240s, now-30s-60s): three periods; a first run reaches
+    // back 10 periods, to now-30s-660s. api has two of the three; the third lands late. web
+    // has none: nil_to_zero writes 0 at the window's oldest period (a later run never asks it
+    // again, so a late datapoint of a newer one still lands).
     let (t1, t2, t3) = (now_s - 270.0, now_s - 210.0, now_s - 150.0);
     fake.set_points(&api, "Average", &[(t1, 10.0), (t2, 20.0)]);
     let runner = JobRunner::new(job, client(&fake, ACCESS_KEY), Duration::from_secs(600));
@@ -309,17 +311,18 @@ async fn a_discovery_job_writes_cloudwatch_timestamps_reuses_its_listing_and_end
     let ms = |t: f64| (t * 1000.0) as i64;
     let name = "aws_ecs_cpuutilization_average";
     assert_eq!(samples(&s, name, "api"), [(ms(t1), 10.0), (ms(t2), 20.0)]);
-    assert_eq!(samples(&s, name, "web"), [(ms(t1), 0.0)]);
+    assert_eq!(samples(&s, name, "web"), [(ms(now_s - 690.0), 0.0)]);
     let wire = fake.calls();
-    assert_eq!(wire[1].start_s, Some(now_s - 30.0 - 240.0));
+    assert_eq!(wire[1].start_s, Some(now_s - 30.0 - 660.0));
     assert_eq!(wire[1].end_s, Some(now_s - 30.0 - 60.0));
 
-    // The late datapoint arrives; the next run (within the TTL: no ListMetrics) writes only it.
+    // The late datapoint arrives; the next run (within the TTL: no ListMetrics) writes it.
     fake.set_points(&api, "Average", &[(t1, 10.0), (t2, 20.0), (t3, 30.0)]);
     fake.clear_calls();
     let r = runner.run(&s, now_ms, &permits).await;
     assert!(r.discovery_cached);
-    assert_eq!((r.list_calls, r.data_calls, r.points_written), (0, 1, 1));
+    // Written: t3, and web's 0 for this window (still empty).
+    assert_eq!((r.list_calls, r.data_calls, r.points_written), (0, 1, 2));
     assert!(fake.calls().iter().all(|c| c.op == "GetMetricData"));
     assert_eq!(
         samples(&s, name, "api"),
@@ -488,6 +491,17 @@ rules: {{files: ["rules.yml", "{}/rules/cloudwatch.yml"]}}
         .unwrap_or_else(|| panic!("{q}"));
     let age = vitals::store::now_ms() as f64 / 1000.0 - ts;
     assert!((180.0..=250.0).contains(&age), "sample {age} s old");
+    // A first run (a start or a restart) reaches back 10 periods, so an outage of up to
+    // 10 minutes loses no period.
+    let first = fake
+        .calls()
+        .into_iter()
+        .find(|c| c.op == "GetMetricData" && c.queries.iter().any(|q| q.namespace == "AWS/ECS"))
+        .expect("an ECS call");
+    assert_eq!(
+        first.end_s.zip(first.start_s).map(|(e, s)| e - s),
+        Some(600.0)
+    );
     // The rds job assumed its role and asked with the temporary key; its series carry the
     // role's account.
     v.wait_for_sample(

@@ -83,8 +83,8 @@ pub struct JobConfig {
     #[serde(default = "defaults::period")]
     pub period: PromDuration,
     /// How much each run asks for; default the period. A run also reaches back to where
-    /// the last complete run ended (at most 10 periods), so a slow or failed run loses
-    /// nothing.
+    /// the last complete run ended, and the first run after a start 10 periods back (at
+    /// most 10 periods), so a slow or failed run, or an outage that short, loses nothing.
     #[serde(default)]
     pub length: Option<PromDuration>,
     /// How far behind now the window ends (CloudWatch publishes late); default 2× period.

@@ -3,8 +3,9 @@
 //! out together, each waiting for a permit of the source's concurrency), and write every new
 //! datapoint into the store at CloudWatch's own timestamp.
 //!
-//! - **Windows**: a run asks from where the last complete run ended (at most
-//!   [`MAX_CATCH_UP`] periods back), so a slow run, a failed call or a reload loses no period.
+//! - **Windows**: a run asks from where the last complete run ended, and a first run (after
+//!   a start or a restart) from [`MAX_CATCH_UP`] periods back, so a slow run, a failed call,
+//!   a reload or a restart of up to that long loses no period.
 //! - **Sparse sets**: a dimension set all of whose queries came back empty
 //!   [`SPARSE_AFTER`] runs in a row is asked every [`SPARSE_EVERY`] runs, over a window that
 //!   covers the runs it skipped (GetMetricData bills per metric, not per datapoint).
@@ -192,12 +193,13 @@ impl JobRunner {
                 .end_ms
                 .saturating_sub(period_ms.saturating_mul(periods))
         };
-        // From where the last complete run ended (a slow or failed run loses no period),
-        // at most MAX_CATCH_UP periods back.
+        // From where the last complete run ended (a slow or failed run loses no period), or
+        // on a first run (a start, a restart) MAX_CATCH_UP periods back: what the store
+        // already holds is written again as exact repeats, which it ignores.
         let asked_until = self.memory.lock().asked_until_ms;
         let window = Window {
             start_ms: asked_until
-                .map_or(fresh.start_ms, |t| t.min(fresh.start_ms))
+                .map_or(i64::MIN, |t| t.min(fresh.start_ms))
                 .max(reach(MAX_CATCH_UP).min(fresh.start_ms)),
             end_ms: fresh.end_ms,
         };
