@@ -11,7 +11,7 @@ use aws_credential_types::Credentials;
 use common::cloudwatch::{ACCESS_KEY, FakeCloudWatch, ROLE_ARN, ROLE_KEY};
 use vitals::net::aws::{AwsSetup, https_client};
 use vitals::sources::cloudwatch::client::{CallError, CloudWatchClient};
-use vitals::sources::cloudwatch::config::CloudWatchConfig;
+use vitals::sources::cloudwatch::config::{CloudWatchConfig, JobSpec};
 use vitals::sources::cloudwatch::plan::{self, Window};
 
 fn client(fake: &FakeCloudWatch, key: &str) -> CloudWatchClient {
@@ -25,6 +25,12 @@ fn client(fake: &FakeCloudWatch, key: &str) -> CloudWatchClient {
         role_arn: None,
     });
     CloudWatchClient::new(&setup, "us-east-1")
+}
+
+/// The first job of a `cloudwatch:` section written in YAML.
+fn job_of(yaml: &str) -> JobSpec {
+    let cfg: CloudWatchConfig = serde_yaml_ng::from_str(yaml).expect("yaml");
+    cfg.build().expect("valid").jobs.remove(0)
 }
 
 #[tokio::test]
@@ -75,11 +81,9 @@ async fn list_metrics_reads_every_page() {
 async fn get_metric_data_batches_of_500_and_result_pages_come_back_whole() {
     let fake = FakeCloudWatch::start().await;
     fake.set_results_page(120);
-    let cfg: CloudWatchConfig = serde_yaml_ng::from_str(
+    let job = job_of(
         "region: us-east-1\njobs: [{namespace: AWS/ECS, dimensions: [ServiceName], metrics: [{name: CPUUtilization, statistics: [Average, Maximum]}], period: 60s}]\n",
-    )
-    .expect("yaml");
-    let job = cfg.build().expect("valid").jobs.remove(0);
+    );
     let now_s = 1_800_000_000.0;
     let mut sets = Vec::new();
     for i in 0..600 {
@@ -97,7 +101,7 @@ async fn get_metric_data_batches_of_500_and_result_pages_come_back_whole() {
         );
         sets.push(vec![("ServiceName".to_string(), svc)]);
     }
-    let calls = plan::calls(&job, &|_| sets.clone(), None, &|_| true);
+    let calls = plan::calls(&job, &sets, None);
     assert_eq!(
         calls.iter().map(Vec::len).collect::<Vec<_>>(),
         [500, 500, 200]
@@ -273,11 +277,9 @@ fn samples(store: &vitals::store::Store, name: &str, dim: &str) -> Vec<(i64, f64
 async fn a_discovery_job_writes_cloudwatch_timestamps_reuses_its_listing_and_ends_lost_series() {
     use vitals::sources::cloudwatch::job::JobRunner;
     let fake = FakeCloudWatch::start().await;
-    let cfg: CloudWatchConfig = serde_yaml_ng::from_str(
+    let job = job_of(
         "region: us-east-1\njobs: [{namespace: AWS/ECS, dimensions: [ClusterName, ServiceName], dimension_filters: {ClusterName: prod}, metrics: [{name: CPUUtilization, statistics: [Average]}], period: 60s, length: 180s, delay: 60s, nil_to_zero: true}]\n",
-    )
-    .expect("yaml");
-    let job = cfg.build().expect("valid").jobs.remove(0);
+    );
     let now_ms = vitals::store::now_ms() / 60_000 * 60_000 + 30_000;
     let now_s = (now_ms / 1000) as f64;
     let api = fake.add_metric(
@@ -332,12 +334,10 @@ async fn a_discovery_job_writes_cloudwatch_timestamps_reuses_its_listing_and_end
     // web goes away; once the listing expires its series ends with a stale marker.
     fake.remove_metric(&web);
     let runner_ttl = {
-        let cfg: CloudWatchConfig = serde_yaml_ng::from_str(
-            "region: us-east-1\njobs: [{namespace: AWS/ECS, dimensions: [ClusterName, ServiceName], metrics: [{name: CPUUtilization, statistics: [Average]}], period: 60s, nil_to_zero: true}]\n",
-        )
-        .expect("yaml");
         JobRunner::new(
-            cfg.build().expect("valid").jobs.remove(0),
+            job_of(
+                "region: us-east-1\njobs: [{namespace: AWS/ECS, dimensions: [ClusterName, ServiceName], metrics: [{name: CPUUtilization, statistics: [Average]}], period: 60s, nil_to_zero: true}]\n",
+            ),
             client(&fake, ACCESS_KEY),
             Duration::from_millis(1),
         )
@@ -594,11 +594,9 @@ rules: {{files: ["rules.yml", "{}/rules/cloudwatch.yml"]}}
 async fn a_query_empty_for_ten_runs_is_asked_every_tenth_run_until_it_has_data() {
     use vitals::sources::cloudwatch::job::JobRunner;
     let fake = FakeCloudWatch::start().await;
-    let cfg: CloudWatchConfig = serde_yaml_ng::from_str(
+    let job = job_of(
         "region: us-east-1\njobs: [{namespace: AWS/RDS, static: [{DBInstanceIdentifier: busy}, {DBInstanceIdentifier: idle}], metrics: [{name: DatabaseConnections, statistics: [Sum]}]}]\n",
-    )
-    .expect("yaml");
-    let job = cfg.build().expect("valid").jobs.remove(0);
+    );
     let runner = JobRunner::new(job, client(&fake, ACCESS_KEY), Duration::from_secs(600));
     let permits = tokio::sync::Semaphore::new(1);
     let s = store();
@@ -646,12 +644,10 @@ async fn calls_overlap_up_to_the_permits_and_a_failed_run_is_caught_up() {
     let statics: Vec<String> = (0..1_200)
         .map(|i| format!("{{DBInstanceIdentifier: db{i:04}}}"))
         .collect();
-    let cfg: CloudWatchConfig = serde_yaml_ng::from_str(&format!(
+    let job = job_of(&format!(
         "region: us-east-1\njobs: [{{namespace: AWS/RDS, static: [{}], metrics: [{{name: CPUUtilization, statistics: [Average]}}]}}]\n",
         statics.join(", ")
-    ))
-    .expect("yaml");
-    let job = cfg.build().expect("valid").jobs.remove(0);
+    ));
     let runner = JobRunner::new(job, client(&fake, ACCESS_KEY), Duration::from_secs(600));
     let s = store();
     let minute = vitals::store::now_ms() / 60_000 * 60_000;

@@ -216,27 +216,19 @@ impl JobRunner {
                 .cloned()
                 .partition(|s| job.nil_to_zero || m.empty.get(s).is_none_or(|&n| n < SPARSE_AFTER))
         };
-        let all = |_: &str| sets.clone();
+        let regular_calls = plan::calls(job, &regular, account);
+        let sparse_calls = plan::calls(job, &sparse, account);
         // Every series the job covers stays alive, asked this run or not.
-        let covered: HashSet<Labels> = plan::calls(job, &all, account, &|_| true)
-            .into_iter()
+        let covered: HashSet<Labels> = regular_calls
+            .iter()
+            .chain(&sparse_calls)
             .flatten()
-            .map(|q| q.series)
+            .map(|q| q.series.clone())
             .collect();
-        let mut batches: Vec<(Window, Vec<Query>)> = Vec::new();
-        let regular_of = |_: &str| regular.clone();
-        batches.extend(
-            plan::calls(job, &regular_of, account, &|_| true)
-                .into_iter()
-                .map(|b| (window, b)),
-        );
+        let mut batches: Vec<(Window, Vec<Query>)> =
+            regular_calls.into_iter().map(|b| (window, b)).collect();
         if run.is_multiple_of(SPARSE_EVERY) {
-            let sparse_of = |_: &str| sparse.clone();
-            batches.extend(
-                plan::calls(job, &sparse_of, account, &|_| true)
-                    .into_iter()
-                    .map(|b| (sparse_window, b)),
-            );
+            batches.extend(sparse_calls.into_iter().map(|b| (sparse_window, b)));
         }
         let asked: usize = batches.iter().map(|(_, b)| b.len()).sum();
         report.sparse_skipped = covered.len().saturating_sub(asked);

@@ -48,24 +48,16 @@ pub struct Query {
     pub series: Labels,
 }
 
-/// The queries of one run of `job` over `sets` (per metric name, the dimension sets to ask
-/// for) whose series `ask` accepts, cut into calls of at most [`MAX_QUERIES_PER_CALL`].
-/// `account_id` labels the series when known.
-pub fn calls(
-    job: &JobSpec,
-    sets: &dyn Fn(&str) -> Vec<DimensionSet>,
-    account_id: Option<&str>,
-    ask: &dyn Fn(&Labels) -> bool,
-) -> Vec<Vec<Query>> {
+/// The queries of one run of `job` over `sets` (every metric and statistic of the job for
+/// each set), cut into calls of at most [`MAX_QUERIES_PER_CALL`]. `account_id` labels the
+/// series when known.
+pub fn calls(job: &JobSpec, sets: &[DimensionSet], account_id: Option<&str>) -> Vec<Vec<Query>> {
     let mut out: Vec<Vec<Query>> = Vec::new();
     let mut current = Vec::new();
     for m in &job.metrics {
-        for set in sets(&m.name) {
+        for set in sets {
             for stat in &m.statistics {
-                let series = series_labels(job, &m.name, stat, &set, account_id);
-                if !ask(&series) {
-                    continue;
-                }
+                let series = series_labels(job, &m.name, stat, set, account_id);
                 if current.len() == MAX_QUERIES_PER_CALL {
                     out.push(std::mem::take(&mut current));
                 }
@@ -188,12 +180,10 @@ mod tests {
         let j = job(
             "region: us-east-1\njobs: [{namespace: AWS/ECS, dimensions: [ServiceName], metrics: [{name: CPUUtilization, statistics: [Average, Maximum]}, {name: MemoryUtilization, statistics: [Average]}]}]\n",
         );
-        let sets = |_: &str| {
-            (0..400)
-                .map(|i| set(&[("ServiceName", &format!("s{i}"))]))
-                .collect()
-        };
-        let calls = calls(&j, &sets, Some("123456789012"), &|_| true);
+        let sets: Vec<DimensionSet> = (0..400)
+            .map(|i| set(&[("ServiceName", &format!("s{i}"))]))
+            .collect();
+        let calls = calls(&j, &sets, Some("123456789012"));
         assert_eq!(
             calls.iter().map(Vec::len).collect::<Vec<_>>(),
             [500, 500, 200]
@@ -202,8 +192,10 @@ mod tests {
             let ids: std::collections::BTreeSet<&str> = c.iter().map(|q| q.id.as_str()).collect();
             assert_eq!(ids.len(), c.len());
         }
-        // Queries `ask` declines leave no gap: the calls stay full.
-        let fewer = super::calls(&j, &sets, None, &|l| !l.to_string().contains("s1\""));
+        // A set left out leaves no gap: the calls stay full.
+        let without_s1: Vec<DimensionSet> =
+            sets.iter().filter(|s| s[0].1 != "s1").cloned().collect();
+        let fewer = super::calls(&j, &without_s1, None);
         assert_eq!(
             fewer.iter().map(Vec::len).collect::<Vec<_>>(),
             [500, 500, 197]
