@@ -51,8 +51,9 @@ pub struct CloudWatchSource {
     running: Mutex<BTreeMap<String, Running>>,
 }
 
+/// The job's spec (its endpoint resolved from the section's) and the section's discovery TTL.
 fn fingerprint(job: &JobSpec, spec: &CloudWatchSpec) -> String {
-    format!("{job:?} {:?} {:?}", spec.endpoint_url, spec.discovery_ttl)
+    format!("{job:?} {:?}", spec.discovery_ttl)
 }
 
 impl CloudWatchSource {
@@ -69,34 +70,35 @@ impl CloudWatchSource {
             runner.inherit(p);
         }
         let cancel = self.cancel.child_token();
-        let (store, metrics, permits, me) = (
+        let (store, metrics, permits, stop) = (
             self.store.clone(),
             self.metrics.clone(),
             self.permits.clone(),
-            runner.clone(),
+            cancel.clone(),
         );
-        let stop = cancel.clone();
-        let task = tokio::spawn(async move {
-            let runner = me;
-            let period = runner.spec.period;
-            let name = runner.spec.name.clone();
-            let namespace = runner.spec.namespace.clone();
-            let mut failing = false;
-            loop {
-                let report = tokio::select! {
-                    _ = stop.cancelled() => break,
-                    r = runner.run(&store, now_ms(), &permits) => r,
-                };
-                failing = metrics.ran(
-                    &name,
-                    &namespace,
-                    &report,
-                    failing,
-                    now_ms() as f64 / 1000.0,
-                );
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(until_next(now_ms(), period)) => {}
+        let task = tokio::spawn({
+            let runner = runner.clone();
+            async move {
+                let period = runner.spec.period;
+                let name = runner.spec.name.clone();
+                let namespace = runner.spec.namespace.clone();
+                let mut failing = false;
+                loop {
+                    let report = tokio::select! {
+                        _ = stop.cancelled() => break,
+                        r = runner.run(&store, now_ms(), &permits) => r,
+                    };
+                    failing = metrics.ran(
+                        &name,
+                        &namespace,
+                        &report,
+                        failing,
+                        now_ms() as f64 / 1000.0,
+                    );
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(until_next(now_ms(), period)) => {}
+                    }
                 }
             }
         });
