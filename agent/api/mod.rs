@@ -2,7 +2,8 @@
 //!
 //! It owns the listener on `server.listen` (a stage: [`ApiServer`], configured by `server:`,
 //! [`config`]) and its routes: `/health` (liveness), `/ready` (every stage built and
-//! started), `/metrics` (the store's series plus the agent's own metrics), `/-/reload`
+//! started), `/metrics` (the store's series plus the agent's own metrics), `/federate`
+//! (chosen series, for a central Prometheus; both streamed, [`exposition`]), `/-/reload`
 //! (handed to the daemon's reloader, [`reload`]), the status page at `/` and the Prometheus
 //! HTTP API under `/api/v1` (see [`query`]). It only reads the store and the rule engine's
 //! published state.
@@ -23,7 +24,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use parking_lot::Mutex;
@@ -39,7 +40,7 @@ use crate::net::listen::ListenError;
 use crate::net::{BearerToken, ConnectionLimits, Listener};
 use crate::rules::status::RulesView;
 use crate::store::{Store, now_ms};
-use exposition::Format;
+use exposition::{Exposition, Format};
 pub use reload::{RELOAD_QUEUE, ReloadOutcome, ReloadRequest};
 pub use server::{ApiServer, ApiSpec};
 
@@ -111,7 +112,7 @@ impl ApiState {
         let render_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "vitals_scrape_duration_seconds",
-                "Time spent rendering /metrics.",
+                "Time spent writing a /metrics or /federate answer (a slow client lengthens it).",
             )
             .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
         )?;
@@ -224,6 +225,7 @@ fn router(state: Arc<ApiState>) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/federate", get(federate).post(federate))
         .route("/-/reload", post(reload::handler))
         .nest("/api/v1", query::routes())
         .nest("/api/v2", alertmanager::routes())
@@ -248,31 +250,74 @@ fn json_response(status: StatusCode, body: &'static str) -> Response {
 
 async fn metrics(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
     let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let state2 = state.clone();
-    // Rendering a large store is CPU work: keep it off the async workers.
-    let body = tokio::task::spawn_blocking(move || {
+    expose(
+        state,
+        &headers,
+        Exposition {
+            format,
+            select: None,
+        },
+    )
+}
+
+/// Prometheus's `/federate`: the newest sample, with its timestamp, of every series matching
+/// any `match[]` selector (none: an empty answer, as Prometheus gives), for a central
+/// Prometheus scraping with `honor_labels: true`. GET or form POST, like the query API.
+async fn federate(State(state): State<Arc<ApiState>>, req: axum::extract::Request) -> Response {
+    let headers = req.headers().clone();
+    let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let params = match query::read_params(req).await {
+        Ok(p) => p,
+        Err(e) => return plain_error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let selectors = params.all("match[]");
+    let sets = match query::parse_matchers(&selectors) {
+        Ok(sets) => sets,
+        Err(e) => return plain_error(StatusCode::BAD_REQUEST, format!("bad match[]: {e}")),
+    };
+    expose(
+        state,
+        &headers,
+        Exposition {
+            format,
+            select: Some(sets),
+        },
+    )
+}
+
+fn plain_error(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message + "\n",
+    )
+        .into_response()
+}
+
+/// Streams an exposition of the store and the agent's own metrics (see [`exposition`]).
+fn expose(state: Arc<ApiState>, headers: &HeaderMap, exposition: Exposition) -> Response {
+    let gzip = query::accepts_gzip(headers);
+    let format = exposition.format;
+    let body = exposition::body::stream(gzip, move |out| {
         let started = Instant::now();
-        let series = state2.store.latest(now_ms());
-        // One copy of the metadata per scrape, not a locked lookup per series.
-        let meta: exposition::Metadata = state2.store.all_metadata().into_iter().collect();
-        let body = exposition::render(&series, &meta, &state2.registry.gather(), format);
-        state2
+        let own = state.registry.gather();
+        let result = exposition.write(&state.store, &own, now_ms(), out);
+        state
             .render_duration
             .observe(started.elapsed().as_secs_f64());
-        body
-    })
-    .await;
-    match body {
-        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "Rendering /metrics failed.");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "rendering metrics failed\n",
-            )
-                .into_response()
-        }
+        result
+    });
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
+    resp
 }
 
 /// An HTML response.

@@ -23,7 +23,7 @@ use super::{
 
 const SHARDS: usize = 16;
 /// How far back `latest` looks (Prometheus's lookback delta).
-const LOOKBACK_MS: i64 = 5 * 60 * 1000;
+pub(super) const LOOKBACK_MS: i64 = 5 * 60 * 1000;
 
 /// A series and its samples in a queried range.
 #[derive(Clone, Debug, PartialEq)]
@@ -275,6 +275,12 @@ impl Store {
     /// The configuration the store was built with.
     pub fn config(&self) -> &StoreConfig {
         &self.cfg
+    }
+
+    /// How many shards the series are spread over (shard indexes for
+    /// [`Store::scan_latest`] run from 0 below this).
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
     }
 
     pub(super) fn shard_index(&self, hash: u64) -> u16 {

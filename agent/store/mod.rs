@@ -20,6 +20,7 @@ mod error;
 mod intern;
 mod internal_events;
 pub mod labels;
+mod latest;
 pub mod maintenance;
 mod matcher;
 mod series;
@@ -32,6 +33,7 @@ use std::time::Duration;
 pub use db::{GcStats, SeriesRef, SeriesSamples, Store, StoreStats};
 pub use error::{AppendError, StoreError};
 pub use labels::{Label, Labels, METRIC_NAME};
+pub use latest::{LatestSeries, matches_all};
 pub use matcher::{LabelMatcher, MatchOp};
 
 /// Prometheus's stale-marker NaN: written when a series ends (a probe target is removed).

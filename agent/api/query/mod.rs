@@ -35,9 +35,11 @@ use super::ApiState;
 use crate::config::PromDuration;
 use crate::promql::{DEFAULT_LOOKBACK_MS, Engine, PromqlError, Value};
 use crate::store::{LabelMatcher, Labels, MetricType, Store, now_ms};
+pub(crate) use compress::accepts_gzip;
 pub use error::{ErrorType, QueryError};
 pub(crate) use params::Params;
-use params::{MAX_TIME_MS, MIN_TIME_MS, parse_duration_ns, parse_matchers};
+pub(crate) use params::parse_matchers;
+use params::{MAX_TIME_MS, MIN_TIME_MS, parse_duration_ns};
 
 /// Prometheus's cap on the points of one range-query series.
 const MAX_POINTS: i128 = 11_000;
@@ -267,7 +269,7 @@ fn write_result(out: &mut Vec<u8>, value: &Value, t: i64) {
 // ---- request parameters ----
 
 /// Reads the URL query and, for a form POST, the body.
-async fn read_params(req: Request) -> Result<Params, QueryError> {
+pub(crate) async fn read_params(req: Request) -> Result<Params, QueryError> {
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().map(str::to_owned);
     let is_form = parts.method == Method::POST && is_form(&parts.headers);
