@@ -14,11 +14,8 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
 use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -30,6 +27,7 @@ use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response, Status};
 
+use super::grpc_raw::{ExportBytes, RawMetricsServer};
 use super::rpc;
 use super::{OtlpError, OtlpSpec, Payload, Pipeline, Protocol, Refused, Serving, Signal, Tally};
 use crate::net::BearerToken;
@@ -73,15 +71,14 @@ impl Service {
     }
 }
 
-#[tonic::async_trait]
-impl MetricsService for Service {
+impl ExportBytes for Service {
     async fn export(
         &self,
-        request: Request<ExportMetricsServiceRequest>,
+        request: Request<bytes::Bytes>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         self.authorize(&request, Signal::Metrics)?;
-        // tonic has decoded it already; the ingest reads metrics from the wire format.
-        let body = bytes::Bytes::from(request.into_inner().encode_to_vec());
+        // The request's bytes as received: the ingest reads metrics from the wire format.
+        let body = request.into_inner();
         let size = body.len();
         let tally = self.submit(Payload::Metrics(body), size).await?;
         Ok(Response::new(ExportMetricsServiceResponse {
@@ -144,22 +141,18 @@ pub(super) async fn serve(
         token: serving.auth.clone(),
     };
     let max = spec.max_message_bytes;
-    let routes = tonic::service::Routes::new(
-        MetricsServiceServer::new(svc.clone())
-            .max_decoding_message_size(max)
-            .accept_compressed(CompressionEncoding::Gzip),
-    )
-    .add_service(
-        TraceServiceServer::new(svc.clone())
-            .max_decoding_message_size(max)
-            .accept_compressed(CompressionEncoding::Gzip),
-    )
-    .add_service(
-        LogsServiceServer::new(svc)
-            .max_decoding_message_size(max)
-            .accept_compressed(CompressionEncoding::Gzip),
-    )
-    .prepare();
+    let routes = tonic::service::Routes::new(RawMetricsServer::new(svc.clone(), max))
+        .add_service(
+            TraceServiceServer::new(svc.clone())
+                .max_decoding_message_size(max)
+                .accept_compressed(CompressionEncoding::Gzip),
+        )
+        .add_service(
+            LogsServiceServer::new(svc)
+                .max_decoding_message_size(max)
+                .accept_compressed(CompressionEncoding::Gzip),
+        )
+        .prepare();
     let too_large = axum::middleware::from_fn(move |req, next| {
         too_large_is_final(svc_pipeline.clone(), req, next)
     });

@@ -15,6 +15,7 @@
 mod config;
 mod forward;
 mod grpc;
+mod grpc_raw;
 mod http;
 mod internal_events;
 pub mod json;
