@@ -359,6 +359,18 @@ impl Store {
         v: f64,
     ) -> Result<(), AppendError> {
         check_not_future(t)?;
+        self.append_ref(|| Some(labels), cached, t, v)
+    }
+
+    /// [`Store::append_cached`] with the labels made only when the reference is missing or
+    /// stale (`None`: the sample is skipped).
+    fn append_ref<L: std::borrow::Borrow<Labels>>(
+        &self,
+        labels: impl FnOnce() -> Option<L>,
+        cached: &mut Option<SeriesRef>,
+        t: i64,
+        v: f64,
+    ) -> Result<(), AppendError> {
         if let Some(r) = *cached {
             let mut shard = self.shards[usize::from(r.shard)].write();
             if shard.epoch() == r.epoch {
@@ -369,24 +381,27 @@ impl Store {
             drop(shard);
             *cached = None;
         }
-        *cached = self.append_located(labels, t, v)?;
+        if let Some(labels) = labels() {
+            *cached = self.append_located(labels.borrow(), t, v)?;
+        }
         Ok(())
     }
 
-    /// Appends `values[i]` to series `labels[i]` at `t`, through the remembered references
+    /// Appends `values[i]` to series `labels(i)` at `t`, through the remembered references
     /// `refs[i]` (see [`Store::append_cached`]). The series of one data point (a histogram's
     /// buckets, sum and count) live in one shard, so when every reference is fresh the whole
-    /// point is written under a single lock. Every write is attempted; the first error is
-    /// returned.
+    /// point is written under a single lock, and `labels` is not called at all (it is called
+    /// for each series whose reference is missing or stale; `None` skips it). Every write is
+    /// attempted; the first error is returned.
     pub fn append_cached_many(
         &self,
-        labels: &[Labels],
+        labels: impl Fn(usize) -> Option<Labels>,
         refs: &mut [Option<SeriesRef>],
         t: i64,
         values: &[f64],
     ) -> Result<(), AppendError> {
         check_not_future(t)?;
-        let n = labels.len().min(refs.len()).min(values.len());
+        let n = refs.len().min(values.len());
         if let Some(Some(first)) = refs.first() {
             let mut shard = self.shards[usize::from(first.shard)].write();
             let fresh = refs[..n]
@@ -423,8 +438,8 @@ impl Store {
             }
         }
         let mut result = Ok(());
-        for ((l, r), v) in labels.iter().zip(refs.iter_mut()).zip(values) {
-            if let Err(e) = self.append_cached(l, r, t, *v)
+        for (i, (r, v)) in refs.iter_mut().zip(values).enumerate() {
+            if let Err(e) = self.append_ref(|| labels(i), r, t, *v)
                 && result.is_ok()
             {
                 result = Err(e);

@@ -620,7 +620,12 @@ fn a_data_point_is_written_under_one_shard_with_cached_refs() {
         .collect();
     let mut refs = vec![None; 3];
     store
-        .append_cached_many(&series, &mut refs, 1_000, &[1.0, 2.0, 3.0])
+        .append_cached_many(
+            |i| series.get(i).cloned(),
+            &mut refs,
+            1_000,
+            &[1.0, 2.0, 3.0],
+        )
         .unwrap();
     // The buckets of one point share a shard (the shard key ignores __name__ and le).
     let shards: Vec<_> = refs
@@ -629,12 +634,27 @@ fn a_data_point_is_written_under_one_shard_with_cached_refs() {
         .collect();
     assert!(shards.windows(2).all(|w| w[0] == w[1]), "{shards:?}");
     store
-        .append_cached_many(&series, &mut refs, 2_000, &[2.0, 3.0, 4.0])
+        .append_cached_many(
+            |i| series.get(i).cloned(),
+            &mut refs,
+            2_000,
+            &[2.0, 3.0, 4.0],
+        )
         .unwrap();
     // An out-of-order value is refused; the others in the batch are still written.
-    let err = store.append_cached_many(&series, &mut refs, 3_000, &[5.0, 6.0, 7.0]);
+    let err = store.append_cached_many(
+        |i| series.get(i).cloned(),
+        &mut refs,
+        3_000,
+        &[5.0, 6.0, 7.0],
+    );
     assert!(err.is_ok());
-    let err = store.append_cached_many(&series, &mut refs, 3_000, &[5.0, 9.0, 7.0]);
+    let err = store.append_cached_many(
+        |i| series.get(i).cloned(),
+        &mut refs,
+        3_000,
+        &[5.0, 9.0, 7.0],
+    );
     assert_eq!(err, Err(AppendError::OutOfOrder));
     let got = store.select(&[m("__name__", MatchOp::Equal, "h_bucket")], 0, i64::MAX);
     let values: Vec<Vec<f64>> = got
@@ -670,7 +690,7 @@ fn samples_too_far_in_the_future_are_refused_before_they_block_a_series() {
     );
     let mut refs = [None];
     assert_eq!(
-        s.append_cached_many(std::slice::from_ref(&up), &mut refs, year_ahead, &[1.0]),
+        s.append_cached_many(|_| Some(up.clone()), &mut refs, year_ahead, &[1.0]),
         Err(AppendError::TooFarInFuture)
     );
     assert_eq!(s.stats().series, 0);

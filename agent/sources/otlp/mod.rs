@@ -187,7 +187,7 @@ fn reject_of(e: AppendError) -> Reject {
 /// failure is returned.
 pub fn write_all(store: &Store, e: &mut Entry, t: i64, values: &[f64]) -> Result<(), Reject> {
     store
-        .append_cached_many(&e.series, &mut e.refs, t, values)
+        .append_cached_many(|i| e.series.labels(i), &mut e.refs, t, values)
         .map_err(reject_of)
 }
 
