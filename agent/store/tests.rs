@@ -708,3 +708,19 @@ fn samples_too_far_in_the_future_are_refused_before_they_block_a_series() {
     );
     assert_eq!(s.stats().series, 1);
 }
+
+/// The cached future limit admits what the clock admits and nothing past it.
+#[test]
+fn the_future_limit_follows_the_clock() {
+    let s = store(100);
+    let now = now_ms();
+    let a = l(&[("__name__", "a")]);
+    assert_eq!(s.append(&a, now, 1.0), Ok(()));
+    assert_eq!(s.append(&a, now + MAX_FUTURE_MS - 60_000, 1.0), Ok(()));
+    let b = l(&[("__name__", "b")]);
+    assert_eq!(
+        s.append(&b, now + MAX_FUTURE_MS + 60_000, 1.0),
+        Err(AppendError::TooFarInFuture)
+    );
+    assert_eq!(s.append(&b, now + 1, 1.0), Ok(()));
+}
