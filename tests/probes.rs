@@ -411,3 +411,46 @@ probes:
         "{stranger_down}"
     );
 }
+
+/// The status page shows every probe with its state, status code and instance, read from the
+/// store however many other series it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_lists_each_probe_and_its_state() {
+    let http = targets::http_server().await;
+    let config = format!(
+        r#"
+server: {{listen: "127.0.0.1:0"}}
+probes:
+  defaults: {{interval: 1s, timeout: 900ms}}
+  targets:
+    - {{name: api, url: "http://{http}/ok"}}
+    - {{name: web, url: "http://{http}/down"}}
+"#
+    );
+    let vitals = Vitals::start(&config);
+    for (probe, path, want) in [("api", "/ok", 1.0), ("web", "/down", 0.0)] {
+        vitals
+            .wait_for(
+                &series("probe_success", &format!("http://{http}{path}"), probe),
+                |v| v == want,
+            )
+            .await;
+    }
+    let page = vitals.get_text("/").await;
+    assert!(page.contains("2 probes, 1 down."), "{page}");
+    let row = |probe: &str| {
+        page.split("<tr>")
+            .find(|r| r.starts_with(&format!("<td>{probe}</td>")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (api, web) = (row("api"), row("web"));
+    assert!(api.contains("<td class=up>UP</td>"), "{page}");
+    assert!(api.contains(&format!("http://{http}/ok")), "{api}");
+    assert!(api.contains("<td>200</td>"), "{api}");
+    assert!(web.contains("<td class=down>DOWN</td>"), "{page}");
+    assert!(
+        web.contains("<td>503</td>") || web.contains("<td>500</td>"),
+        "{web}"
+    );
+}

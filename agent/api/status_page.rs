@@ -18,6 +18,14 @@ use super::{ApiState, html};
 use crate::rules::status::AlertState;
 use crate::store::now_ms;
 
+/// The series the page shows.
+const PAGE_SERIES: [&str; 4] = [
+    "probe_success",
+    "probe_duration_seconds",
+    "probe_http_status_code",
+    "probe_ssl_earliest_cert_expiry",
+];
+
 #[derive(Default)]
 struct Row {
     up: Option<bool>,
@@ -28,20 +36,35 @@ struct Row {
 }
 
 pub(super) async fn page(State(state): State<Arc<ApiState>>) -> Html<String> {
+    // Only the probes' series, read from the store without copying their label sets out:
+    // the page stays cheap however many OTLP series the store holds.
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-    for (labels, sample) in state.store.latest(now_ms()) {
-        let (Some(name), Some(probe)) = (labels.metric_name(), labels.get("probe")) else {
-            continue;
-        };
-        let row = rows.entry(probe.to_string()).or_default();
-        row.instance = labels.get("instance").unwrap_or_default().to_string();
-        match name {
-            "probe_success" => row.up = Some(sample.v == 1.0),
-            "probe_duration_seconds" => row.duration = Some(sample.v),
-            "probe_http_status_code" => row.status = Some(sample.v),
-            "probe_ssl_earliest_cert_expiry" => row.cert = Some(sample.v),
-            _ => {}
-        }
+    let store = &state.store;
+    for shard in 0..store.shard_count() {
+        let Ok(()) = store.scan_latest(
+            shard,
+            &PAGE_SERIES,
+            now_ms(),
+            None,
+            &mut rows,
+            |rows, s| {
+                let label = |name: &str| s.labels.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+                let Some(probe) = label("probe") else {
+                    return;
+                };
+                let row = rows.entry(probe.to_string()).or_default();
+                row.instance = label("instance").unwrap_or_default().to_string();
+                let v = s.sample.v;
+                match s.name {
+                    "probe_success" => row.up = Some(v == 1.0),
+                    "probe_duration_seconds" => row.duration = Some(v),
+                    "probe_http_status_code" => row.status = Some(v),
+                    "probe_ssl_earliest_cert_expiry" => row.cert = Some(v),
+                    _ => {}
+                }
+            },
+            |_| Ok::<(), std::convert::Infallible>(()),
+        );
     }
     let now = now_ms() as f64 / 1000.0;
     let down = rows.values().filter(|r| r.up == Some(false)).count();
