@@ -33,7 +33,7 @@ use std::time::Duration;
 pub use db::{GcStats, SeriesRef, SeriesSamples, Store, StoreStats};
 pub use error::{AppendError, StoreError};
 pub use labels::{Label, Labels, METRIC_NAME};
-pub use latest::{LatestSeries, matches_all};
+pub use latest::{LatestSeries, SCAN_BATCH, matches_all};
 pub use matcher::{LabelMatcher, MatchOp};
 
 /// Prometheus's stale-marker NaN: written when a series ends (a probe target is removed).

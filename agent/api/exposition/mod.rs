@@ -16,7 +16,7 @@ use std::io::Write;
 
 use prometheus::proto::{MetricFamily, MetricType as ProtoType};
 
-use crate::store::{LabelMatcher, MetricMeta, MetricType, Store, matches_all};
+use crate::store::{LabelMatcher, METRIC_NAME, MetricMeta, MetricType, Store, matches_all};
 use body::CHUNK_BYTES;
 
 /// Which exposition format to write.
@@ -108,8 +108,9 @@ pub struct Exposition {
 impl Exposition {
     /// Writes every live series of `store` (its newest sample, within the 5-minute lookback,
     /// not stale) and the agent's own families `own`, family by family in name order, to
-    /// `out`. Holds no more than one family's series of one store shard at a time. A family
-    /// in both is written from `own`.
+    /// `out`. Holds the text of at most one batch of series ([`crate::store::SCAN_BATCH`]) at a time.
+    /// A family in both is written from `own`. Under `/federate`, metric names no selector's
+    /// `__name__` matchers accept are not scanned at all.
     pub fn write(
         &self,
         store: &Store,
@@ -119,7 +120,16 @@ impl Exposition {
     ) -> std::io::Result<()> {
         let meta: Metadata = store.all_metadata().into_iter().collect();
         let mut families: BTreeMap<String, StoreFamily> = BTreeMap::new();
-        for name in store.metric_names() {
+        let wanted = |name: &str| {
+            self.select.as_ref().is_none_or(|sets| {
+                sets.iter().any(|set| {
+                    set.iter()
+                        .filter(|m| m.name() == METRIC_NAME)
+                        .all(|m| m.matches(name))
+                })
+            })
+        };
+        for name in store.metric_names().into_iter().filter(|n| wanted(n)) {
             let (family, m) = family_of(&name, &meta);
             let f = families
                 .entry(family.to_owned())
@@ -588,6 +598,17 @@ vitals_x_seconds_count 1\n";
         assert!(
             text(&small(), &[], &om).contains("probe_success{probe=\"api\"} 1 1700000000.123\n")
         );
+        // A selector without a name matcher looks at every metric.
+        let by_label = Exposition {
+            format: Format::Text,
+            select: Some(vec![vec![m("x", MatchOp::Regex, "a[^z]*")]]),
+        };
+        let out = text(&small(), &[], &by_label);
+        assert!(
+            out.starts_with("# TYPE jobs_total counter\njobs_total{x="),
+            "{out}"
+        );
+        assert_eq!(out.lines().count(), 2, "{out}");
     }
 
     #[test]
