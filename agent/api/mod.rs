@@ -80,6 +80,9 @@ pub struct ApiState {
     last_reload: Mutex<(bool, i64)>,
     /// Slots for queries evaluating at once (see [`query::MAX_CONCURRENT_QUERIES`]).
     query_gate: Arc<tokio::sync::Semaphore>,
+    /// Slots for `/metrics` and `/federate` answers being written at once (see
+    /// [`exposition::body::EXPOSITIONS_AT_ONCE`]).
+    exposition_gate: Arc<tokio::sync::Semaphore>,
     /// The alerting stage behind `/api/v2/*` (set once at build; none without `alerting:`).
     alerting: std::sync::OnceLock<AlertingHandle>,
 }
@@ -130,6 +133,9 @@ impl ApiState {
             started_ms: now_ms(),
             last_reload: Mutex::new((true, now_ms())),
             query_gate: Arc::new(tokio::sync::Semaphore::new(query::MAX_CONCURRENT_QUERIES)),
+            exposition_gate: Arc::new(tokio::sync::Semaphore::new(
+                exposition::body::EXPOSITIONS_AT_ONCE,
+            )),
             alerting: std::sync::OnceLock::new(),
         }))
     }
@@ -258,6 +264,7 @@ async fn metrics(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Resp
             select: None,
         },
     )
+    .await
 }
 
 /// Prometheus's `/federate`: the newest sample, with its timestamp, of every series matching
@@ -283,6 +290,7 @@ async fn federate(State(state): State<Arc<ApiState>>, req: axum::extract::Reques
             select: Some(sets),
         },
     )
+    .await
 }
 
 fn plain_error(status: StatusCode, message: String) -> Response {
@@ -294,11 +302,16 @@ fn plain_error(status: StatusCode, message: String) -> Response {
         .into_response()
 }
 
-/// Streams an exposition of the store and the agent's own metrics (see [`exposition`]).
-fn expose(state: Arc<ApiState>, headers: &HeaderMap, exposition: Exposition) -> Response {
+/// Streams an exposition of the store and the agent's own metrics (see [`exposition`]),
+/// once one of the exposition slots is free (waiting for one costs no thread).
+async fn expose(state: Arc<ApiState>, headers: &HeaderMap, exposition: Exposition) -> Response {
     let gzip = query::accepts_gzip(headers);
     let format = exposition.format;
+    let Ok(slot) = state.exposition_gate.clone().acquire_owned().await else {
+        return plain_error(StatusCode::SERVICE_UNAVAILABLE, "vitals is stopping".into());
+    };
     let body = exposition::body::stream(gzip, move |out| {
+        let _slot = slot;
         let started = Instant::now();
         let own = state.registry.gather();
         let result = exposition.write(&state.store, &own, now_ms(), out);

@@ -5,14 +5,18 @@
 //! The renderer runs on the blocking pool and writes into a [`ChunkWriter`], which hands
 //! [`CHUNK_BYTES`] pieces to the connection over a channel of [`CHUNKS_IN_FLIGHT`]. When the
 //! channel is full the renderer waits for the client to read: a slow scraper slows its own
-//! render and never makes the agent hold more than the chunks in flight. When the client goes
-//! away the next send fails and the renderer stops. A render that fails for any other reason
-//! ends the body with an error, so the client sees a broken response, never a short one that
+//! render and never makes the agent hold more than the chunks in flight. A client that takes
+//! no chunk for [`SEND_TIMEOUT`] is given up on, and at most [`EXPOSITIONS_AT_ONCE`] renders
+//! run at once (the API's handlers wait for a slot), so clients that stop reading cannot tie
+//! up the blocking pool the query API and the checkpoints share. When the client goes away
+//! the next send fails and the renderer stops. A render that fails for any other reason ends
+//! the body with an error, so the client sees a broken response, never a short one that
 //! parses.
 
 use std::io::{self, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -23,6 +27,10 @@ use tokio::sync::mpsc;
 pub const CHUNK_BYTES: usize = 64 * 1024;
 /// Chunks between the renderer and the connection. Full: the renderer waits for the client.
 pub const CHUNKS_IN_FLIGHT: usize = 4;
+/// How long the renderer waits for the client to take a chunk before giving up on it.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Renders (`/metrics`, `/federate`) running at once; more wait for a slot.
+pub const EXPOSITIONS_AT_ONCE: usize = 4;
 
 type Item = Result<Bytes, io::Error>;
 
@@ -30,6 +38,9 @@ type Item = Result<Bytes, io::Error>;
 struct ChunkWriter {
     pending: Vec<u8>,
     tx: mpsc::Sender<Item>,
+    /// The runtime, to wait for the channel with a timeout from the blocking thread.
+    runtime: tokio::runtime::Handle,
+    send_timeout: Duration,
 }
 
 impl ChunkWriter {
@@ -41,9 +52,21 @@ impl ChunkWriter {
             &mut self.pending,
             Vec::with_capacity(CHUNK_BYTES),
         ));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+        let sent = self.runtime.block_on(tokio::time::timeout(
+            self.send_timeout,
+            self.tx.send(Ok(chunk)),
+        ));
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the client went away",
+            )),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client took no data for the send timeout",
+            )),
+        }
     }
 }
 
@@ -63,16 +86,27 @@ impl Write for ChunkWriter {
 
 /// Starts `render` on the blocking pool and returns the body it writes; `gzip` compresses it.
 /// `render`'s error, unless the client went away, is logged and ends the body with an error.
+/// Call it within the runtime.
 pub fn stream<F>(gzip: bool, render: F) -> Body
+where
+    F: FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
+{
+    stream_with_timeout(gzip, SEND_TIMEOUT, render)
+}
+
+fn stream_with_timeout<F>(gzip: bool, send_timeout: Duration, render: F) -> Body
 where
     F: FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
     let error_tx = tx.clone();
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut out = ChunkWriter {
             pending: Vec::with_capacity(CHUNK_BYTES),
             tx,
+            runtime,
+            send_timeout,
         };
         let result = if gzip {
             let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
@@ -80,11 +114,20 @@ where
         } else {
             render(&mut out).and_then(|()| out.flush())
         };
-        if let Err(e) = result
-            && e.kind() != io::ErrorKind::BrokenPipe
-        {
-            tracing::error!(error = %e, "Writing an exposition failed; the response is cut off.");
-            let _ = error_tx.blocking_send(Err(e));
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                tracing::warn!(
+                    timeout_s = send_timeout.as_secs(),
+                    "A client stopped reading an exposition; it is cut off."
+                );
+                let _ = error_tx.try_send(Err(e));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Writing an exposition failed; the response is cut off.");
+                let _ = error_tx.blocking_send(Err(e));
+            }
         }
     });
     Body::new(ChannelBody { rx })
@@ -152,6 +195,23 @@ mod tests {
             Err(io::Error::other("boom"))
         });
         assert!(collect(body).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_given_up_on() {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let body = stream_with_timeout(false, Duration::from_millis(200), move |out| {
+            let r = big(out).and_then(|()| big(out));
+            let _ = done_tx.send(r.map_err(|e| e.kind()));
+            Ok(())
+        });
+        // The body is held but never read.
+        let r = tokio::task::spawn_blocking(move || done_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r, Err(io::ErrorKind::TimedOut));
+        drop(body);
     }
 
     #[tokio::test]
