@@ -255,16 +255,7 @@ fn json_response(status: StatusCode, body: &'static str) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
-    let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    expose(
-        state,
-        &headers,
-        Exposition {
-            format,
-            select: None,
-        },
-    )
-    .await
+    expose(state, &headers, None).await
 }
 
 /// Prometheus's `/federate`: the newest sample, with its timestamp, of every series matching
@@ -272,7 +263,6 @@ async fn metrics(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Resp
 /// Prometheus scraping with `honor_labels: true`. GET or form POST, like the query API.
 async fn federate(State(state): State<Arc<ApiState>>, req: axum::extract::Request) -> Response {
     let headers = req.headers().clone();
-    let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let params = match query::read_params(req).await {
         Ok(p) => p,
         Err(e) => return plain_error(StatusCode::BAD_REQUEST, e.to_string()),
@@ -282,15 +272,7 @@ async fn federate(State(state): State<Arc<ApiState>>, req: axum::extract::Reques
         Ok(sets) => sets,
         Err(e) => return plain_error(StatusCode::BAD_REQUEST, format!("bad match[]: {e}")),
     };
-    expose(
-        state,
-        &headers,
-        Exposition {
-            format,
-            select: Some(sets),
-        },
-    )
-    .await
+    expose(state, &headers, Some(sets)).await
 }
 
 fn plain_error(status: StatusCode, message: String) -> Response {
@@ -302,11 +284,17 @@ fn plain_error(status: StatusCode, message: String) -> Response {
         .into_response()
 }
 
-/// Streams an exposition of the store and the agent's own metrics (see [`exposition`]),
-/// once one of the exposition slots is free (waiting for one costs no thread).
-async fn expose(state: Arc<ApiState>, headers: &HeaderMap, exposition: Exposition) -> Response {
+/// Streams an exposition of the store and the agent's own metrics (see [`exposition`]) in
+/// the format and encoding the request's headers ask for, once one of the exposition slots is
+/// free (waiting for one costs no thread). `select`: `/federate`'s selectors.
+async fn expose(
+    state: Arc<ApiState>,
+    headers: &HeaderMap,
+    select: Option<Vec<Vec<crate::store::LabelMatcher>>>,
+) -> Response {
     let gzip = query::accepts_gzip(headers);
-    let format = exposition.format;
+    let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let exposition = Exposition { format, select };
     let Ok(slot) = state.exposition_gate.clone().acquire_owned().await else {
         return plain_error(StatusCode::SERVICE_UNAVAILABLE, "vitals is stopping".into());
     };

@@ -40,11 +40,12 @@ pub(super) async fn page(State(state): State<Arc<ApiState>>) -> Html<String> {
     // the page stays cheap however many OTLP series the store holds.
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     let store = &state.store;
+    let now_ms = now_ms();
     for shard in 0..store.shard_count() {
         let Ok(()) = store.scan_latest(
             shard,
             &PAGE_SERIES,
-            now_ms(),
+            now_ms,
             None,
             &mut rows,
             |rows, s| {
@@ -66,7 +67,7 @@ pub(super) async fn page(State(state): State<Arc<ApiState>>) -> Html<String> {
             |_| Ok::<(), std::convert::Infallible>(()),
         );
     }
-    let now = now_ms() as f64 / 1000.0;
+    let now = now_ms as f64 / 1000.0;
     let down = rows.values().filter(|r| r.up == Some(false)).count();
     let mut out = String::new();
     let _ = write!(

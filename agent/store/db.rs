@@ -22,7 +22,7 @@ use super::{
 };
 
 const SHARDS: usize = 16;
-/// How far back `latest` looks (Prometheus's lookback delta).
+/// How far back `latest` and `scan_latest` look (Prometheus's lookback delta).
 pub(super) const LOOKBACK_MS: i64 = 5 * 60 * 1000;
 
 /// A series and its samples in a queried range.
@@ -246,6 +246,13 @@ impl Resolved {
             }
         }
     }
+}
+
+/// A series' newest sample when it is live: held, newer than `cutoff`, not a stale marker
+/// (what `/metrics`, `/federate` and [`Store::latest`] show).
+pub(super) fn live_sample(s: &Series, cutoff: i64) -> Option<Sample> {
+    let last = s.last();
+    (s.has_samples() && last.t > cutoff && !is_stale_marker(last.v)).then_some(last)
 }
 
 fn labels_of(series: &Series, interner: &Interner) -> Labels {
@@ -555,8 +562,9 @@ impl Store {
             .collect()
     }
 
-    /// For `/metrics`: every series whose newest sample is held, is not a stale marker and is
-    /// newer than `now_ms - 5m`, with that sample; sorted by labels.
+    /// Every live series ([`live_sample`]: newest sample within `now_ms - 5m`, not a stale
+    /// marker) with that sample, sorted by labels, copied out whole. The exposition endpoints
+    /// stream through [`Store::scan_latest`] instead; this is for tests and fuzzing.
     pub fn latest(&self, now_ms: i64) -> Vec<(Labels, Sample)> {
         let cutoff = now_ms.saturating_sub(LOOKBACK_MS);
         let mut out = Vec::new();
@@ -564,8 +572,7 @@ impl Store {
             let shard = shard.read();
             let interner = self.interner.read();
             for (_, s) in shard.iter() {
-                let last = s.last();
-                if s.has_samples() && last.t > cutoff && !is_stale_marker(last.v) {
+                if let Some(last) = live_sample(s, cutoff) {
                     out.push((labels_of(s, &interner), last));
                 }
             }
@@ -691,8 +698,6 @@ impl Store {
     }
 }
 
-/// Refuses a timestamp more than [`MAX_FUTURE_MS`](super::MAX_FUTURE_MS) ahead of
-/// [`now_ms`](super::now_ms).
 /// Refuses `t` past the clock plus [`MAX_FUTURE_MS`](super::MAX_FUTURE_MS). `horizon` caches
 /// the last limit computed: the clock only moves on, so a `t` under a limit computed earlier
 /// is under today's, and the clock is read only when `t` passes the cached one (about once

@@ -2,18 +2,18 @@
 //! (`/metrics`, `/federate`) stream without copying the store's label sets out.
 //!
 //! A reader asks for one metric family (its metric names, in the order their samples should
-//! appear) in one shard. The series are handed over borrowed, while that shard and the
-//! interner are read-locked, so the reader writes them straight to its output and holds no
-//! more than one family-shard of text. The series of one data point (`x_bucket{le=…}`,
+//! appear) in one shard. The series are handed over borrowed, [`SCAN_BATCH`] at a time while
+//! that shard and the interner are read-locked, so the reader writes them straight to its
+//! output and holds no more than one batch of text. The series of one data point (`x_bucket{le=…}`,
 //! `x_count`, `x_sum` with the same other labels) share a shard (the shard key leaves out
 //! `__name__`, `le` and `quantile`), so within a shard they come out together: grouped by
 //! their other labels, then by metric name in the order asked, then by `le`/`quantile`
 //! numerically, as OpenMetrics requires of a histogram or summary.
 
-use super::db::{LOOKBACK_MS, group_hash_pairs};
+use super::db::{LOOKBACK_MS, group_hash_pairs, live_sample};
 use super::intern::Interner;
 use super::series::Series;
-use super::{LabelMatcher, METRIC_NAME, Sample, Store, is_stale_marker};
+use super::{LabelMatcher, METRIC_NAME, Sample, Store};
 
 /// One series as [`Store::scan_latest`] hands it over.
 pub struct LatestSeries<'a> {
@@ -71,8 +71,7 @@ impl Store {
                     let Some(s) = shard.series(slot) else {
                         continue;
                     };
-                    let last = s.last();
-                    if !s.has_samples() || last.t <= cutoff || is_stale_marker(last.v) {
+                    if live_sample(s, cutoff).is_none() {
                         continue;
                     }
                     let (key, bound) = point_of(s, &interner);
@@ -104,10 +103,10 @@ impl Store {
                     {
                         continue;
                     }
-                    let last = s.last();
-                    if is_stale_marker(last.v) {
+                    // A sample written since the rows were taken may be a stale marker.
+                    let Some(last) = live_sample(s, cutoff) else {
                         continue;
-                    }
+                    };
                     labels.clear();
                     labels.extend(
                         s.pairs()

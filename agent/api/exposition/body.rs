@@ -105,7 +105,7 @@ where
         let mut out = ChunkWriter {
             pending: Vec::with_capacity(CHUNK_BYTES),
             tx,
-            runtime,
+            runtime: runtime.clone(),
             send_timeout,
         };
         let result = if gzip {
@@ -114,21 +114,23 @@ where
         } else {
             render(&mut out).and_then(|()| out.flush())
         };
-        match result {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        let e = match result {
+            Ok(()) => return,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return,
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 tracing::warn!(
                     timeout_s = send_timeout.as_secs(),
                     "A client stopped reading an exposition; it is cut off."
                 );
-                let _ = error_tx.try_send(Err(e));
+                e
             }
             Err(e) => {
                 tracing::error!(error = %e, "Writing an exposition failed; the response is cut off.");
-                let _ = error_tx.blocking_send(Err(e));
+                e
             }
-        }
+        };
+        // Bounded like every chunk: a client that reads nothing does not hold this thread.
+        let _ = runtime.block_on(tokio::time::timeout(send_timeout, error_tx.send(Err(e))));
     });
     Body::new(ChannelBody { rx })
 }

@@ -3,9 +3,9 @@
 //! federation endpoint: the matching series, each with its sample's timestamp), in
 //! Prometheus text format 0.0.4 or OpenMetrics 1.0.
 //!
-//! Series go from the store to the (gzip-compressed, when accepted) response a family and a
-//! shard at a time ([`crate::store::Store::scan_latest`], [`body`]): a scrape of 250,000
-//! series holds one family-shard of text and the chunks in flight, never the whole answer
+//! Series go from the store to the (gzip-compressed, when accepted) response a family, a
+//! shard and a batch at a time ([`crate::store::Store::scan_latest`], [`body`]): a scrape of
+//! 250,000 series holds one batch of text and the chunks in flight, never the whole answer
 //! or a copy of the label sets.
 
 pub mod body;
@@ -50,7 +50,7 @@ impl Format {
 type OutSample = (String, Vec<(String, String)>, f64);
 
 /// Metric metadata by family name, as [`crate::store::Store::all_metadata`] gives it.
-pub type Metadata = BTreeMap<String, MetricMeta>;
+type Metadata = BTreeMap<String, MetricMeta>;
 
 /// The family a series belongs to: its own name when it has metadata, else the name
 /// without a histogram/summary/counter suffix when that family has metadata.

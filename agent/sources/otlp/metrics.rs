@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
 use super::names::{self, Kind};
-use super::series::{Entry, Reject, SeriesCache, hasher};
+use super::series::{Entry, NAME_KEY, Reject, SeriesCache, hasher};
 use super::wire::{Fields, Value, WireError, packed_fixed64};
 use super::{Tally, write_all};
 use crate::store::{Labels, METRIC_NAME, MetricMeta, MetricType, Store, stale_marker};
@@ -175,7 +175,6 @@ impl Base {
     }
 }
 
-static NAME_KEY: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(METRIC_NAME));
 /// The `le` label name, shared.
 pub static LE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("le"));
 static QUANTILE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("quantile"));

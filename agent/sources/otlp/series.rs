@@ -137,7 +137,7 @@ impl SeriesSet {
             SeriesSet::Shared { base, each } => {
                 let (name, extra) = each.get(i)?;
                 let name = Label {
-                    name: NAME_LABEL.clone(),
+                    name: NAME_KEY.clone(),
                     value: name.clone(),
                 };
                 Some(Labels::new(
@@ -152,7 +152,8 @@ impl SeriesSet {
     }
 }
 
-static NAME_LABEL: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(METRIC_NAME));
+/// The `__name__` label name, shared.
+pub static NAME_KEY: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(METRIC_NAME));
 
 /// One cached identity.
 pub struct Entry {
