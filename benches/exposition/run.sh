@@ -21,12 +21,8 @@ command -v prometheus >/dev/null || { apt-get update -qq && apt-get install -y -
 python3 -c 'import opentelemetry.proto' 2>/dev/null || python3 -m pip install -q opentelemetry-proto >/dev/null
 [[ -x ${VITALS_BIN:-} ]] || { (cd "$root" && cargo build --release --quiet); VITALS_BIN=$root/target/release/vitals; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+# $work, pids, port, kib
+source "$root/tests/interop/lib/common.bash"
 
 vport=$(port); oport=$(port); pport=$(port); hport=$(port)
 mkdir -p "$work/www"

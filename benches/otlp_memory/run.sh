@@ -16,12 +16,8 @@ if [[ -z ${BINS:-} ]]; then
   (cd "$root" && cargo build --release --quiet); BINS=$root/target/release/vitals
 fi
 
-work=$(mktemp -d)
-pid=""
-cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+# $work, pids, port, kib
+source "$root/tests/interop/lib/common.bash"
 
 printf '%-28s %9s %12s %12s %14s\n' binary series RSS_before RSS_after bytes/series
 for bin in $BINS; do
@@ -31,7 +27,7 @@ server: {listen: "127.0.0.1:$vport"}
 storage: {path: "$work/data-$vport", max_series: 1000000, checkpoint_interval: 0s}
 otlp: {grpc_listen: "", http_listen: "127.0.0.1:$oport", max_series: 1000000}
 YAML
-  "$bin" run -c "$work/vitals.yaml" 2>"$work/vitals.log" & pid=$!
+  "$bin" run -c "$work/vitals.yaml" 2>"$work/vitals.log" & pid=$!; pids+=($pid)
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$vport/ready" >/dev/null 2>&1 && break; sleep 0.1; done
   sleep 1
   before=$(kib "$pid" VmRSS)
@@ -42,5 +38,5 @@ YAML
   series=$(curl -fsS "http://127.0.0.1:$vport/metrics" | awk '/^vitals_store_series / {print $2}')
   printf '%-28s %9s %10s K %10s K %14s\n' "$bin" "$series" "$before" "$after" \
     "$(python3 -c "print(round(($after - $before) * 1024 / $series))")"
-  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+  kill "$pid"; wait "$pid" 2>/dev/null || true
 done

@@ -16,12 +16,9 @@ command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || { apt-get update -qq 
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [[ -x ${VITALS_BIN:-} ]] || { (cd "$root" && cargo build --release --quiet); VITALS_BIN=$root/target/release/vitals; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-mib() { awk '$1 == "VmRSS:" {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# $work, pids, port, kib
+source "$root/tests/interop/lib/common.bash"
+mib() { awk -v k="$(kib "$1" VmRSS)" 'BEGIN {printf "%.1f", k/1024}'; }
 chunk_mib() { curl -fsS "http://127.0.0.1:$1/metrics" | awk '/^vitals_store_chunk_bytes / {printf "%.1f", $2/1048576}'; }
 
 nport=$(port)
