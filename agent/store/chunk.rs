@@ -11,8 +11,11 @@
 //!                varint(min_t - max_t of the chunk before) (retention rewrites the new
 //!                first chunk's field as an i64 when it drops the chunks before it)
 //! span: varint   max_t - min_t (only once sealed)
-//! v0             first value: varint(zigzag(i) << 1) when it is an exact integer i,
-//!                else byte 0x01 + the 8 value bytes LE
+//! v0             first value, as a varint tag: `zigzag(i) << 2 | 0b11` when it is an exact
+//!                integer i, else tag 5 followed by the 8 value bytes LE. Chunks written
+//!                before decimal mode existed (below) have the tags `zigzag(i) << 1` and 1;
+//!                they are read without decimal mode, and a head chunk of that kind loaded
+//!                from a checkpoint is sealed so that appends never use two formats.
 //! bits           every later sample, bit-packed (below)
 //! ```
 //!
@@ -29,7 +32,15 @@
 //!     `1111110`+32, `1111111`+64 bits. A counter growing at a steady rate costs 3 bits per
 //!     sample, a noisy one ~8-13;
 //!   * `11` — Gorilla XOR with the previous value's bits: `0` reuses the previous
-//!     leading/trailing-zero window, `1` + 5 bits leading zeros + 6 bits length + the bits.
+//!     leading/trailing-zero window, `10` + 5 bits leading zeros + 6 bits length + the bits
+//!     (`1` + ... in chunks without decimal mode);
+//!   * `1111` — decimal mode, when the previous and current values are both decimals of at
+//!     most nine fractional digits, i.e. exactly `n / 1e9` for an integer n with
+//!     |n| < 2^53 (what `Duration::as_secs_f64` gives for a sub-second duration, and every
+//!     value written with few decimals: `0.25`, `12.34`): the difference of the `n`s in
+//!     buckets `0`+8, `10`+14, `110`+20, `1110`+26, `11110`+32, `11111`+64 bits. A probe's
+//!     `probe_duration_seconds` costs ~27 bits a sample instead of XOR's ~60. The encoder
+//!     picks whichever of XOR and decimal is shorter.
 //!
 //! Values are handled as raw bits, so every `f64` (NaN payloads such as the stale marker,
 //! `-0.0`, infinities) round-trips exactly. Arithmetic on timestamps wraps, so any strictly
@@ -55,8 +66,15 @@ pub(crate) const MAX_HEAD_HEADER: usize = MIN_T_AT + MAX_VARINT + 9;
 
 const T_WIDTHS: [u32; 6] = [0, 5, 9, 14, 20, 64];
 const I_WIDTHS: [u32; 8] = [0, 4, 7, 10, 14, 20, 32, 64];
+const D_WIDTHS: [u32; 6] = [8, 14, 20, 26, 32, 64];
 pub(crate) const NO_WINDOW: u8 = u8::MAX;
 const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0; // 2^53
+/// Decimal mode's unit: values are `n / DECIMAL_SCALE`.
+const DECIMAL_SCALE: f64 = 1e9;
+/// The v0 tag of a float first value in a chunk with decimal mode (see the module doc).
+const TAG_FLOAT: u64 = 5;
+/// The v0 tag of a float first value in a chunk without decimal mode.
+const TAG_FLOAT_V1: u64 = 1;
 
 /// The integer a value's bits stand for, when integer mode may encode it exactly.
 fn exact_int(bits: u64) -> Option<i64> {
@@ -68,6 +86,32 @@ fn exact_int(bits: u64) -> Option<i64> {
         }
     }
     None
+}
+
+/// `n` when a value's bits are exactly `n / 1e9` (decimal mode may encode it).
+fn decimal_nanos(bits: u64) -> Option<i64> {
+    let v = f64::from_bits(bits);
+    if v.is_finite() && v.abs() < MAX_EXACT_INT / DECIMAL_SCALE {
+        let n = (v * DECIMAL_SCALE).round() as i64;
+        if (n as f64 / DECIMAL_SCALE).to_bits() == bits {
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// Bits `write_bucketed` spends on `v`.
+fn bucketed_len(v: i64, widths: &[u32]) -> u32 {
+    let last = widths.len() - 1;
+    for (i, &width) in widths.iter().enumerate() {
+        if i == last {
+            return i as u32 + width;
+        }
+        if fits(v, width) {
+            return i as u32 + 1 + width;
+        }
+    }
+    u32::MAX
 }
 
 fn fits(v: i64, width: u32) -> bool {
@@ -132,9 +176,12 @@ pub(crate) struct Codec {
     pub(crate) leading: u8,
     /// Trailing zeros of the XOR window (0..=63).
     pub(crate) trailing: u8,
+    /// The chunk has decimal mode (every chunk written now; see the module doc).
+    pub(crate) decimal: bool,
 }
 
 impl Codec {
+    /// The state after a chunk's first sample, for a chunk with decimal mode.
     pub(crate) fn start(t: i64, v: u64) -> Self {
         Codec {
             t,
@@ -143,6 +190,7 @@ impl Codec {
             idelta: 0,
             leading: NO_WINDOW,
             trailing: 0,
+            decimal: true,
         }
     }
 
@@ -170,21 +218,41 @@ impl Codec {
             let xor = self.v ^ v; // non-zero: equal bits took the first branch
             let lz = xor.leading_zeros().min(31);
             let tz = xor.trailing_zeros();
-            if self.leading != NO_WINDOW
+            let reuse = self.leading != NO_WINDOW
                 && lz >= u32::from(self.leading)
-                && tz >= u32::from(self.trailing)
-            {
-                w.bit(false);
-                let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
-                w.write(xor >> self.trailing, sig);
+                && tz >= u32::from(self.trailing);
+            // Bits after the `11` prefix: the window's, or a new window's.
+            let xor_len = if reuse {
+                1 + 64 - u32::from(self.leading) - u32::from(self.trailing)
             } else {
-                w.bit(true);
-                let sig = 64 - lz - tz;
-                w.write(u64::from(lz), 5);
-                w.write(u64::from(sig & 63), 6);
-                w.write(xor >> tz, sig);
-                self.leading = lz as u8;
-                self.trailing = tz as u8;
+                2 + 11 + 64 - lz - tz
+            };
+            let decimal = match (self.decimal, decimal_nanos(self.v), decimal_nanos(v)) {
+                (true, Some(a), Some(b)) => Some(b.wrapping_sub(a)),
+                _ => None,
+            };
+            match decimal {
+                Some(d) if 2 + bucketed_len(d, &D_WIDTHS) < xor_len => {
+                    w.write(0b11, 2);
+                    write_bucketed(w, d, &D_WIDTHS);
+                }
+                _ if reuse => {
+                    w.bit(false);
+                    let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+                    w.write(xor >> self.trailing, sig);
+                }
+                _ => {
+                    w.write(
+                        if self.decimal { 0b10 } else { 0b1 },
+                        1 + u32::from(self.decimal),
+                    );
+                    let sig = 64 - lz - tz;
+                    w.write(u64::from(lz), 5);
+                    w.write(u64::from(sig & 63), 6);
+                    w.write(xor >> tz, sig);
+                    self.leading = lz as u8;
+                    self.trailing = tz as u8;
+                }
             }
         }
         self.set_value(v);
@@ -202,7 +270,19 @@ impl Codec {
             let delta = self.idelta.wrapping_add(read_bucketed(r, &I_WIDTHS)?);
             (a.wrapping_add(delta) as f64).to_bits()
         } else {
-            let xor = if r.bit()? {
+            // After `11`: `0` reuses the XOR window; `1` is a new window, except in a chunk
+            // with decimal mode, where `10` is a new window and `11` a decimal.
+            let new_window = r.bit()?;
+            if new_window && self.decimal && r.bit()? {
+                let a = decimal_nanos(self.v)?;
+                let n = a.wrapping_add(read_bucketed(r, &D_WIDTHS)?);
+                let v = (n as f64 / DECIMAL_SCALE).to_bits();
+                // Only what the encoder writes: exactly n / 1e9 with |n| < 2^53.
+                decimal_nanos(v).filter(|&m| m == n)?;
+                self.set_value(v);
+                return Some(());
+            }
+            let xor = if new_window {
                 let lz = r.read(5)? as u32;
                 let sig = match r.read(6)? as u32 {
                     0 => 64,
@@ -288,9 +368,9 @@ pub(crate) fn head_header(
         Some(p) => MIN_T_AT + write_varint(t.wrapping_sub(p) as u64, &mut h[MIN_T_AT..]),
     };
     let n = match exact_int(v) {
-        Some(i) => write_varint(zigzag(i) << 1, &mut h[at..]),
+        Some(i) => write_varint(zigzag(i) << 2 | 0b11, &mut h[at..]),
         None => {
-            h[at] = 1;
+            h[at] = TAG_FLOAT as u8;
             h[at + 1..at + 9].copy_from_slice(&v.to_le_bytes());
             9
         }
@@ -326,6 +406,8 @@ pub(crate) struct Chunk<'a> {
     /// Offset of the span field (the end of the min_t field).
     pub(crate) span_at: usize,
     v0: u64,
+    /// Written with decimal mode (see the module doc); chunks from before it are not.
+    pub(crate) decimal: bool,
     bits: &'a [u8],
 }
 
@@ -353,12 +435,15 @@ impl<'a> Chunk<'a> {
             None => min_t.wrapping_add(read_varint(chunk, &mut pos)? as i64),
         };
         let tag = read_varint(chunk, &mut pos)?;
-        let v0 = if tag & 1 == 0 {
-            (unzigzag(tag >> 1) as f64).to_bits()
-        } else {
-            let v = read_i64(chunk, pos)? as u64;
-            pos += 8;
-            v
+        let (v0, decimal) = match tag {
+            _ if tag & 1 == 0 => ((unzigzag(tag >> 1) as f64).to_bits(), false),
+            _ if tag & 0b11 == 0b11 => ((unzigzag(tag >> 2) as f64).to_bits(), true),
+            TAG_FLOAT | TAG_FLOAT_V1 => {
+                let v = read_i64(chunk, pos)? as u64;
+                pos += 8;
+                (v, tag == TAG_FLOAT)
+            }
+            _ => return None,
         };
         Some(Chunk {
             count,
@@ -366,6 +451,7 @@ impl<'a> Chunk<'a> {
             max_t,
             span_at,
             v0,
+            decimal,
             bits: chunk.get(pos..)?,
         })
     }
@@ -374,7 +460,10 @@ impl<'a> Chunk<'a> {
         ChunkIter {
             r: BitReader::new(self.bits),
             remaining: self.count,
-            codec: Codec::start(self.min_t, self.v0),
+            codec: Codec {
+                decimal: self.decimal,
+                ..Codec::start(self.min_t, self.v0)
+            },
             started: false,
         }
     }
@@ -451,6 +540,21 @@ mod tests {
             prop_assert_eq!(span_at(&h[..n], prev.is_none()), Some(c.span_at));
             prop_assert_eq!((c.count, c.min_t, c.max_t, c.v0), (1, t, t, v));
             prop_assert!(c.bits.is_empty());
+            prop_assert!(c.decimal);
+        }
+
+        #[test]
+        fn headers_from_before_decimal_mode_parse(t in any::<i64>(), i in -(1i64 << 53)..=(1i64 << 53), v in any::<u64>()) {
+            let mut h = vec![0, 0, 1];
+            h.extend_from_slice(&t.to_le_bytes());
+            let mut tag = [0u8; MAX_VARINT];
+            let n = write_varint(zigzag(i) << 1, &mut tag);
+            let int = [h.clone(), tag[..n].to_vec()].concat();
+            let c = Chunk::parse(&int, None, Some(t)).unwrap();
+            prop_assert_eq!((c.v0, c.decimal), ((i as f64).to_bits(), false));
+            let float = [h, vec![1], v.to_le_bytes().to_vec()].concat();
+            let c = Chunk::parse(&float, None, Some(t)).unwrap();
+            prop_assert_eq!((c.v0, c.decimal), (v, false));
         }
     }
 }

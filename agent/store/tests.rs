@@ -468,6 +468,7 @@ struct Op {
 fn ops_strategy() -> impl Strategy<Value = Vec<Op>> {
     let value = prop_oneof![
         (0i64..100).prop_map(|i| i as f64),
+        (0i64..2_000_000_000).prop_map(|n| n as f64 / 1e9),
         any::<f64>(),
         Just(stale_marker()),
     ];
