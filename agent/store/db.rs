@@ -373,6 +373,19 @@ impl Store {
     }
 
     /// [`Store::append_cached`] with the labels made only when the reference is missing or
+    /// stale, so a caller needs not keep them.
+    pub fn append_cached_with(
+        &self,
+        labels: impl FnOnce() -> Labels,
+        cached: &mut Option<SeriesRef>,
+        t: i64,
+        v: f64,
+    ) -> Result<(), AppendError> {
+        check_not_future(&self.future_horizon, t)?;
+        self.append_ref(|| Some(labels()), cached, t, v)
+    }
+
+    /// [`Store::append_cached`] with the labels made only when the reference is missing or
     /// stale (`None`: the sample is skipped).
     fn append_ref<L: std::borrow::Borrow<Labels>>(
         &self,

@@ -22,7 +22,7 @@ use super::internal_events::ProbeMetrics;
 use super::outcome::{Failure, FailureReason, Outcome};
 use super::{ProbeKind, ProbeSpec, grpc, http, tcp};
 use crate::stage::{Applied, ApplyStats, Context, Stage};
-use crate::store::{Labels, METRIC_NAME, MetricMeta, MetricType, Store, now_ms};
+use crate::store::{Labels, METRIC_NAME, MetricMeta, MetricType, SeriesRef, Store, now_ms};
 
 /// Errors setting up the prober.
 #[derive(Debug, thiserror::Error)]
@@ -35,16 +35,21 @@ pub enum ProberError {
 
 /// Runs probe targets and writes their results to the store: the prober stage.
 pub struct Prober {
-    store: Arc<Store>,
+    shared: Arc<Shared>,
     /// `probes.max_concurrency` (the size of `permits`; a change needs a restart).
     max_concurrency: usize,
     /// Targets given at build, started by [`Stage::start`].
     pending: parking_lot::Mutex<Vec<ProbeSpec>>,
-    clients: Arc<HttpClients>,
-    permits: Arc<Semaphore>,
-    metrics: ProbeMetrics,
     running: parking_lot::Mutex<HashMap<String, Running>>,
-    first_round: Arc<FirstRound>,
+}
+
+/// What every target's task uses, behind one `Arc` so a resting task holds one pointer.
+struct Shared {
+    store: Arc<Store>,
+    clients: HttpClients,
+    permits: Semaphore,
+    metrics: ProbeMetrics,
+    first_round: FirstRound,
 }
 
 /// Counts down the targets that have not finished a probe since the prober started; its
@@ -85,7 +90,8 @@ impl FirstRound {
 
 /// A target's task.
 struct Running {
-    spec: ProbeSpec,
+    /// Shared with the task.
+    spec: Arc<ProbeSpec>,
     cancel: CancellationToken,
     /// Ends with which of the target's series were ever written.
     handle: JoinHandle<[bool; 5]>,
@@ -130,20 +136,22 @@ impl Prober {
             );
         }
         Ok(Prober {
-            store,
+            shared: Arc::new(Shared {
+                store,
+                clients: HttpClients::new()?,
+                permits: Semaphore::new(max_concurrency.max(1)),
+                metrics: ProbeMetrics::new(registry)?,
+                first_round: FirstRound::new(),
+            }),
             max_concurrency,
             pending: parking_lot::Mutex::new(Vec::new()),
-            clients: Arc::new(HttpClients::new()?),
-            permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
-            metrics: ProbeMetrics::new(registry)?,
             running: parking_lot::Mutex::new(HashMap::new()),
-            first_round: Arc::new(FirstRound::new()),
         })
     }
 
     /// Turns true once every target given at start has finished one probe.
     pub fn first_round(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.first_round.done.subscribe()
+        self.shared.first_round.done.subscribe()
     }
 
     /// Makes `specs` the running set: starts new targets, restarts changed ones, stops
@@ -155,7 +163,7 @@ impl Prober {
         let mut next: HashMap<String, Running> = HashMap::with_capacity(specs.len());
         for spec in specs {
             match running.remove(&spec.name) {
-                Some(r) if r.spec == spec => {
+                Some(r) if *r.spec == spec => {
                     stats.unchanged += 1;
                     next.insert(spec.name.clone(), r);
                 }
@@ -198,14 +206,11 @@ impl Prober {
 
     fn start_target(&self, spec: ProbeSpec) -> Running {
         let cancel = CancellationToken::new();
+        let spec = Arc::new(spec);
         let task = TargetTask {
-            series: SeriesLabels::new(&spec.labels),
             spec: spec.clone(),
-            store: self.store.clone(),
-            clients: self.clients.clone(),
-            permits: self.permits.clone(),
-            metrics: self.metrics.clone(),
-            first_round: self.first_round.clone(),
+            refs: [None; 5],
+            shared: self.shared.clone(),
         };
         let handle = tokio::spawn(task.run(cancel.clone()));
         Running {
@@ -219,68 +224,39 @@ impl Prober {
     /// `mark_stale` (the series will not be written again under these labels).
     fn retire(&self, old: Running, mark_stale: bool) {
         old.cancel.cancel();
-        let store = self.store.clone();
+        let store = self.shared.store.clone();
         tokio::spawn(async move {
             let Ok(written) = old.handle.await else {
                 return;
             };
             if mark_stale {
-                let series = SeriesLabels::new(&old.spec.labels);
                 let t = now_ms();
-                for (labels, _) in series.all().into_iter().zip(written).filter(|(_, w)| *w) {
-                    let _ = store.append(labels, t, crate::store::stale_marker());
+                for (i, _) in written.iter().enumerate().filter(|(_, w)| **w) {
+                    let labels = series_labels(&old.spec.labels, i);
+                    let _ = store.append(&labels, t, crate::store::stale_marker());
                 }
             }
         });
     }
 }
 
-/// The label sets of one target's series, built once.
-struct SeriesLabels {
-    success: Labels,
-    duration: Labels,
-    status: Labels,
-    redirects: Labels,
-    cert: Labels,
+/// The labels of a target's series `i` (in [`SERIES`] order): its own and `__name__`.
+fn series_labels(base: &Labels, i: usize) -> Labels {
+    Labels::new(
+        base.iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .chain([(Arc::from(METRIC_NAME), Arc::from(SERIES[i].0))]),
+    )
 }
 
-impl SeriesLabels {
-    fn all(&self) -> [&Labels; 5] {
-        [
-            &self.success,
-            &self.duration,
-            &self.status,
-            &self.redirects,
-            &self.cert,
-        ]
-    }
-
-    fn new(base: &Labels) -> Self {
-        let with = |name: &str| {
-            Labels::new(
-                base.iter()
-                    .map(|l| (l.name.clone(), l.value.clone()))
-                    .chain([(Arc::from(METRIC_NAME), Arc::from(name))]),
-            )
-        };
-        SeriesLabels {
-            success: with(SERIES[0].0),
-            duration: with(SERIES[1].0),
-            status: with(SERIES[2].0),
-            redirects: with(SERIES[3].0),
-            cert: with(SERIES[4].0),
-        }
-    }
-}
-
+/// A target's task: small while it rests (thousands of them wait at once), since its
+/// label sets are not kept, only where the store keeps its series.
 struct TargetTask {
-    spec: ProbeSpec,
-    series: SeriesLabels,
-    store: Arc<Store>,
-    clients: Arc<HttpClients>,
-    permits: Arc<Semaphore>,
-    metrics: ProbeMetrics,
-    first_round: Arc<FirstRound>,
+    spec: Arc<ProbeSpec>,
+    /// Where each of the target's series lives in the store (in [`SERIES`] order); its
+    /// labels are built only when one is missing or stale.
+    refs: [Option<SeriesRef>; 5],
+    shared: Arc<Shared>,
 }
 
 /// A stable offset in `[0, interval)` for `name`, so restarts keep the same spread.
@@ -294,14 +270,14 @@ fn start_offset(name: &str, interval: Duration) -> Duration {
 }
 
 impl TargetTask {
-    async fn run(self, cancel: CancellationToken) -> [bool; 5] {
+    async fn run(mut self, cancel: CancellationToken) -> [bool; 5] {
         let mut written = [false; 5];
         let grpc_channel = match self.spec.kind() {
             ProbeKind::Grpc => match grpc::channel(&self.spec) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    self.metrics.channel_failed(&self.spec.name, &e);
-                    self.first_round.finished_one();
+                    self.shared.metrics.channel_failed(&self.spec.name, &e);
+                    self.shared.first_round.finished_one();
                     return written;
                 }
             },
@@ -319,10 +295,11 @@ impl TargetTask {
             };
             let permit = tokio::select! {
                 _ = cancel.cancelled() => break,
-                p = self.permits.acquire() => p,
+                p = self.shared.permits.acquire() => p,
             };
             let started = Instant::now();
-            self.metrics
+            self.shared
+                .metrics
                 .started_late(started.saturating_duration_since(scheduled.into_std()));
             let ts = now_ms();
             let outcome = tokio::select! {
@@ -347,10 +324,10 @@ impl TargetTask {
             for (w, now) in written.iter_mut().zip(self.record(ts, &outcome)) {
                 *w |= now;
             }
-            last = self.metrics.transition(&self.spec, last, outcome);
+            last = self.shared.metrics.transition(&self.spec, last, outcome);
             if !reported {
                 reported = true;
-                self.first_round.finished_one();
+                self.shared.first_round.finished_one();
             }
         }
         written
@@ -362,16 +339,16 @@ impl TargetTask {
         started: Instant,
     ) -> Outcome {
         match (self.spec.kind(), channel) {
-            (ProbeKind::Http, _) => http::probe(&self.clients, &self.spec, started).await,
+            (ProbeKind::Http, _) => http::probe(&self.shared.clients, &self.spec, started).await,
             (ProbeKind::Tcp, _) => tcp::probe(&self.spec, started).await,
             (ProbeKind::Grpc, Some(ch)) => grpc::probe(ch, &self.spec, started).await,
             (ProbeKind::Grpc, None) => Outcome::default(),
         }
     }
 
-    /// Writes the outcome; returns which of the series (in [`SeriesLabels::all`] order) it wrote.
-    fn record(&self, ts: i64, o: &Outcome) -> [bool; 5] {
-        self.metrics.probed(&self.spec.name, o);
+    /// Writes the outcome; returns which of the series (in [`SERIES`] order) it wrote.
+    fn record(&mut self, ts: i64, o: &Outcome) -> [bool; 5] {
+        self.shared.metrics.probed(&self.spec.name, o);
         let http = self.spec.kind() == ProbeKind::Http;
         let values = [
             Some(if o.success() { 1.0 } else { 0.0 }),
@@ -381,10 +358,21 @@ impl TargetTask {
             o.cert_not_after.map(|t| t as f64),
         ];
         let mut written = [false; 5];
-        for ((labels, v), w) in self.series.all().into_iter().zip(values).zip(&mut written) {
+        let labels = &self.spec.labels;
+        for (i, ((cached, v), w)) in self
+            .refs
+            .iter_mut()
+            .zip(values)
+            .zip(&mut written)
+            .enumerate()
+        {
             if let Some(v) = v {
                 // Refusals (series cap) are counted by the store itself.
-                *w = self.store.append(labels, ts, v).is_ok();
+                *w = self
+                    .shared
+                    .store
+                    .append_cached_with(|| series_labels(labels, i), cached, ts, v)
+                    .is_ok();
             }
         }
         written
@@ -403,7 +391,7 @@ impl Stage for Prober {
 
     fn start(&self) {
         let targets = std::mem::take(&mut *self.pending.lock());
-        self.first_round.begin(targets.len());
+        self.shared.first_round.begin(targets.len());
         self.apply_targets(targets);
     }
 
