@@ -260,7 +260,7 @@ impl Daemon {
         let requests = stages.api.take_reload_requests();
         let reloader = Reloader {
             source,
-            current: config,
+            current: reload::Running::of(&config),
             stages: stages.clone(),
             grace: grace.clone(),
             events,

@@ -19,12 +19,28 @@ use crate::stage::{Applied, Stage};
 
 pub(super) struct Reloader {
     pub source: ConfigSource,
-    /// The configuration running now.
-    pub current: LoadedConfig,
+    /// What a reload compares with in the configuration running now (not all of it: with
+    /// thousands of probe targets, a kept copy of their specs costs megabytes).
+    pub current: Running,
     pub stages: Stages,
     /// `server.shutdown_grace`, read at shutdown.
     pub grace: Arc<Mutex<Duration>>,
     pub events: DaemonEvents,
+}
+
+/// The sections of the running configuration a reload compares as written.
+pub(super) struct Running {
+    storage: crate::store::config::StorageConfig,
+    alerting: Option<crate::alerting::config::AlertingConfig>,
+}
+
+impl Running {
+    pub(super) fn of(config: &LoadedConfig) -> Self {
+        Running {
+            storage: config.config.storage.clone(),
+            alerting: config.config.alerting.clone(),
+        }
+    }
 }
 
 impl Reloader {
@@ -79,7 +95,7 @@ impl Reloader {
 
     /// Loads the configuration again and applies it, stage by stage in pipeline order.
     fn reload(&mut self) -> Result<ReloadOutcome, ConfigErrors> {
-        let new = match self.source.load() {
+        let mut new = match self.source.load() {
             Ok(new) => {
                 super::events::warn_config(&new);
                 new
@@ -93,13 +109,14 @@ impl Reloader {
         let s = &self.stages;
         let mut outcome = ReloadOutcome::default();
         let mut storage = Applied::default();
-        if new.config.storage != self.current.config.storage {
+        if new.config.storage != self.current.storage {
             storage.needs_restart.push("storage".into());
         }
         outcome.stages.push(("storage", storage));
+        let probes = std::mem::take(&mut new.probes);
         outcome
             .stages
-            .push(("probe targets", s.prober.apply(new.probes.clone())));
+            .push(("probe targets", s.prober.apply(probes)));
         let otlp = match (&s.otlp, &new.otlp) {
             (Some(stage), Some(spec)) => stage.apply(spec.clone()),
             (None, None) => Applied::default(),
@@ -124,7 +141,7 @@ impl Reloader {
         let alerting = match (&s.alerting, &new.alerting) {
             (Some(stage), Some(spec)) => {
                 let mut a = stage.apply(spec.clone());
-                if new.config.alerting != self.current.config.alerting
+                if new.config.alerting != self.current.alerting
                     || new
                         .config
                         .alerting
@@ -156,7 +173,7 @@ impl Reloader {
         outcome.stages.push(("server", server));
         self.events.reloaded(&outcome);
         s.api.state().record_reload(true);
-        self.current = new;
+        self.current = Running::of(&new);
         Ok(outcome)
     }
 }
