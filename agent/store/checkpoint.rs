@@ -774,6 +774,58 @@ mod tests {
         );
     }
 
+    /// A checkpoint written before the chunk codec's decimal mode (vitals at f94d1e0, one
+    /// HTTP probe every 1 s for ~95 s, so each series has a sealed chunk and an open head),
+    /// with what that build's query API answered for it just before it stopped.
+    const V1_CHECKPOINT: &[u8] = include_bytes!("testdata/v1-probe.ckpt");
+    const V1_EXPECTED: &str = include_str!("testdata/v1-probe.json");
+
+    #[test]
+    fn a_checkpoint_from_before_decimal_mode_loads_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE), V1_CHECKPOINT).unwrap();
+        let s = store(1000);
+        let l = s.load_checkpoint(dir.path()).unwrap().unwrap();
+        assert_eq!((l.series, l.damaged), (4, 0), "{l:?}");
+        let expected: serde_json::Value = serde_json::from_str(V1_EXPECTED).unwrap();
+        let got = all(&s);
+        for series in expected["data"]["result"].as_array().unwrap() {
+            let name = series["metric"]["__name__"].as_str().unwrap();
+            let mine = got
+                .iter()
+                .find(|x| x.labels.metric_name() == Some(name))
+                .unwrap();
+            let want: Vec<(i64, u64)> = series["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    let t = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
+                    let v: f64 = p[1].as_str().unwrap().parse().unwrap();
+                    (t, v.to_bits())
+                })
+                .collect();
+            assert!(want.len() > usize::from(super::super::chunk::CHUNK_SAMPLES));
+            let have: Vec<(i64, u64)> = mine.samples.iter().map(|x| (x.t, x.v.to_bits())).collect();
+            assert_eq!(have, want, "{name}");
+        }
+        // The old heads were sealed at load: appends go on in the new format, and everything
+        // survives another checkpoint.
+        for x in &got {
+            let last = x.samples.last().unwrap();
+            s.append(&x.labels, last.t + 1000, 0.001_234_567).unwrap();
+        }
+        s.write_checkpoint(dir.path()).unwrap();
+        let again = store(1000);
+        again.load_checkpoint(dir.path()).unwrap().unwrap();
+        samples_equal(&all(&s), &all(&again));
+        assert!(
+            all(&again)
+                .iter()
+                .all(|x| x.samples.last().unwrap().v == 0.001_234_567)
+        );
+    }
+
     #[test]
     fn a_flipped_byte_loses_one_section_only() {
         let dir = tempfile::tempdir().unwrap();
