@@ -5,7 +5,8 @@
 //! reader returns `None` on short input.
 
 /// Capacity of a [`BitWriter`] in bytes: a partial byte (<= 7 bits) plus the largest encoded
-/// sample (69 timestamp bits + 78 value bits) fits with room to spare.
+/// sample (69 timestamp bits + 79 value bits: `11`, `10`, 5 + 6 window bits, 64) fits with
+/// room to spare.
 pub(crate) const WRITER_BYTES: usize = 32;
 
 /// Collects bits for one append, starting from the used bits of the chunk's last byte, so the

@@ -47,7 +47,12 @@ pub const DIR: &str = "store";
 pub const FILE: &str = "store.ckpt";
 const TMP: &str = "store.ckpt.tmp";
 const MAGIC: &[u8; 8] = b"VTLSSTOR";
-const VERSION: u32 = 1;
+/// Written now: chunks may use the codec's decimal mode, which a reader of version 1 would
+/// misread, so such a reader refuses the file instead (a rollback starts empty rather than
+/// wrong).
+const VERSION: u32 = 2;
+/// Versions this build reads: 1's chunks decode as before (see `chunk`).
+const READS: std::ops::RangeInclusive<u32> = 1..=VERSION;
 const HEADER_LEN: usize = 8 + 4 + 8 + 4 + 4;
 const KIND_SHARD: u8 = 1;
 const KIND_META: u8 = 2;
@@ -579,9 +584,11 @@ fn read_header(r: &mut Reader<'_>) -> Result<(i64, u32), Damage> {
     let mut h = Reader::new(head);
     h.take(8);
     let version = h.u32().ok_or_else(short)?;
-    if version != VERSION {
+    if !READS.contains(&version) {
         return Err(format!(
-            "it is format version {version}; this vitals reads version {VERSION}"
+            "it is format version {version}; this vitals reads versions {} to {}",
+            READS.start(),
+            READS.end()
         ));
     }
     let written_at = h.u64().ok_or_else(short)? as i64;
@@ -823,6 +830,22 @@ mod tests {
             all(&again)
                 .iter()
                 .all(|x| x.samples.last().unwrap().v == 0.001_234_567)
+        );
+    }
+
+    #[test]
+    fn a_newer_format_version_is_refused_by_name() {
+        let mut data = V1_CHECKPOINT.to_vec();
+        data[8..12].copy_from_slice(&(VERSION + 1).to_le_bytes());
+        let crc = crc32fast::hash(&data[..HEADER_LEN - 4]);
+        data[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE), &data).unwrap();
+        let l = store(1000).load_checkpoint(dir.path()).unwrap().unwrap();
+        assert_eq!((l.series, l.damaged), (0, 1));
+        assert_eq!(
+            l.first_damage.as_deref(),
+            Some("it is format version 3; this vitals reads versions 1 to 2")
         );
     }
 

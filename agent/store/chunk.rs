@@ -61,7 +61,8 @@ pub(crate) const COUNT_AT: usize = 2;
 pub(crate) const MIN_T_AT: usize = 3;
 /// Largest varint.
 pub(crate) const MAX_VARINT: usize = 10;
-/// Largest header of a new head chunk: len, count, min_t varint, 0x01 + 8 value bytes.
+/// Largest header of a new head chunk: len, count, min_t varint, tag 5 + 8 value bytes (an
+/// integer's tag varint is at most 9 bytes too).
 pub(crate) const MAX_HEAD_HEADER: usize = MIN_T_AT + MAX_VARINT + 9;
 
 const T_WIDTHS: [u32; 6] = [0, 5, 9, 14, 20, 64];

@@ -166,8 +166,12 @@ impl Series {
             s.set_free(free);
             s.head_span = u32::try_from(codec.t.wrapping_sub(min_t) as u64).unwrap_or(SPAN_UNKNOWN);
             if !decimal {
-                // A head written before decimal mode: closed, so appends use one format.
+                // A head written before decimal mode: closed, so appends use one format (an
+                // append to it would write bits it reads otherwise).
                 s.seal();
+                if s.has_head() {
+                    return None;
+                }
             }
         } else if header_max_t != codec.t {
             // A sealed newest chunk whose samples end elsewhere than its header says.
