@@ -93,8 +93,17 @@ struct Running {
     /// Shared with the task.
     spec: Arc<ProbeSpec>,
     cancel: CancellationToken,
-    /// Ends with which of the target's series were ever written.
-    handle: JoinHandle<[bool; 5]>,
+    /// Ends with which of the target's series were ever written, and a time after its last
+    /// sample to end them at.
+    handle: JoinHandle<Ended>,
+}
+
+/// What a target's task leaves when it ends.
+struct Ended {
+    /// Which of its series (in [`SERIES`] order) were ever written.
+    written: [bool; 5],
+    /// When to end them: after its last sample.
+    end_ms: i64,
 }
 
 /// Each series' name ([`super::PROBE_SERIES`]) and help text.
@@ -189,7 +198,7 @@ impl Prober {
 
     /// Stops every target and waits for their tasks to end.
     pub async fn stop_targets(&self) {
-        let handles: Vec<JoinHandle<[bool; 5]>> = {
+        let handles: Vec<JoinHandle<Ended>> = {
             let mut running = self.running.lock();
             running
                 .drain()
@@ -226,11 +235,11 @@ impl Prober {
         old.cancel.cancel();
         let store = self.shared.store.clone();
         tokio::spawn(async move {
-            let Ok(written) = old.handle.await else {
+            let Ok(Ended { written, end_ms }) = old.handle.await else {
                 return;
             };
             if mark_stale {
-                let t = now_ms();
+                let t = end_ms;
                 for (i, _) in written.iter().enumerate().filter(|(_, w)| **w) {
                     let labels = series_labels(&old.spec.labels, i);
                     let _ = store.append(&labels, t, crate::store::stale_marker());
@@ -266,25 +275,50 @@ const ALIGN_TOLERANCE_MS: i64 = 5;
 /// Stamps a target's samples with their scheduled time, so timestamps step by exactly the
 /// interval and the store encodes each in one bit instead of ~7 (a millisecond of jitter
 /// costs a delta-of-delta); a start further than [`ALIGN_TOLERANCE_MS`] from the schedule,
-/// or a wall-clock step, is stamped as it happened and becomes the new anchor.
+/// or a wall-clock step, is stamped as it happened and becomes the new anchor. Stamps only
+/// increase (an aligned stamp may be up to the tolerance ahead of the clock, and the next
+/// start, late and re-anchored, could otherwise fall before it and be refused).
 #[derive(Default)]
 struct ScheduleClock {
     /// A scheduled instant and the wall-clock time (ms) it was given.
     anchor: Option<(tokio::time::Instant, i64)>,
+    /// The last stamp given.
+    last: Option<i64>,
 }
 
 impl ScheduleClock {
     fn stamp(&mut self, scheduled: tokio::time::Instant, now_ms: i64) -> i64 {
-        if let Some((at, wall)) = self.anchor {
+        let aligned = self.anchor.map(|(at, wall)| {
             let since = i64::try_from(scheduled.saturating_duration_since(at).as_millis())
                 .unwrap_or(i64::MAX);
-            let aligned = wall.saturating_add(since);
-            if (now_ms - aligned).abs() <= ALIGN_TOLERANCE_MS {
-                return aligned;
+            wall.saturating_add(since)
+        });
+        let ts = match aligned {
+            Some(a) if (now_ms - a).abs() <= ALIGN_TOLERANCE_MS => a,
+            _ => {
+                self.anchor = Some((scheduled, now_ms));
+                now_ms
             }
-        }
-        self.anchor = Some((scheduled, now_ms));
-        now_ms
+        };
+        let ts = after_lead(self.last, ts);
+        self.last = Some(ts);
+        ts
+    }
+
+    /// The time to end the target's series at: now, or just after its last stamp if that is
+    /// ahead of the clock by the alignment.
+    fn end(&self, now_ms: i64) -> i64 {
+        after_lead(self.last, now_ms)
+    }
+}
+
+/// `t`, or just after `last` when `t` is not after it by no more than the alignment's lead (a
+/// wall clock stepped back further is left as it is: the store refuses what it stamps, as
+/// for any writer, until the clock passes the old times).
+fn after_lead(last: Option<i64>, t: i64) -> i64 {
+    match last {
+        Some(last) if t <= last && last - t <= ALIGN_TOLERANCE_MS => last.saturating_add(1),
+        _ => t,
     }
 }
 
@@ -299,15 +333,19 @@ fn start_offset(name: &str, interval: Duration) -> Duration {
 }
 
 impl TargetTask {
-    async fn run(mut self, cancel: CancellationToken) -> [bool; 5] {
+    async fn run(mut self, cancel: CancellationToken) -> Ended {
         let mut written = [false; 5];
+        let mut clock = ScheduleClock::default();
         let grpc_channel = match self.spec.kind() {
             ProbeKind::Grpc => match grpc::channel(&self.spec) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     self.shared.metrics.channel_failed(&self.spec.name, &e);
                     self.shared.first_round.finished_one();
-                    return written;
+                    return Ended {
+                        written,
+                        end_ms: now_ms(),
+                    };
                 }
             },
             _ => None,
@@ -316,7 +354,6 @@ impl TargetTask {
         let mut ticker = tokio::time::interval_at(first, self.spec.interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut last: Option<(bool, Option<Failure>, Instant)> = None;
-        let mut clock = ScheduleClock::default();
         let mut reported = false;
         loop {
             let scheduled = tokio::select! {
@@ -360,7 +397,10 @@ impl TargetTask {
                 self.shared.first_round.finished_one();
             }
         }
-        written
+        Ended {
+            written,
+            end_ms: clock.end(now_ms()),
+        }
     }
 
     async fn probe_once(
@@ -474,10 +514,16 @@ mod tests {
         // 300 ms late: stamped as it ran, and the next ones follow the new anchor.
         assert_eq!(clock.stamp(at(3), wall + 3_301), wall + 3_301);
         assert_eq!(clock.stamp(at(4), wall + 4_300), wall + 4_301);
+        // Never before the last stamp: aligned 3 ms ahead of the clock, then a start 1 ms
+        // later that re-anchors (a missed tick returned at once).
+        assert_eq!(clock.stamp(at(5), wall + 5_298), wall + 5_301);
+        assert_eq!(clock.stamp(at(6), wall + 5_299), wall + 5_302);
+        assert_eq!(clock.end(wall + 5_300), wall + 5_303);
+        assert_eq!(clock.end(wall + 9_000), wall + 9_000);
         // The wall clock stepped back an hour: the real time again.
         let back = wall - 3_600_000;
-        assert_eq!(clock.stamp(at(5), back + 5_000), back + 5_000);
-        assert_eq!(clock.stamp(at(6), back + 6_002), back + 6_000);
+        assert_eq!(clock.stamp(at(7), back + 7_000), back + 7_000);
+        assert_eq!(clock.stamp(at(8), back + 8_002), back + 8_000);
     }
 
     #[test]
