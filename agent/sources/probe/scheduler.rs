@@ -180,11 +180,15 @@ impl Prober {
                     stats.changed += 1;
                     let old_labels = old.spec.labels.clone();
                     self.retire(old, spec.labels != old_labels);
-                    next.insert(spec.name.clone(), self.start_target(spec));
+                    // The old task's last stamp may be up to the alignment's lead ahead of
+                    // the clock; the new one's samples (same series when the labels are
+                    // unchanged) come after it.
+                    let after = now_ms().saturating_add(ALIGN_TOLERANCE_MS);
+                    next.insert(spec.name.clone(), self.start_target(spec, Some(after)));
                 }
                 None => {
                     stats.added += 1;
-                    next.insert(spec.name.clone(), self.start_target(spec));
+                    next.insert(spec.name.clone(), self.start_target(spec, None));
                 }
             }
         }
@@ -213,12 +217,14 @@ impl Prober {
         }
     }
 
-    fn start_target(&self, spec: ProbeSpec) -> Running {
+    /// Starts a target's task; its samples are stamped after `after` (ms) when given.
+    fn start_target(&self, spec: ProbeSpec, after: Option<i64>) -> Running {
         let cancel = CancellationToken::new();
         let spec = Arc::new(spec);
         let task = TargetTask {
             spec: spec.clone(),
             refs: [None; 5],
+            after,
             shared: self.shared.clone(),
         };
         let handle = tokio::spawn(task.run(cancel.clone()));
@@ -265,6 +271,8 @@ struct TargetTask {
     /// Where each of the target's series lives in the store (in [`SERIES`] order); its
     /// labels are built only when one is missing or stale.
     refs: [Option<SeriesRef>; 5],
+    /// Stamps come after this (ms): the last stamp of the task this one replaces.
+    after: Option<i64>,
     shared: Arc<Shared>,
 }
 
@@ -335,7 +343,10 @@ fn start_offset(name: &str, interval: Duration) -> Duration {
 impl TargetTask {
     async fn run(mut self, cancel: CancellationToken) -> Ended {
         let mut written = [false; 5];
-        let mut clock = ScheduleClock::default();
+        let mut clock = ScheduleClock {
+            anchor: None,
+            last: self.after,
+        };
         let grpc_channel = match self.spec.kind() {
             ProbeKind::Grpc => match grpc::channel(&self.spec) {
                 Ok(c) => Some(c),
@@ -520,6 +531,12 @@ mod tests {
         assert_eq!(clock.stamp(at(6), wall + 5_299), wall + 5_302);
         assert_eq!(clock.end(wall + 5_300), wall + 5_303);
         assert_eq!(clock.end(wall + 9_000), wall + 9_000);
+        // A clock seeded with the last stamp of the task it replaces.
+        let mut next = ScheduleClock {
+            anchor: None,
+            last: Some(wall + 5_305),
+        };
+        assert_eq!(next.stamp(at(9), wall + 5_301), wall + 5_306);
         // The wall clock stepped back an hour: the real time again.
         let back = wall - 3_600_000;
         assert_eq!(clock.stamp(at(7), back + 7_000), back + 7_000);
