@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Probe memory over time: TARGETS HTTP targets (default 2,000) against one nginx, probed by two
 # vitals at once with the default retention (15m): one every 1 s, one every 15 s (the default
-# interval). Every minute for MINUTES (default 20) prints each one's RSS and its store's chunk
-# bytes (`vitals_store_chunk_bytes`), so the curve shows where RSS settles once retention
-# starts dropping samples (after 15 minutes).
+# interval). Every minute for MINUTES (default 20) prints each one's RSS, its anonymous part
+# and its store's chunk bytes (`vitals_store_chunk_bytes`), so the curve shows where RSS
+# settles once retention starts dropping samples (after 15 minutes).
 #
 #   benches/probe_memory/run.sh                  # TARGETS=2000 MINUTES=20
 #   VITALS_BIN=/path/to/vitals benches/probe_memory/run.sh
@@ -18,7 +18,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 # $work, pids, port, kib
 source "$root/tests/interop/lib/common.bash"
-mib() { awk -v k="$(kib "$1" VmRSS)" 'BEGIN {printf "%.1f", k/1024}'; }
+mib() { awk -v k="$(kib "$1" "${2:-VmRSS}")" 'BEGIN {printf "%.1f", k/1024}'; }
 chunk_mib() { curl -fsS "http://127.0.0.1:$1/metrics" | awk '/^vitals_store_chunk_bytes / {printf "%.1f", $2/1048576}'; }
 
 nport=$(port)
@@ -65,9 +65,12 @@ for interval in 1s 15s; do
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:${vport[$interval]}/ready" >/dev/null 2>&1 && break; sleep 0.1; done
 done
 
-printf '%6s %14s %16s %15s %17s\n' minute "RSS_1s MiB" "chunks_1s MiB" "RSS_15s MiB" "chunks_15s MiB"
+# RssAnon: the process's own memory; the rest of RSS is file-backed (the binary's code and
+# read-only data, shared by every process running it).
+printf '%6s %11s %12s %14s %12s %13s %15s\n' minute "RSS_1s MiB" "anon_1s MiB" "chunks_1s MiB" \
+  "RSS_15s MiB" "anon_15s MiB" "chunks_15s MiB"
 for m in $(seq 0 "$MINUTES"); do
   ((m)) && sleep 60
-  printf '%6s %14s %16s %15s %17s\n' "$m" "$(mib "${vpid[1s]}")" "$(chunk_mib "${vport[1s]}")" \
-    "$(mib "${vpid[15s]}")" "$(chunk_mib "${vport[15s]}")"
+  printf '%6s %11s %12s %14s %12s %13s %15s\n' "$m" "$(mib "${vpid[1s]}")" "$(mib "${vpid[1s]}" RssAnon)" \
+    "$(chunk_mib "${vport[1s]}")" "$(mib "${vpid[15s]}")" "$(mib "${vpid[15s]}" RssAnon)" "$(chunk_mib "${vport[15s]}")"
 done
