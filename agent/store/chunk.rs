@@ -228,10 +228,13 @@ impl Codec {
             } else {
                 2 + 11 + 64 - lz - tz
             };
-            let decimal = match (self.decimal, decimal_nanos(self.v), decimal_nanos(v)) {
-                (true, Some(a), Some(b)) => Some(b.wrapping_sub(a)),
-                _ => None,
-            };
+            // The previous value is checked only when the new one is a decimal (a random
+            // float, the common case here, costs one check, not two).
+            let decimal = self
+                .decimal
+                .then(|| decimal_nanos(v))
+                .flatten()
+                .and_then(|b| Some(b.wrapping_sub(decimal_nanos(self.v)?)));
             match decimal {
                 Some(d) if 2 + bucketed_len(d, &D_WIDTHS) < xor_len => {
                     w.write(0b11, 2);
